@@ -1,0 +1,37 @@
+namespace P2PDistill.Shared.Data;
+
+/// <summary>Which dataset to load and how. Bound from configuration section "Data".</summary>
+public sealed class DataOptions
+{
+    /// <summary>fashion-mnist, mnist, folder or synthetic.</summary>
+    public string Dataset { get; set; } = "fashion-mnist";
+
+    /// <summary>Directory of the IDX files or of the image folder. Empty: the dataset's default location.</summary>
+    public string? Path { get; set; }
+
+    /// <summary>Image folder: side length images are resized to.</summary>
+    public int ImageSize { get; set; } = 64;
+
+    /// <summary>Image folder: 1 (grayscale) or 3 (RGB).</summary>
+    public int Channels { get; set; } = 3;
+
+    /// <summary>Image folder without train/ and test/: share of images held out for test (seeded split).</summary>
+    public double TestFraction { get; set; } = 0.2;
+
+    /// <summary>Synthetic: number of training and test samples, classes and side length.</summary>
+    public int SyntheticTrain { get; set; } = 2048;
+    public int SyntheticTest { get; set; } = 512;
+    public int SyntheticClasses { get; set; } = 4;
+    public int SyntheticSize { get; set; } = 28;
+
+    /// <summary>Use only the first N training samples (0: all). Handy for quick runs.</summary>
+    public int TrainLimit { get; set; }
+    public int TestLimit { get; set; }
+
+    public int CropPadding { get; set; }
+    public bool HorizontalFlip { get; set; }
+
+    public int Seed { get; set; } = 1;
+
+    public AugmentOptions Augment => new(CropPadding, HorizontalFlip);
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs the test suite on a fresh Debian/Ubuntu machine: checks the .NET SDK, builds, tests.
+# Extra arguments go to `dotnet test` (e.g. --filter Category=Unit).
+# Prints one closing line "N passed, N failed".
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+source deploy/lib/ensure-dotnet.sh
+ensure_dotnet
+
+results="$root/TestResults"
+rm -rf "$results"
+set +e
+dotnet test P2PDistill.sln -c Release --logger "trx" --logger "console;verbosity=normal" --results-directory "$results" "$@"
+status=$?
+set -e
+
+passed=0; failed=0
+shopt -s nullglob
+for trx in "$results"/*.trx; do
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -n 1)
+  p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+done
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  # Build failure or crashed test host: count it as a failure so the line never hides it.
+  failed=1
+fi
+echo "$passed passed, $failed failed"
+exit "$status"
