@@ -29,6 +29,9 @@ public readonly record struct ImageShape(int Channels, int Height, int Width)
 /// <summary>Train and test splits of one dataset.</summary>
 public sealed record DatasetSplits(IImageDataset Train, IImageDataset Test)
 {
+    /// <summary>Things the loader skipped or noticed but did not fail on (ignored files, ...); the caller logs them.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+
     public ImageShape Shape => Train.Shape;
     public IReadOnlyList<string> ClassNames => Train.ClassNames;
     public int NumClasses => Train.ClassNames.Count;

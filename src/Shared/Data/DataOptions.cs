@@ -24,6 +24,9 @@ public sealed class DataOptions
     public int SyntheticClasses { get; set; } = 4;
     public int SyntheticSize { get; set; } = 28;
 
+    /// <summary>Synthetic: 1 (grayscale) or 3 channels.</summary>
+    public int SyntheticChannels { get; set; } = 1;
+
     /// <summary>Use only the first N training samples (0: all). Handy for quick runs.</summary>
     public int TrainLimit { get; set; }
     public int TestLimit { get; set; }
@@ -34,4 +37,23 @@ public sealed class DataOptions
     public int Seed { get; set; } = 1;
 
     public AugmentOptions Augment => new(CropPadding, HorizontalFlip);
+
+    /// <summary>Problems with these options, one sentence each naming the setting; empty when they are valid.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var problems = new List<string>();
+        if (string.IsNullOrWhiteSpace(Dataset))
+            problems.Add("Data:Dataset is empty; use fashion-mnist, mnist, folder or synthetic.");
+        if (ImageSize is < 1 or > 4096)
+            problems.Add($"Data:ImageSize is {ImageSize}; it must lie in 1..4096.");
+        if (Channels is not (1 or 3))
+            problems.Add($"Data:Channels is {Channels}; it must be 1 (grayscale) or 3 (RGB).");
+        if (!(TestFraction > 0 && TestFraction < 1))
+            problems.Add($"Data:TestFraction is {TestFraction}; it must lie strictly between 0 and 1.");
+        if (TrainLimit < 0 || TestLimit < 0)
+            problems.Add($"Data:TrainLimit ({TrainLimit}) and Data:TestLimit ({TestLimit}) must be 0 (all) or positive.");
+        if (CropPadding < 0)
+            problems.Add($"Data:CropPadding is {CropPadding}; it must be 0 (off) or positive.");
+        return problems;
+    }
 }

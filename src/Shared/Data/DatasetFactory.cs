@@ -1,0 +1,105 @@
+namespace P2PDistill.Shared.Data;
+
+/// <summary>Loads the dataset named by <see cref="DataOptions"/> and picks its normalisation.</summary>
+public static class DatasetFactory
+{
+    public const string FashionMnist = "fashion-mnist";
+    public const string Mnist = "mnist";
+    public const string Folder = "folder";
+    public const string Synthetic = "synthetic";
+
+    public static IReadOnlyList<string> KnownDatasets { get; } = [FashionMnist, Mnist, Folder, Synthetic];
+
+    /// <summary>
+    /// Loads train and test splits (dataset names are case-insensitive), then keeps only the first
+    /// <see cref="DataOptions.TrainLimit"/> / <see cref="DataOptions.TestLimit"/> samples when those are positive.
+    /// </summary>
+    public static DatasetSplits Load(DataOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var problems = options.Validate();
+        if (problems.Count > 0)
+            throw new DatasetException("Invalid data options: " + string.Join(" ", problems));
+
+        var splits = Canonical(options.Dataset) switch
+        {
+            FashionMnist => IdxDataset.LoadFashionMnist(options.Path),
+            Mnist => IdxDataset.LoadMnist(options.Path),
+            Folder => string.IsNullOrWhiteSpace(options.Path)
+                ? throw new DatasetException("Dataset 'folder' needs Data:Path: the image folder with one sub-folder per class (optionally inside train/ and test/).")
+                : ImageFolderDataset.Load(options.Path, options.ImageSize, options.Channels, options.TestFraction, options.Seed),
+            Synthetic => SyntheticDataset.Load(options.SyntheticTrain, options.SyntheticTest, options.SyntheticClasses,
+                options.SyntheticSize, options.SyntheticChannels, options.Seed),
+            _ => throw new DatasetException($"Unknown dataset '{options.Dataset}'. Known datasets: {string.Join(", ", KnownDatasets)}."),
+        };
+        return splits with
+        {
+            Train = SubsetDataset.Take(splits.Train, options.TrainLimit),
+            Test = SubsetDataset.Take(splits.Test, options.TestLimit),
+        };
+    }
+
+    /// <summary>
+    /// The normalisation for a loaded dataset: the usual published constants for Fashion-MNIST and MNIST (so results are
+    /// comparable with the literature); for image folders and the synthetic set the per-channel mean and standard deviation
+    /// of the training split (after TrainLimit), computed exactly with integer sums, so every node gets the same numbers.
+    /// </summary>
+    public static Normalization DefaultNormalization(DataOptions options, DatasetSplits splits) => Canonical(options.Dataset) switch
+    {
+        FashionMnist => Normalization.FashionMnist,
+        Mnist => Normalization.Mnist,
+        _ => DatasetStatistics.Compute(splits.Train),
+    };
+
+    private static string Canonical(string? name) => (name ?? "").Trim().ToLowerInvariant();
+}
+
+/// <summary>Per-channel statistics of a dataset.</summary>
+public static class DatasetStatistics
+{
+    /// <summary>
+    /// Per-channel mean and (population) standard deviation of x/255 over every pixel of <paramref name="dataset"/>.
+    /// Sums are exact 64-bit integers, so the result does not depend on order or machine. A constant channel gets std 1.
+    /// </summary>
+    public static Normalization Compute(IImageDataset dataset)
+    {
+        var shape = dataset.Shape;
+        int plane = shape.Height * shape.Width;
+        var sum = new long[shape.Channels];
+        var sumSquares = new long[shape.Channels];
+        var buffer = new byte[shape.Pixels];
+        for (int i = 0; i < dataset.Count; i++)
+        {
+            dataset.CopyImage(i, buffer);
+            for (int c = 0; c < shape.Channels; c++)
+            {
+                long s = 0, q = 0;
+                foreach (byte v in buffer.AsSpan(c * plane, plane))
+                {
+                    s += v;
+                    q += v * v;
+                }
+                sum[c] += s;
+                sumSquares[c] += q;
+            }
+        }
+        var mean = new float[shape.Channels];
+        var std = new float[shape.Channels];
+        double n = (double)dataset.Count * plane;
+        for (int c = 0; c < shape.Channels; c++)
+        {
+            if (n == 0)
+            {
+                mean[c] = 0f;
+                std[c] = 1f;
+                continue;
+            }
+            double m = sum[c] / n;
+            double variance = Math.Max(0, sumSquares[c] / n - m * m);
+            double sd = Math.Sqrt(variance) / 255.0;
+            mean[c] = (float)(m / 255.0);
+            std[c] = sd > 1e-6 ? (float)sd : 1f;
+        }
+        return new Normalization(mean, std);
+    }
+}
