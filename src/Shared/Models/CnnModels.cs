@@ -26,7 +26,7 @@ public sealed class CnnTeacher : Module<Tensor, Tensor>
             MaxPool2d(2));
         classifier = Sequential(
             Flatten(),
-            Linear(64 * 7 * 7, 256), ReLU(), Dropout(0.3),
+            Linear(64 * 7 * 7, 256), ReLU(), new SeededDropout(0.3),
             Linear(256, numClasses));
         RegisterComponents();
     }

@@ -1,0 +1,46 @@
+using P2PDistill.Shared.Hosting;
+
+namespace P2PDistill.Coordinator.Cli;
+
+/// <summary>The coordinator's friendly flags and the configuration keys they set.</summary>
+public static class CoordinatorCli
+{
+    public const string Usage = "Usage: p2pdistill-coordinator [--single-process] [options]";
+
+    public static CommandLine Create() => new(
+    [
+        new("single-process", ["Run:SingleProcess"], "train teacher and students in one loop, without actors (the reference runner)", IsSwitch: true),
+        new("dataset", ["Data:Dataset"], "fashion-mnist (default), mnist, folder or synthetic"),
+        new("data-path", ["Data:Path"], "directory of the IDX files or of the image folder"),
+        new("image-size", ["Data:ImageSize"], "image folder: side length images are resized to (default 64)"),
+        new("channels", ["Data:Channels"], "image folder: 1 (grayscale) or 3 (RGB)"),
+        new("train-limit", ["Data:TrainLimit"], "use only the first N training images (0: all)"),
+        new("test-limit", ["Data:TestLimit"], "use only the first N test images (0: all)"),
+        new("crop-padding", ["Data:CropPadding"], "augmentation: random crop after zero padding of N pixels"),
+        new("flip", ["Data:HorizontalFlip"], "augmentation: random horizontal flip", IsSwitch: true),
+        new("epochs", ["Training:Epochs"], "training epochs (default 1)"),
+        new("batch-size", ["Training:BatchSize"], "images per step (default 128)"),
+        new("max-steps", ["Training:MaxStepsPerEpoch"], "stop each epoch after N steps (0: whole epoch)"),
+        new("seed", ["Training:Seed", "Data:Seed"], "run seed: models, shuffling, augmentation, splits (default 1)"),
+        new("mode", ["Training:Mode"], "independent, kd, ml or kd-ml (default)"),
+        new("alpha", ["Training:Alpha"], "weight of the KD term (default 1)"),
+        new("beta", ["Training:Beta"], "weight of the ML term (default 1)"),
+        new("weight-ce", ["Training:WeightCe"], "weight of the cross-entropy term (default 1)"),
+        new("temperature", ["Training:Temperature"], "temperature of both KD and ML (default 1)"),
+        new("temperature-kd", ["Training:TemperatureKd"], "temperature of KD only"),
+        new("temperature-ml", ["Training:TemperatureMl"], "temperature of ML only"),
+        new("students", ["Training:Students"], "number of students (single-process and embedded runs; default 2)"),
+        new("teacher-model", ["Training:TeacherModel"], "teacher architecture (default cnn-teacher)"),
+        new("student-model", ["Training:StudentModel"], "student architecture (default cnn-student)"),
+        new("eval-every", ["Training:EvalEveryEpochs"], "evaluate every N epochs (default 1; the last epoch always)"),
+        new("threads", ["Training:Threads"], "TorchSharp threads in this process (0: all cores)"),
+        new("output", ["Training:OutputDirectory"], "parent folder of run directories (default runs)"),
+        new("run-name", ["Training:RunName"], "name of the run directory (default: a timestamp)"),
+        new("optimizer", ["Optimizer:Name"], "sgd, adam (default) or adamw"),
+        new("lr", ["Optimizer:LearningRate"], "learning rate (default 0.001)"),
+        new("momentum", ["Optimizer:Momentum"], "SGD momentum (default 0.9)"),
+        new("weight-decay", ["Optimizer:WeightDecay"], "weight decay (default 0)"),
+        new("schedule", ["Optimizer:Schedule"], "learning-rate schedule: constant (default), cosine or step"),
+        new("warmup", ["Optimizer:WarmupSteps"], "linear warm-up steps (default 0)"),
+    ]);
+}

@@ -1,0 +1,64 @@
+namespace P2PDistill.Shared.Hosting;
+
+/// <summary>A friendly command-line flag and the configuration keys it sets.</summary>
+/// <param name="IsSwitch">True for a flag that takes no value (it sets "true").</param>
+public sealed record CliFlag(string Name, string[] Keys, string Help, bool IsSwitch = false);
+
+/// <summary>
+/// Turns friendly flags (<c>--epochs 3</c>, <c>--batch-size=64</c>, <c>--single-process</c>) into configuration
+/// keys (<c>Training:Epochs</c>). Unknown flags are an error that lists the known ones; raw configuration
+/// keys are also accepted as <c>--Section:Key=value</c>.
+/// </summary>
+public sealed class CommandLine(IReadOnlyList<CliFlag> flags)
+{
+    public IReadOnlyList<CliFlag> Flags { get; } = flags;
+
+    public sealed record Parsed(Dictionary<string, string?> Values, List<string> Positionals);
+
+    public Parsed Parse(IReadOnlyList<string> args)
+    {
+        var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        var positionals = new List<string>();
+        for (int i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            if (!arg.StartsWith("--", StringComparison.Ordinal))
+            {
+                positionals.Add(arg);
+                continue;
+            }
+            var body = arg[2..];
+            string? inline = null;
+            var eq = body.IndexOf('=');
+            if (eq >= 0) (body, inline) = (body[..eq], body[(eq + 1)..]);
+
+            if (body.Contains(':'))
+            {
+                values[body] = inline ?? Next(args, ref i, arg);
+                continue;
+            }
+            var flag = Flags.FirstOrDefault(f => string.Equals(f.Name, body, StringComparison.OrdinalIgnoreCase))
+                ?? throw new CommandLineException($"Unknown option '--{body}'. Known options: {string.Join(", ", Flags.Select(f => "--" + f.Name))}. Run with --help for details.");
+            string? value = flag.IsSwitch ? inline ?? "true" : inline ?? Next(args, ref i, arg);
+            foreach (var key in flag.Keys) values[key] = value;
+        }
+        return new Parsed(values, positionals);
+    }
+
+    public string Help(string usage)
+    {
+        var width = Flags.Max(f => f.Name.Length) + 10;
+        var lines = Flags.Select(f => $"  --{(f.IsSwitch ? f.Name : f.Name + " <value>").PadRight(width)} {f.Help}");
+        return usage + Environment.NewLine + Environment.NewLine + "Options:" + Environment.NewLine + string.Join(Environment.NewLine, lines)
+               + Environment.NewLine + "  Any configuration key can also be given as --Section:Key=value (see appsettings.json).";
+    }
+
+    private static string Next(IReadOnlyList<string> args, ref int i, string flag)
+    {
+        if (i + 1 >= args.Count || args[i + 1].StartsWith("--", StringComparison.Ordinal))
+            throw new CommandLineException($"Option '{flag}' needs a value.");
+        return args[++i];
+    }
+}
+
+public sealed class CommandLineException(string message) : Exception(message);

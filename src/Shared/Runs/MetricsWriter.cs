@@ -1,0 +1,100 @@
+using System.Globalization;
+using System.Text.Json;
+using P2PDistill.Shared.Metrics;
+using P2PDistill.Shared.Training;
+
+namespace P2PDistill.Shared.Runs;
+
+/// <summary>
+/// Writes step and evaluation metrics as CSV and JSON lines under <c>RUN/metrics/</c>, flushed after
+/// every record so a killed run leaves whole rows behind.
+/// </summary>
+public sealed class MetricsWriter : ITrainingObserver, IDisposable
+{
+    public const string StepsCsvHeader = "epoch,step,global_step,model,role,loss,ce,kd,ml,batch_accuracy,learning_rate,compute_ms,step_seconds";
+    public const string EvalCsvHeader = "epoch,global_step,model,role,accuracy,macro_f1,nll,auc,sensitivity,specificity";
+
+    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    private readonly StreamWriter stepsCsv, stepsJson, evalCsv, evalJson;
+    private readonly object gate = new();
+
+    public MetricsWriter(string runDirectory)
+    {
+        var dir = Path.Combine(runDirectory, "metrics");
+        Directory.CreateDirectory(dir);
+        stepsCsv = Open(Path.Combine(dir, "steps.csv"), StepsCsvHeader);
+        stepsJson = Open(Path.Combine(dir, "steps.jsonl"), null);
+        evalCsv = Open(Path.Combine(dir, "eval.csv"), EvalCsvHeader);
+        evalJson = Open(Path.Combine(dir, "eval.jsonl"), null);
+    }
+
+    public void OnStep(StepRecord s)
+    {
+        lock (gate)
+        {
+            foreach (var m in s.Models)
+                stepsCsv.WriteLine(Csv(s.Epoch + 1, s.Step + 1, s.GlobalStep, m.Id, Role(m.Role), m.Loss.Total, m.Loss.Ce, m.Loss.Kd, m.Loss.Ml,
+                    m.BatchAccuracy, m.LearningRate, m.ComputeMs, s.Seconds));
+            stepsJson.WriteLine(JsonSerializer.Serialize(new
+            {
+                epoch = s.Epoch + 1, step = s.Step + 1, global_step = s.GlobalStep, seconds = s.Seconds, batch_size = s.BatchSize,
+                models = s.Models.Select(m => new
+                {
+                    model = m.Id, role = Role(m.Role), loss = m.Loss.Total, ce = m.Loss.Ce, kd = m.Loss.Kd, ml = m.Loss.Ml,
+                    batch_accuracy = m.BatchAccuracy, learning_rate = m.LearningRate, compute_ms = m.ComputeMs,
+                }),
+            }, Json));
+            stepsCsv.Flush();
+            stepsJson.Flush();
+        }
+    }
+
+    public void OnEvaluation(EvalRecord e)
+    {
+        lock (gate)
+        {
+            foreach (var m in e.Models) evalCsv.WriteLine(EvalRow(e, m.Id, Role(m.Role), m.Metrics));
+            if (e.StudentEnsemble is not null) evalCsv.WriteLine(EvalRow(e, "student-ensemble", "ensemble", e.StudentEnsemble));
+            evalJson.WriteLine(JsonSerializer.Serialize(new
+            {
+                epoch = e.Epoch + 1, global_step = e.GlobalStep,
+                models = e.Models.Select(m => new { model = m.Id, role = Role(m.Role), metrics = m.Metrics.ToDictionary() })
+                    .Concat(e.StudentEnsemble is null ? [] : [new { model = "student-ensemble", role = "ensemble", metrics = e.StudentEnsemble.ToDictionary() }]),
+            }, Json));
+            evalCsv.Flush();
+            evalJson.Flush();
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (gate)
+        {
+            stepsCsv.Dispose();
+            stepsJson.Dispose();
+            evalCsv.Dispose();
+            evalJson.Dispose();
+        }
+    }
+
+    public static string Role(ModelRole role) => role == ModelRole.Teacher ? "teacher" : "student";
+
+    private static string EvalRow(EvalRecord e, string id, string role, ClassificationMetrics m) =>
+        Csv(e.Epoch + 1, e.GlobalStep, id, role, m.Accuracy, m.MacroF1, m.Nll, m.RocAuc, m.Sensitivity, m.Specificity);
+
+    private static StreamWriter Open(string path, string? header)
+    {
+        bool fresh = !File.Exists(path) || new FileInfo(path).Length == 0;
+        var w = new StreamWriter(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read));
+        if (fresh && header is not null) w.WriteLine(header);
+        return w;
+    }
+
+    private static string Csv(params object?[] values) => string.Join(",", values.Select(v => v switch
+    {
+        null => "",
+        double d => d.ToString("R", CultureInfo.InvariantCulture),
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => v.ToString(),
+    }));
+}

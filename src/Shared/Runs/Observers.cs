@@ -1,0 +1,48 @@
+using Microsoft.Extensions.Logging;
+using P2PDistill.Shared.Training;
+
+namespace P2PDistill.Shared.Runs;
+
+/// <summary>Fans training events out to several observers.</summary>
+public sealed class CompositeObserver(params ITrainingObserver[] observers) : ITrainingObserver
+{
+    public void OnStep(StepRecord step)
+    {
+        foreach (var o in observers) o.OnStep(step);
+    }
+
+    public void OnEvaluation(EvalRecord evaluation)
+    {
+        foreach (var o in observers) o.OnEvaluation(evaluation);
+    }
+}
+
+/// <summary>Plain progress lines: epoch, step, images/s, ETA, losses, at most every few seconds; and each evaluation.</summary>
+public sealed class ProgressLog(ILogger logger, int stepsPerEpoch, int epochs, double intervalSeconds = 5) : ITrainingObserver
+{
+    private readonly System.Diagnostics.Stopwatch clock = System.Diagnostics.Stopwatch.StartNew();
+    private double lastPrint = double.NegativeInfinity;
+    private long firstStep = -1;
+    private double firstStepAt;
+
+    public void OnStep(StepRecord s)
+    {
+        var now = clock.Elapsed.TotalSeconds;
+        if (firstStep < 0) (firstStep, firstStepAt) = (s.GlobalStep, now);
+        bool last = s.Step + 1 == stepsPerEpoch;
+        if (now - lastPrint < intervalSeconds && !last) return;
+        lastPrint = now;
+        long total = (long)stepsPerEpoch * epochs;
+        double rate = s.GlobalStep > firstStep ? (s.GlobalStep - firstStep) / Math.Max(1e-9, now - firstStepAt) : 1 / Math.Max(1e-9, s.Seconds);
+        var eta = TimeSpan.FromSeconds(Math.Max(0, (total - s.GlobalStep) / Math.Max(rate, 1e-9)));
+        var losses = string.Join(" ", s.Models.Select(m => $"{m.Id}={m.Loss.Total:F3}"));
+        logger.LogInformation("epoch {Epoch}/{Epochs} step {Step}/{Steps} | {Rate:F0} img/s | ETA {Eta:hh\\:mm\\:ss} | loss {Losses}",
+            s.Epoch + 1, epochs, s.Step + 1, stepsPerEpoch, rate * s.BatchSize, eta, losses);
+    }
+
+    public void OnEvaluation(EvalRecord e)
+    {
+        foreach (var m in e.Models) logger.LogInformation("eval epoch {Epoch}: {Model} {Metrics}", e.Epoch + 1, m.Id, m.Metrics);
+        if (e.StudentEnsemble is not null) logger.LogInformation("eval epoch {Epoch}: student-ensemble {Metrics}", e.Epoch + 1, e.StudentEnsemble);
+    }
+}

@@ -1,0 +1,42 @@
+using System.Globalization;
+using System.Text;
+using P2PDistill.Shared.Losses;
+using P2PDistill.Shared.Training;
+
+namespace P2PDistill.Shared.Runs;
+
+/// <summary>The short Markdown summary printed at the end of a run and saved as summary.md.</summary>
+public static class Summary
+{
+    public static string Markdown(CohortResult result, TrainingOptions t, string dataset)
+    {
+        var sb = new StringBuilder();
+        var inv = CultureInfo.InvariantCulture;
+        sb.AppendLine("# P2PDistill run summary");
+        sb.AppendLine();
+        sb.AppendLine(inv, $"- dataset: {dataset}; teacher {t.TeacherModel}, {t.Students} x {t.StudentModel}; mode {t.Distillation.Mode.Name()}; " +
+                           $"alpha {t.Alpha}, beta {t.Beta}, T_kd {t.Distillation.TemperatureKd}, T_ml {t.Distillation.TemperatureMl}");
+        sb.AppendLine(inv, $"- {result.Steps} steps of batch {t.BatchSize} in {result.Seconds:F1} s ({result.ImagesPerSecond:F0} images/s)");
+        if (!result.Completed) sb.AppendLine(inv, $"- **stopped early**: {result.StopReason}");
+        var final = result.Final;
+        if (final is null)
+        {
+            sb.AppendLine("- no evaluation was made");
+            return sb.ToString();
+        }
+        sb.AppendLine();
+        sb.AppendLine(inv, $"Test metrics after epoch {final.Epoch + 1}:");
+        sb.AppendLine();
+        bool binary = final.Models.Any(m => m.Metrics.RocAuc is not null);
+        sb.AppendLine(binary ? "| model | accuracy | macro-F1 | ROC-AUC | sensitivity | specificity |" : "| model | accuracy | macro-F1 |");
+        sb.AppendLine(binary ? "|---|---|---|---|---|---|" : "|---|---|---|");
+        foreach (var (id, m) in final.Models.Select(m => (m.Id, m.Metrics))
+                     .Concat(final.StudentEnsemble is null ? [] : [("student-ensemble", final.StudentEnsemble)]))
+        {
+            sb.Append(inv, $"| {id} | {m.Accuracy:F4} | {m.MacroF1:F4} |");
+            if (binary) sb.Append(inv, $" {m.RocAuc:F4} | {m.Sensitivity:F4} | {m.Specificity:F4} |");
+            sb.AppendLine();
+        }
+        return sb.ToString();
+    }
+}

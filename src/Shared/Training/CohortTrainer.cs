@@ -1,0 +1,129 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using P2PDistill.Shared.Data;
+using P2PDistill.Shared.Models;
+
+namespace P2PDistill.Shared.Training;
+
+/// <summary>The outcome of a run.</summary>
+public sealed record CohortResult(IReadOnlyList<EvalRecord> Evaluations, long Steps, double Seconds, double ImagesPerSecond, bool Completed, string? StopReason)
+{
+    public EvalRecord? Final => Evaluations.Count > 0 ? Evaluations[^1] : null;
+}
+
+/// <summary>
+/// Trains a teacher and N students in one process, one loop, no actors: the reference the distributed
+/// runtime must match step for step, and the baseline for benchmarks. Each step follows DESIGN.md §3
+/// exactly: every model sees the same batch; forward on all; targets built from all logits; backward on all.
+/// </summary>
+public sealed class CohortTrainer : IDisposable
+{
+    private readonly TrainingOptions options;
+    private readonly DatasetSplits data;
+    private readonly DataOptions dataOptions;
+    private readonly ILogger logger;
+    private readonly List<ModelTrainer> trainers = [];
+    private readonly BatchPlan plan;
+
+    public CohortTrainer(TrainingOptions options, DataOptions dataOptions, DatasetSplits data, Normalization normalization, OptimizerOptions optimizer, ILogger logger)
+    {
+        this.options = options;
+        this.dataOptions = dataOptions;
+        this.data = data;
+        this.logger = logger;
+        plan = new BatchPlan(data.Train.Count, options.BatchSize, (int)options.Seed, shuffle: true, dropLast: data.Train.Count >= options.BatchSize);
+        StepsPerEpoch = options.MaxStepsPerEpoch > 0 ? Math.Min(options.MaxStepsPerEpoch, plan.Steps) : plan.Steps;
+        var spec = new ModelSpec(data.Shape.Channels, data.Shape.Height, data.Shape.Width, data.NumClasses);
+        var distillation = options.Distillation;
+        long total = (long)StepsPerEpoch * options.Epochs;
+        trainers.Add(new ModelTrainer(new TrainerSetup("teacher", ModelRole.Teacher, options.TeacherModel, spec, optimizer, distillation,
+            normalization, TrainingOptions.ModelSeed(options.Seed, 0), StepsPerEpoch, total)));
+        for (int i = 1; i <= options.Students; i++)
+            trainers.Add(new ModelTrainer(new TrainerSetup($"student-{i}", ModelRole.Student, options.StudentModel, spec, optimizer, distillation,
+                normalization, TrainingOptions.ModelSeed(options.Seed, i), StepsPerEpoch, total)));
+    }
+
+    public int StepsPerEpoch { get; }
+    public IReadOnlyList<ModelTrainer> Trainers => trainers;
+
+    public CohortResult Run(ITrainingObserver? observer = null, CancellationToken cancellation = default)
+    {
+        var distillation = options.Distillation;
+        var evaluations = new List<EvalRecord>();
+        var clock = Stopwatch.StartNew();
+        long global = 0;
+        var (batchSize, classes) = (options.BatchSize, data.NumClasses);
+        foreach (var t in trainers)
+            logger.LogInformation("{Id}: {Model}, {Parameters:N0} parameters", t.Id, t.Setup.ModelName, t.ParameterCount);
+
+        for (int epoch = 0; epoch < options.Epochs; epoch++)
+        {
+            for (int step = 0; step < StepsPerEpoch; step++)
+            {
+                if (cancellation.IsCancellationRequested)
+                    return new CohortResult(evaluations, global, clock.Elapsed.TotalSeconds, Throughput(global, clock), false, "cancelled");
+                var stepClock = Stopwatch.StartNew();
+                var batch = BatchBuilder.Build(data.Train, plan.Indices(epoch, step), dataOptions.Augment, (int)options.Seed, epoch, step);
+                var compute = new double[trainers.Count];
+
+                var logits = new float[trainers.Count][];
+                for (int m = 0; m < trainers.Count; m++)
+                {
+                    var c = Stopwatch.StartNew();
+                    logits[m] = trainers[m].Forward(batch);
+                    compute[m] += c.Elapsed.TotalMilliseconds;
+                }
+
+                var targets = TargetBuilder.Build(logits[0], logits[1..], batch.Count, classes, distillation);
+                var records = new ModelStepRecord[trainers.Count];
+                for (int m = 0; m < trainers.Count; m++)
+                {
+                    var c = Stopwatch.StartNew();
+                    var outcome = trainers[m].Backward(m == 0 ? DistillTargets.None : targets[m - 1]);
+                    compute[m] += c.Elapsed.TotalMilliseconds;
+                    records[m] = new ModelStepRecord(trainers[m].Id, trainers[m].Setup.Role, outcome.Loss, outcome.BatchAccuracy, outcome.LearningRate, compute[m]);
+                    if (!outcome.Applied)
+                    {
+                        var reason = $"{trainers[m].Id}: loss is not finite at epoch {epoch + 1} step {step + 1} ({outcome.Loss}); the step was refused";
+                        logger.LogError("{Reason}", reason);
+                        return new CohortResult(evaluations, global, clock.Elapsed.TotalSeconds, Throughput(global, clock), false, reason);
+                    }
+                }
+                global++;
+                observer?.OnStep(new StepRecord(epoch, step, global, StepsPerEpoch, batch.Count, stepClock.Elapsed.TotalSeconds, records));
+            }
+
+            if ((epoch + 1) % options.EvalEveryEpochs == 0 || epoch == options.Epochs - 1)
+            {
+                var evaluation = Evaluate(epoch, global);
+                evaluations.Add(evaluation);
+                observer?.OnEvaluation(evaluation);
+            }
+        }
+        return new CohortResult(evaluations, global, clock.Elapsed.TotalSeconds, Throughput(global, clock), true, null);
+    }
+
+    /// <summary>Every model's metrics on the test split, and the student ensemble's.</summary>
+    public EvalRecord Evaluate(int epoch, long globalStep)
+    {
+        var test = data.Test;
+        var labels = new int[test.Count];
+        for (int i = 0; i < labels.Length; i++) labels[i] = test.Label(i);
+        var probs = trainers.Select(_ => new List<float>(test.Count * data.NumClasses)).ToArray();
+        foreach (var indices in BatchPlan.InOrder(test.Count, options.BatchSize).Batches(0))
+        {
+            var batch = BatchBuilder.Build(test, indices);
+            for (int m = 0; m < trainers.Count; m++) probs[m].AddRange(trainers[m].Predict(batch));
+        }
+        return Evaluation.Combine(epoch, globalStep,
+            trainers.Select((t, m) => (t.Id, t.Setup.Role, probs[m].ToArray())).ToList(), labels, data.NumClasses);
+    }
+
+    private double Throughput(long steps, Stopwatch clock) =>
+        clock.Elapsed.TotalSeconds > 0 ? steps * (double)options.BatchSize / clock.Elapsed.TotalSeconds : 0;
+
+    public void Dispose()
+    {
+        foreach (var t in trainers) t.Dispose();
+    }
+}

@@ -1,0 +1,210 @@
+using P2PDistill.Shared.Data;
+using P2PDistill.Shared.Losses;
+using P2PDistill.Shared.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace P2PDistill.Shared.Training;
+
+public enum ModelRole { Teacher, Student }
+
+/// <summary>Everything a <see cref="ModelTrainer"/> needs to build its network and optimizer.</summary>
+public sealed record TrainerSetup(
+    string Id,
+    ModelRole Role,
+    string ModelName,
+    ModelSpec Spec,
+    OptimizerOptions Optimizer,
+    DistillationSettings Distillation,
+    Normalization Normalization,
+    long Seed,
+    long StepsPerEpoch,
+    long TotalSteps);
+
+/// <summary>The result of the second half of a step on one model.</summary>
+/// <param name="Applied">False when the loss was not finite: no backward, no optimizer step.</param>
+public sealed record StepOutcome(LossParts Loss, double BatchAccuracy, bool Applied, double LearningRate);
+
+/// <summary>
+/// One network with its optimizer and its own random generator. A step is split in two halves, as the
+/// cluster protocol needs (DESIGN.md §3): <see cref="Forward"/> keeps the graph and returns the logits;
+/// <see cref="Backward"/> takes the distillation targets, computes the loss, backpropagates and steps.
+/// Not thread-safe: one trainer is driven by one thread (a model actor on a pinned dispatcher).
+/// </summary>
+public sealed class ModelTrainer : IDisposable
+{
+    private static readonly object InitLock = new();
+
+    private readonly nn.Module<Tensor, Tensor> model;
+    private readonly TorchSharp.Modules.OptimizerHelper optimizer;
+    private readonly Generator generator;
+    private Tensor? pendingLogits;
+    private Tensor? pendingLabels;
+    private bool disposed;
+
+    public ModelTrainer(TrainerSetup setup)
+    {
+        Setup = setup;
+        var why = setup.Optimizer.Validate() ?? setup.Distillation.Validate();
+        if (why is not null) throw new ArgumentException($"{setup.Id}: {why}");
+
+        // Weight initialisation draws from the process-wide generator: seed it and build under a lock so
+        // models built concurrently in one process (embedded mode) each get their own seed's weights.
+        lock (InitLock)
+        {
+            manual_seed(setup.Seed);
+            model = ModelRegistry.Create(setup.ModelName, setup.Spec);
+        }
+        generator = new Generator((ulong)setup.Seed ^ 0x9E3779B97F4A7C15UL, CPU);
+        foreach (var m in model.modules().OfType<SeededDropout>()) m.Generator = generator;
+        ParameterCount = ModelRegistry.ParameterCount(model);
+        optimizer = CreateOptimizer(model.parameters(), setup.Optimizer);
+    }
+
+    public TrainerSetup Setup { get; }
+    public string Id => Setup.Id;
+    public long ParameterCount { get; }
+
+    /// <summary>Optimizer steps applied so far (the global step of the next one).</summary>
+    public long StepsApplied { get; private set; }
+
+    public nn.Module<Tensor, Tensor> Network => model;
+
+    /// <summary>First half of a step: forward in training mode, keeping the graph. Returns logits [B*C] row-major.</summary>
+    public float[] Forward(ImageBatch batch)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        DropPending();
+        model.train();
+        using var scope = NewDisposeScope();
+        var input = BatchTensors.ToTensor(batch, Setup.Normalization);
+        var logits = model.forward(input);
+        pendingLogits = logits.DetachFromDisposeScope();
+        pendingLabels = BatchTensors.Labels(batch).DetachFromDisposeScope();
+        return logits.detach().data<float>().ToArray();
+    }
+
+    /// <summary>
+    /// Second half of a step: loss (teacher: CE; student: CE + KD + ML from <paramref name="targets"/>),
+    /// backward and optimizer step. A non-finite loss is refused: nothing is applied.
+    /// </summary>
+    public StepOutcome Backward(DistillTargets targets)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        if (pendingLogits is null || pendingLabels is null)
+            throw new InvalidOperationException($"{Id}: Backward called without a pending Forward");
+        try
+        {
+            using var scope = NewDisposeScope();
+            var logits = pendingLogits;
+            var labels = pendingLabels;
+            var (batch, classes) = (logits.shape[0], logits.shape[1]);
+            LossTensors loss;
+            if (Setup.Role == ModelRole.Teacher)
+            {
+                loss = DistillLoss.Teacher(logits, labels);
+            }
+            else
+            {
+                var teacher = targets.TeacherLogits is null ? null : CheckedTensor(targets.TeacherLogits, [batch, classes], "teacher logits");
+                var s = targets.PeerProbSum is null ? null : CheckedTensor(targets.PeerProbSum, [batch, classes], "peer probability sum");
+                var h = targets.PeerNegEntropySum is null ? null : CheckedTensor(targets.PeerNegEntropySum, [batch], "peer entropy sum");
+                loss = DistillLoss.Student(logits, labels, Setup.Distillation, teacher, s, h, targets.Peers);
+            }
+
+            var parts = loss.ToParts();
+            var accuracy = logits.argmax(1).eq(labels).to_type(ScalarType.Float64).mean().ToDouble();
+            var lr = LearningRateSchedule.At(Setup.Optimizer, StepsApplied, Setup.StepsPerEpoch, Setup.TotalSteps);
+            if (!parts.IsFinite) return new StepOutcome(parts, accuracy, false, lr);
+
+            foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
+            optimizer.zero_grad();
+            loss.Total.backward();
+            optimizer.step();
+            StepsApplied++;
+            return new StepOutcome(parts, accuracy, true, lr);
+        }
+        finally
+        {
+            DropPending();
+        }
+    }
+
+    /// <summary>Class probabilities [B*C] for a batch, in evaluation mode without gradients.</summary>
+    public float[] Predict(ImageBatch batch)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        model.eval();
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var input = BatchTensors.ToTensor(batch, Setup.Normalization);
+        return nn.functional.softmax(model.forward(input), 1).data<float>().ToArray();
+    }
+
+    /// <summary>Writes weights, optimizer state and generator state as <c>{prefix}.weights</c>, <c>.optim</c>, <c>.rng</c>, each atomically.</summary>
+    public IReadOnlyList<string> Save(string prefix)
+    {
+        var files = new List<string>
+        {
+            AtomicFile.Write(prefix + ".weights", tmp => model.save(tmp)),
+            AtomicFile.Write(prefix + ".optim", tmp => optimizer.save_state_dict(tmp)),
+            AtomicFile.Write(prefix + ".rng", tmp =>
+            {
+                using var state = generator.get_state();
+                var bytes = state.data<byte>().ToArray();
+                using var w = new BinaryWriter(File.Create(tmp));
+                w.Write(StepsApplied);
+                w.Write(bytes.Length);
+                w.Write(bytes);
+            }),
+        };
+        return files;
+    }
+
+    /// <summary>Restores what <see cref="Save"/> wrote.</summary>
+    public void Load(string prefix)
+    {
+        DropPending();
+        model.load(prefix + ".weights");
+        optimizer.load_state_dict(prefix + ".optim");
+        using var r = new BinaryReader(File.OpenRead(prefix + ".rng"));
+        StepsApplied = r.ReadInt64();
+        var bytes = r.ReadBytes(r.ReadInt32());
+        using var state = tensor(bytes, dtype: ScalarType.Byte);
+        generator.set_state(state);
+    }
+
+    public void Dispose()
+    {
+        if (disposed) return;
+        disposed = true;
+        DropPending();
+        optimizer.Dispose();
+        model.Dispose();
+        generator.Dispose();
+    }
+
+    private void DropPending()
+    {
+        pendingLogits?.Dispose();
+        pendingLabels?.Dispose();
+        pendingLogits = null;
+        pendingLabels = null;
+    }
+
+    private Tensor CheckedTensor(float[] values, long[] shape, string what)
+    {
+        long expected = shape.Aggregate(1L, (a, b) => a * b);
+        if (values.Length != expected)
+            throw new ArgumentException($"{Id}: {what} hold {values.Length} values, expected {string.Join("x", shape)}");
+        return tensor(values, shape);
+    }
+
+    private static TorchSharp.Modules.OptimizerHelper CreateOptimizer(IEnumerable<TorchSharp.Modules.Parameter> parameters, OptimizerOptions o) => o.Name.ToLowerInvariant() switch
+    {
+        "sgd" => optim.SGD(parameters, o.LearningRate, momentum: o.Momentum, weight_decay: o.WeightDecay),
+        "adam" => optim.Adam(parameters, o.LearningRate, weight_decay: o.WeightDecay),
+        "adamw" => optim.AdamW(parameters, o.LearningRate, weight_decay: o.WeightDecay),
+        _ => throw new ArgumentException($"optimizer '{o.Name}' is unknown; known: {string.Join(", ", OptimizerOptions.Names)}"),
+    };
+}

@@ -1,0 +1,75 @@
+using P2PDistill.Shared.Losses;
+
+namespace P2PDistill.Shared.Training;
+
+/// <summary>The cohort and the run. Bound from configuration section "Training".</summary>
+public sealed class TrainingOptions
+{
+    public string TeacherModel { get; set; } = "cnn-teacher";
+    public string StudentModel { get; set; } = "cnn-student";
+    /// <summary>Students trained by the single-process and embedded runners.</summary>
+    public int Students { get; set; } = 2;
+
+    public int Epochs { get; set; } = 1;
+    public int BatchSize { get; set; } = 128;
+    /// <summary>Stop each epoch after this many steps (0: the whole epoch). For quick runs and tests.</summary>
+    public int MaxStepsPerEpoch { get; set; }
+    public long Seed { get; set; } = 1;
+
+    /// <summary>independent, kd, ml or kd-ml.</summary>
+    public string Mode { get; set; } = "kd-ml";
+    public double WeightCe { get; set; } = 1.0;
+    public double Alpha { get; set; } = 1.0;
+    public double Beta { get; set; } = 1.0;
+    /// <summary>Sets both temperatures when given (TemperatureKd / TemperatureMl override it).</summary>
+    public double? Temperature { get; set; }
+    public double? TemperatureKd { get; set; }
+    public double? TemperatureMl { get; set; }
+
+    /// <summary>Evaluate every model and the student ensemble every N epochs (the last epoch always).</summary>
+    public int EvalEveryEpochs { get; set; } = 1;
+
+    /// <summary>Intra-op threads for TorchSharp in this process (0: cores divided by the models hosted).</summary>
+    public int Threads { get; set; }
+
+    /// <summary>Parent folder of run directories.</summary>
+    public string OutputDirectory { get; set; } = "runs";
+    /// <summary>Run name (default: a timestamp).</summary>
+    public string? RunName { get; set; }
+
+    public DistillationSettings Distillation => new(
+        DistillModes.Parse(Mode),
+        WeightCe,
+        Alpha,
+        Beta,
+        TemperatureKd ?? Temperature ?? 1.0,
+        TemperatureMl ?? Temperature ?? 1.0);
+
+    /// <summary>Every problem with these settings, each naming the setting.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (Epochs < 1) errors.Add($"epochs must be >= 1 (got {Epochs})");
+        if (BatchSize < 1) errors.Add($"batch-size must be >= 1 (got {BatchSize})");
+        if (Students < 1) errors.Add($"students must be >= 1 (got {Students})");
+        if (MaxStepsPerEpoch < 0) errors.Add($"max-steps must be >= 0 (got {MaxStepsPerEpoch})");
+        if (EvalEveryEpochs < 1) errors.Add($"eval-every must be >= 1 (got {EvalEveryEpochs})");
+        if (Threads < 0) errors.Add($"threads must be >= 0 (got {Threads})");
+        try
+        {
+            var why = Distillation.Validate();
+            if (why is not null) errors.Add(why);
+        }
+        catch (ArgumentException e)
+        {
+            errors.Add(e.Message);
+        }
+        foreach (var (what, name) in new[] { ("teacher-model", TeacherModel), ("student-model", StudentModel) })
+            if (!Models.ModelRegistry.IsKnown(name))
+                errors.Add($"{what}: unknown model '{name}'. Known models: {string.Join(", ", Models.ModelRegistry.Names)}.");
+        return errors;
+    }
+
+    /// <summary>The seed of the model in cohort slot <paramref name="slot"/> (0 = teacher, 1.. = students): the same in every runner.</summary>
+    public static long ModelSeed(long runSeed, int slot) => unchecked(runSeed * 1_000_003L + slot * 7919L + 17L) & 0x7FFF_FFFF_FFFFL;
+}
