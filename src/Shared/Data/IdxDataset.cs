@@ -22,11 +22,12 @@ public static class IdxReader
     {
         using var stream = OpenData(path);
         Span<byte> header = stackalloc byte[16];
-        ReadHeader(stream, path, header, "image");
+        ReadHeader(stream, path, header[..4], "image");
         int magic = BinaryPrimitives.ReadInt32BigEndian(header);
         if (magic != ImagesMagic)
             throw Error(path, $"is not an IDX image file: magic number 0x{magic:X8}, expected 0x{ImagesMagic:X8} (unsigned bytes, 3 dimensions)"
                 + (magic == LabelsMagic ? ". It looks like a label file: are the image and label file names swapped?" : ". The file is corrupt or of another format; re-download or reinstall the dataset."));
+        ReadHeader(stream, path, header[4..], "image", 4);
         int count = BinaryPrimitives.ReadInt32BigEndian(header[4..]);
         int rows = BinaryPrimitives.ReadInt32BigEndian(header[8..]);
         int cols = BinaryPrimitives.ReadInt32BigEndian(header[12..]);
@@ -44,11 +45,12 @@ public static class IdxReader
     {
         using var stream = OpenData(path);
         Span<byte> header = stackalloc byte[8];
-        ReadHeader(stream, path, header, "label");
+        ReadHeader(stream, path, header[..4], "label");
         int magic = BinaryPrimitives.ReadInt32BigEndian(header);
         if (magic != LabelsMagic)
             throw Error(path, $"is not an IDX label file: magic number 0x{magic:X8}, expected 0x{LabelsMagic:X8} (unsigned bytes, 1 dimension)"
                 + (magic == ImagesMagic ? ". It looks like an image file: are the image and label file names swapped?" : ". The file is corrupt or of another format; re-download or reinstall the dataset."));
+        ReadHeader(stream, path, header[4..], "label", 4);
         int count = BinaryPrimitives.ReadInt32BigEndian(header[4..]);
         if (count < 0)
             throw Error(path, $"has an implausible IDX header: {count} labels. The file is corrupt; re-download or reinstall the dataset.");
@@ -88,11 +90,12 @@ public static class IdxReader
         }
     }
 
-    private static void ReadHeader(Stream stream, string path, Span<byte> header, string kind)
+    /// <summary>Reads the next part of the header (magic first, so a wrong file type is named before its length is judged).</summary>
+    private static void ReadHeader(Stream stream, string path, Span<byte> part, string kind, int alreadyRead = 0)
     {
-        int read = ReadFully(stream, path, header);
-        if (read < header.Length)
-            throw Error(path, $"is too short for an IDX {kind} file: {read} bytes, the header alone needs {header.Length}. The file is truncated; re-download or reinstall the dataset.");
+        int read = ReadFully(stream, path, part);
+        if (read < part.Length)
+            throw Error(path, $"is too short for an IDX {kind} file: {alreadyRead + read} bytes, the header alone needs {(kind == "image" ? 16 : 8)}. The file is truncated or empty; re-download or reinstall the dataset.");
     }
 
     private static byte[] ReadBody(Stream stream, string path, long expected, string kind)
