@@ -12,14 +12,14 @@ using System.Runtime.InteropServices;
 using System.Collections.Generic;
 using System.IO;
 using System.Text;
+#if !P2PDISTILL_TESTS
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
+#endif
 
-public class PatchGlibcxxNeed : Task
+#if !P2PDISTILL_TESTS
+public class PatchGlibcxxNeed : Microsoft.Build.Utilities.Task
 {
-    private const ushort VerFlgWeak = 0x2;
-    private const uint ShtGnuVerneed = 0x6ffffffe;
-
     [Required] public ITaskItem[] Files { get; set; } = Array.Empty<ITaskItem>();
 
     /// <summary>The version whose need is made weak.</summary>
@@ -47,7 +47,7 @@ public class PatchGlibcxxNeed : Task
                 Log.LogMessage(MessageImportance.Normal, "PatchGlibcxxNeed: no system libstdc++ found; nothing to do.");
                 return true;
             }
-            if (Contains(File.ReadAllBytes(lib), Encoding.ASCII.GetBytes(Version + "\0")))
+            if (ElfVersionNeeds.Contains(File.ReadAllBytes(lib), Encoding.ASCII.GetBytes(Version + "\0")))
             {
                 Log.LogMessage(MessageImportance.Low, $"PatchGlibcxxNeed: {lib} provides {Version}; nothing to do.");
                 return true;
@@ -62,8 +62,8 @@ public class PatchGlibcxxNeed : Task
             try
             {
                 var bytes = File.ReadAllBytes(path);
-                var result = MakeWeak(bytes, Version);
-                if (result == PatchResult.Patched)
+                var result = ElfVersionNeeds.MakeWeak(bytes, Version);
+                if (result == ElfVersionNeeds.PatchResult.Patched)
                 {
                     var stamp = File.GetLastWriteTimeUtc(path);
                     var tmp = path + ".p2pdistill-tmp";
@@ -87,6 +87,14 @@ public class PatchGlibcxxNeed : Task
         Patched = patched.ToArray();
         return !Log.HasLoggedErrors;
     }
+}
+#endif
+
+/// <summary>Reads and edits the version needs (.gnu.version_r) of a 64-bit little-endian ELF shared library.</summary>
+public static class ElfVersionNeeds
+{
+    private const ushort VerFlgWeak = 0x2;
+    private const uint ShtGnuVerneed = 0x6ffffffe;
 
     public enum PatchResult { Patched, AlreadyWeak, NoSuchNeed, NotElf64 }
 
@@ -144,7 +152,7 @@ public class PatchGlibcxxNeed : Task
         return Encoding.ASCII.GetString(b, o, e - o);
     }
 
-    private static bool Contains(byte[] hay, byte[] needle)
+    public static bool Contains(byte[] hay, byte[] needle)
     {
         for (int i = 0; i + needle.Length <= hay.Length; i++)
         {

@@ -18,7 +18,7 @@ namespace P2PDistill.Shared.Models;
 /// match TorchVision's. Initialisation as TorchVision: convolutions Kaiming-normal (fan-out), batch norm
 /// weight 1 and bias 0, linear weight N(0, 0.01) and bias 0.</para>
 /// </summary>
-public sealed class MobileNetV2 : Module<Tensor, Tensor>
+public sealed class MobileNetV2 : Module<Tensor, Tensor>, ISeededInitialization
 {
     /// <summary>Inputs whose shorter side is at most this many pixels get the stride-1 stem.</summary>
     public const int SmallInputMaxSide = 64;
@@ -63,10 +63,13 @@ public sealed class MobileNetV2 : Module<Tensor, Tensor>
         features = Sequential(layers);
         avgpool = AdaptiveAvgPool2d(1);
         flatten = Flatten();
-        classifier = Sequential(Dropout(0.2), Linear(lastChannels, numClasses));
+        classifier = Sequential(new SeededDropout(0.2), Linear(lastChannels, numClasses));
         RegisterComponents();
-        ModelInit.TorchVisionStyle(this, linearStd: 0.01);
+        ModelInit.TorchVisionStyle(this, linearStd: 0.01, Generator.Default);
     }
+
+    /// <inheritdoc />
+    public void Initialize(Generator generator) => ModelInit.TorchVisionStyle(this, linearStd: 0.01, generator);
 
     /// <summary>Conv (no bias) - BN - ReLU6, padding keeping the size at stride 1; TorchVision's Conv2dNormActivation.</summary>
     internal static Sequential ConvBnRelu6(int inChannels, int outChannels, int kernel, int stride, int groups) =>

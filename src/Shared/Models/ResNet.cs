@@ -19,7 +19,7 @@ namespace P2PDistill.Shared.Models;
 /// Initialisation as TorchVision: convolutions Kaiming-normal (fan-out, ReLU), batch norm weight 1 and bias 0,
 /// linear layer TorchSharp's default.
 /// </summary>
-public sealed class ResNet : Module<Tensor, Tensor>
+public sealed class ResNet : Module<Tensor, Tensor>, ISeededInitialization
 {
     /// <summary>Inputs whose shorter side is at most this many pixels get the small-input stem.</summary>
     public const int SmallInputMaxSide = 64;
@@ -67,8 +67,11 @@ public sealed class ResNet : Module<Tensor, Tensor>
         flatten = Flatten();
         fc = Linear(512, numClasses);
         RegisterComponents();
-        ModelInit.TorchVisionStyle(this, linearStd: null);
+        ModelInit.TorchVisionStyle(this, linearStd: null, Generator.Default);
     }
+
+    /// <inheritdoc />
+    public void Initialize(Generator generator) => ModelInit.TorchVisionStyle(this, linearStd: null, generator);
 
     private static Sequential MakeStage(ref int inChannels, int outChannels, int blocks, int stride)
     {

@@ -33,8 +33,6 @@ public sealed record StepOutcome(LossParts Loss, double BatchAccuracy, bool Appl
 /// </summary>
 public sealed class ModelTrainer : IDisposable
 {
-    private static readonly object InitLock = new();
-
     private readonly nn.Module<Tensor, Tensor> model;
     private readonly TorchSharp.Modules.OptimizerHelper optimizer;
     private readonly Generator generator;
@@ -48,14 +46,11 @@ public sealed class ModelTrainer : IDisposable
         var why = setup.Optimizer.Validate() ?? setup.Distillation.Validate();
         if (why is not null) throw new ArgumentException($"{setup.Id}: {why}");
 
-        // Weight initialisation draws from the process-wide generator: seed it and build under a lock so
-        // models built concurrently in one process (embedded mode) each get their own seed's weights.
-        lock (InitLock)
-        {
-            manual_seed(setup.Seed);
-            model = ModelRegistry.Create(setup.ModelName, setup.Spec);
-        }
-        generator = new Generator((ulong)setup.Seed ^ 0x9E3779B97F4A7C15UL, CPU);
+        // The model's own generator draws its initial weights and its dropout masks, so both depend on its
+        // seed alone, whatever other models or threads do with TorchSharp's process-wide generator.
+        generator = new Generator((ulong)setup.Seed, CPU);
+        model = ModelRegistry.Create(setup.ModelName, setup.Spec);
+        ModelInit.Apply(model, generator);
         foreach (var m in model.modules().OfType<SeededDropout>()) m.Generator = generator;
         ParameterCount = ModelRegistry.ParameterCount(model);
         optimizer = CreateOptimizer(model.parameters(), setup.Optimizer);

@@ -1,0 +1,38 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using P2PDistill.Shared.Data;
+using P2PDistill.Shared.Losses;
+using P2PDistill.Shared.Models;
+using P2PDistill.Shared.Training;
+
+namespace P2PDistill.Tests.Support;
+
+/// <summary>Small synthetic data and tiny models for fast training tests.</summary>
+public static class TestCohorts
+{
+    public static DataOptions SyntheticData(int train = 512, int test = 128, int classes = 4) => new()
+    {
+        Dataset = "synthetic", SyntheticTrain = train, SyntheticTest = test, SyntheticClasses = classes, SyntheticSize = 28, Seed = 3,
+    };
+
+    public static DatasetSplits Load(DataOptions options) => DatasetFactory.Load(options);
+
+    public static TrainingOptions Options(string mode = "kd-ml", int students = 2, string teacher = "tiny", string student = "tiny", int epochs = 1, int batch = 32) => new()
+    {
+        TeacherModel = teacher, StudentModel = student, Students = students, Epochs = epochs, BatchSize = batch, Mode = mode, Seed = 5,
+    };
+
+    public static TrainerSetup Setup(string model, ModelRole role, DatasetSplits data, long seed, DistillMode mode = DistillMode.KdMl, string optimizer = "adam") => new(
+        role == ModelRole.Teacher ? "teacher" : "student",
+        role,
+        model,
+        new ModelSpec(data.Shape.Channels, data.Shape.Height, data.Shape.Width, data.NumClasses),
+        new OptimizerOptions { Name = optimizer, LearningRate = 1e-2 },
+        new DistillationSettings(mode),
+        Normalization.Identity(data.Shape.Channels),
+        seed,
+        StepsPerEpoch: 10,
+        TotalSteps: 100);
+
+    public static CohortTrainer Cohort(TrainingOptions options, DataOptions dataOptions, DatasetSplits data) =>
+        new(options, dataOptions, data, Normalization.Identity(data.Shape.Channels), new OptimizerOptions { LearningRate = 1e-2 }, NullLogger.Instance);
+}
