@@ -55,14 +55,15 @@ public sealed record DistillationSettings(
     /// <summary>beta as used by the loss: 0 unless the mode uses the peers.</summary>
     public double EffectiveBeta => Mode.UsesPeers() ? Beta : 0.0;
 
-    /// <summary>Null when valid, else what is wrong, naming the setting.</summary>
-    public string? Validate()
+    /// <summary>Every problem with these settings, each naming the setting (empty when valid).</summary>
+    public IReadOnlyList<string> Validate()
     {
-        if (!(TemperatureKd > 0) || double.IsInfinity(TemperatureKd)) return $"temperature-kd must be > 0 (got {TemperatureKd})";
-        if (!(TemperatureMl > 0) || double.IsInfinity(TemperatureMl)) return $"temperature-ml must be > 0 (got {TemperatureMl})";
-        if (!(WeightCe >= 0) || double.IsInfinity(WeightCe)) return $"weight-ce must be >= 0 (got {WeightCe})";
-        if (!(Alpha >= 0) || double.IsInfinity(Alpha)) return $"alpha must be >= 0 (got {Alpha})";
-        if (!(Beta >= 0) || double.IsInfinity(Beta)) return $"beta must be >= 0 (got {Beta})";
-        return null;
+        var errors = new List<string>();
+        if (!(TemperatureKd > 0) || double.IsInfinity(TemperatureKd)) errors.Add($"temperature-kd must be > 0 (got {TemperatureKd})");
+        if (!(TemperatureMl > 0) || double.IsInfinity(TemperatureMl)) errors.Add($"temperature-ml must be > 0 (got {TemperatureMl})");
+        if (!(WeightCe >= 0) || double.IsInfinity(WeightCe)) errors.Add($"weight-ce must be >= 0 (got {WeightCe})");
+        if (!(Alpha >= 0) || double.IsInfinity(Alpha)) errors.Add($"alpha must be >= 0 (got {Alpha})");
+        if (!(Beta >= 0) || double.IsInfinity(Beta)) errors.Add($"beta must be >= 0 (got {Beta})");
+        return errors;
     }
 }

@@ -43,7 +43,7 @@ public sealed class ModelTrainer : IDisposable
     public ModelTrainer(TrainerSetup setup)
     {
         Setup = setup;
-        var why = setup.Optimizer.Validate() ?? setup.Distillation.Validate();
+        var why = setup.Optimizer.Validate() ?? setup.Distillation.Validate().FirstOrDefault();
         if (why is not null) throw new ArgumentException($"{setup.Id}: {why}");
 
         // The model's own generator draws its initial weights and its dropout masks, so both depend on its

@@ -57,8 +57,7 @@ public sealed class TrainingOptions
         if (Threads < 0) errors.Add($"threads must be >= 0 (got {Threads})");
         try
         {
-            var why = Distillation.Validate();
-            if (why is not null) errors.Add(why);
+            errors.AddRange(Distillation.Validate());
         }
         catch (ArgumentException e)
         {

@@ -1,0 +1,66 @@
+using P2PDistill.Shared.Runs;
+using P2PDistill.Tests.Support;
+
+namespace P2PDistill.Tests.Hosting;
+
+/// <summary>The coordinator executable's --single-process run, as a real process writing a real run directory.</summary>
+[Trait("Category", "MultiProcess")]
+public sealed class SingleProcessRunSpecs : IDisposable
+{
+    private readonly string dir = Directory.CreateTempSubdirectory("p2pdistill-run-").FullName;
+
+    public void Dispose() => Directory.Delete(dir, recursive: true);
+
+    [Fact]
+    public void Should_train_and_write_a_complete_run_directory()
+    {
+        var r = NodeProcess.Run("p2pdistill-coordinator.dll",
+            ["--single-process", "--dataset", "synthetic", "--teacher-model", "tiny", "--student-model", "tiny", "--students", "3",
+             "--epochs", "2", "--batch-size", "32", "--max-steps", "6", "--Data:SyntheticTrain=256", "--Data:SyntheticTest=64",
+             "--output", dir, "--run-name", "t"],
+            dir, TimeSpan.FromMinutes(3));
+        Assert.True(r.ExitCode == 0, r.All);
+        var run = Path.Combine(dir, "t");
+        foreach (var f in new[] { "config.json", "summary.md", "metrics/steps.csv", "metrics/steps.jsonl", "metrics/eval.csv", "metrics/eval.jsonl" })
+            Assert.True(File.Exists(Path.Combine(run, f)), $"missing {f}");
+
+        var steps = File.ReadAllLines(Path.Combine(run, "metrics/steps.csv"));
+        Assert.Equal(MetricsWriter.StepsCsvHeader, steps[0]);
+        Assert.Equal(2 * 6 * 4, steps.Length - 1); // 2 epochs x 6 steps x (teacher + 3 students)
+        Assert.Equal(12, File.ReadAllLines(Path.Combine(run, "metrics/steps.jsonl")).Length);
+        var eval = File.ReadAllLines(Path.Combine(run, "metrics/eval.csv"));
+        Assert.Equal(2 * 5, eval.Length - 1); // 2 evaluations x (4 models + ensemble)
+        Assert.Contains(eval, l => l.Contains(",student-ensemble,ensemble,"));
+        Assert.Contains("| student-ensemble |", File.ReadAllText(Path.Combine(run, "summary.md")));
+        Assert.Contains("| student-ensemble |", r.Stdout);
+    }
+
+    [Theory]
+    [InlineData(new[] { "--temperature", "0" }, "temperature-kd must be > 0")]
+    [InlineData(new[] { "--batch-size", "0" }, "batch-size must be >= 1")]
+    [InlineData(new[] { "--epochs", "0" }, "epochs must be >= 1")]
+    [InlineData(new[] { "--alpha", "-1" }, "alpha must be >= 0")]
+    [InlineData(new[] { "--student-model", "gpt-5" }, "unknown model 'gpt-5'")]
+    [InlineData(new[] { "--mode", "magic" }, "Unknown mode 'magic'")]
+    [InlineData(new[] { "--epocs", "2" }, "Unknown option '--epocs'")]
+    [Trait("Category", "Fault")]
+    public void Should_refuse_bad_settings_with_a_clear_error(string[] bad, string message)
+    {
+        var r = NodeProcess.Run("p2pdistill-coordinator.dll",
+            ["--single-process", "--dataset", "synthetic", "--output", dir, .. bad], dir, TimeSpan.FromMinutes(1));
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains(message, r.Stderr);
+        Assert.Empty(Directory.GetDirectories(dir));
+    }
+
+    [Fact]
+    [Trait("Category", "Fault")]
+    public void Should_name_a_missing_dataset_folder()
+    {
+        var missing = Path.Combine(dir, "no-such-folder");
+        var r = NodeProcess.Run("p2pdistill-coordinator.dll",
+            ["--single-process", "--dataset", "folder", "--data-path", missing, "--output", dir], dir, TimeSpan.FromMinutes(1));
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains(missing, r.All);
+    }
+}
