@@ -1,0 +1,18 @@
+using P2PDistill.Shared.Data;
+using P2PDistill.Shared.Training;
+
+namespace P2PDistill.Shared.Messages;
+
+/// <summary>Coordinator → every model: the first half of step <paramref name="GlobalStep"/> on this batch (ship mode).</summary>
+public sealed record TrainStep(long GlobalStep, int Epoch, int Step, ImageBatch Batch) : IStepMessage;
+
+/// <summary>Model → coordinator: its logits for the step, row-major [B, C].</summary>
+public sealed record StepLogits(long GlobalStep, string ModelId, int BatchSize, int Classes, float[] Logits, double ComputeMs) : IStepMessage;
+
+/// <summary>Coordinator → one model: the second half of the step, with what its KD and ML terms need (empty for the teacher).</summary>
+public sealed record ApplyTargets(long GlobalStep, DistillTargets Targets) : IStepMessage;
+
+/// <summary>Model → coordinator: the step is applied (or refused, when the loss was not finite).</summary>
+public sealed record StepDone(
+    long GlobalStep, string ModelId, double Loss, double Ce, double Kd, double Ml,
+    double BatchAccuracy, double LearningRate, bool Applied, double ComputeMs) : IStepMessage;

@@ -1,0 +1,50 @@
+using Akka.Serialization.Hyperion;
+using Hyperion;
+using P2PDistill.Shared.Data;
+using P2PDistill.Shared.Messages;
+using P2PDistill.Shared.Training;
+
+namespace P2PDistill.Shared.Serialization;
+
+/// <summary>
+/// How P2PDistill's messages cross the wire (DESIGN.md §7): the step messages with the hand-written
+/// <see cref="StepMessageSerializer"/>, every other project message with Hyperion, which is bound to the
+/// project's marker interface only, refuses unsafe types and deserialises only the allow-listed types.
+/// </summary>
+public static class AkkaSerialization
+{
+    public const string Hocon = """
+        akka.actor {
+          serializers {
+            hyperion = "Akka.Serialization.HyperionSerializer, Akka.Serialization.Hyperion"
+            p2pdistill-step = "P2PDistill.Shared.Serialization.StepMessageSerializer, P2PDistill.Shared"
+          }
+          serialization-bindings {
+            "P2PDistill.Shared.Messages.IP2PDistillMessage, P2PDistill.Shared" = hyperion
+            "P2PDistill.Shared.Messages.IStepMessage, P2PDistill.Shared" = p2pdistill-step
+          }
+          serialization-identifiers {
+            "P2PDistill.Shared.Serialization.StepMessageSerializer, P2PDistill.Shared" = 4711
+          }
+          serialization-settings.hyperion {
+            disallow-unsafe-type = true
+            preserve-object-references = false
+          }
+        }
+        """;
+
+    /// <summary>Every type Hyperion may deserialise: the project's messages and the records they carry.</summary>
+    public static IReadOnlyList<Type> AllowedTypes { get; } = typeof(IP2PDistillMessage).Assembly.GetTypes()
+        .Where(t => typeof(IP2PDistillMessage).IsAssignableFrom(t) && t is { IsClass: true, IsAbstract: false })
+        .Concat([typeof(ModelRole), typeof(ImageBatch), typeof(ImageShape), typeof(DistillTargets)])
+        .Distinct()
+        .ToArray();
+
+    /// <summary>The Hyperion setup to add to the actor system: unsafe types refused, allow-list applied.</summary>
+    public static HyperionSerializerSetup HyperionSetup()
+    {
+        var filter = TypeFilterBuilder.Create();
+        foreach (var t in AllowedTypes) filter = filter.Include(t);
+        return HyperionSerializerSetup.Empty.WithDisallowUnsafeType(true).WithTypeFilter(filter.Build());
+    }
+}

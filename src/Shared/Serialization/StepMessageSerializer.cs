@@ -1,0 +1,142 @@
+using System.Runtime.InteropServices;
+using Akka.Actor;
+using Akka.Serialization;
+using SerializationException = System.Runtime.Serialization.SerializationException;
+using P2PDistill.Shared.Data;
+using P2PDistill.Shared.Messages;
+using P2PDistill.Shared.Training;
+
+namespace P2PDistill.Shared.Serialization;
+
+/// <summary>
+/// Binary serializer for the step messages (DESIGN.md §7): little-endian fields, arrays as a length and raw bytes,
+/// no reflection and no type names on the wire. Everything it reads is validated (lengths, shapes), so a
+/// malformed frame fails with <see cref="SerializationException"/> instead of allocating at an attacker's word.
+/// </summary>
+public sealed class StepMessageSerializer(ExtendedActorSystem system) : SerializerWithStringManifest(system)
+{
+    public const int SerializerId = 4711;
+    private const int MaxArray = 256 * 1024 * 1024;
+
+    public override int Identifier => SerializerId;
+
+    public override string Manifest(object o) => o switch
+    {
+        TrainStep => "TS",
+        StepLogits => "SL",
+        ApplyTargets => "AT",
+        StepDone => "SD",
+        _ => throw new ArgumentException($"{nameof(StepMessageSerializer)} cannot serialize {o.GetType()}"),
+    };
+
+    public override byte[] ToBinary(object obj)
+    {
+        using var ms = new MemoryStream(EstimateSize(obj));
+        using (var w = new BinaryWriter(ms))
+        {
+            switch (obj)
+            {
+                case TrainStep m:
+                    w.Write(m.GlobalStep); w.Write(m.Epoch); w.Write(m.Step);
+                    w.Write(m.Batch.Shape.Channels); w.Write(m.Batch.Shape.Height); w.Write(m.Batch.Shape.Width);
+                    WriteArray(w, m.Batch.Pixels.AsSpan());
+                    WriteArray<int>(w, m.Batch.Labels);
+                    break;
+                case StepLogits m:
+                    w.Write(m.GlobalStep); w.Write(m.ModelId); w.Write(m.BatchSize); w.Write(m.Classes);
+                    WriteArray<float>(w, m.Logits); w.Write(m.ComputeMs);
+                    break;
+                case ApplyTargets m:
+                    w.Write(m.GlobalStep);
+                    WriteOptional(w, m.Targets.TeacherLogits); WriteOptional(w, m.Targets.PeerProbSum); WriteOptional(w, m.Targets.PeerNegEntropySum);
+                    w.Write(m.Targets.Peers);
+                    break;
+                case StepDone m:
+                    w.Write(m.GlobalStep); w.Write(m.ModelId);
+                    w.Write(m.Loss); w.Write(m.Ce); w.Write(m.Kd); w.Write(m.Ml);
+                    w.Write(m.BatchAccuracy); w.Write(m.LearningRate); w.Write(m.Applied); w.Write(m.ComputeMs);
+                    break;
+                default:
+                    throw new ArgumentException($"{nameof(StepMessageSerializer)} cannot serialize {obj.GetType()}");
+            }
+        }
+        return ms.ToArray();
+    }
+
+    public override object FromBinary(byte[] bytes, string manifest)
+    {
+        try
+        {
+            using var r = new BinaryReader(new MemoryStream(bytes, writable: false));
+            object result = manifest switch
+            {
+                "TS" => ReadTrainStep(r),
+                "SL" => ReadLogits(r),
+                "AT" => new ApplyTargets(r.ReadInt64(), new DistillTargets(ReadOptional(r), ReadOptional(r), ReadOptional(r), r.ReadInt32())),
+                "SD" => new StepDone(r.ReadInt64(), r.ReadString(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(),
+                    r.ReadDouble(), r.ReadDouble(), r.ReadBoolean(), r.ReadDouble()),
+                _ => throw new SerializationException($"unknown step-message manifest '{manifest}'"),
+            };
+            if (r.BaseStream.Position != bytes.Length)
+                throw new SerializationException($"{manifest}: {bytes.Length - r.BaseStream.Position} trailing bytes");
+            return result;
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new SerializationException($"{manifest}: truncated message ({bytes.Length} bytes)", e);
+        }
+    }
+
+    private static TrainStep ReadTrainStep(BinaryReader r)
+    {
+        var (global, epoch, step) = (r.ReadInt64(), r.ReadInt32(), r.ReadInt32());
+        var shape = new ImageShape(r.ReadInt32(), r.ReadInt32(), r.ReadInt32());
+        if (shape.Channels <= 0 || shape.Height <= 0 || shape.Width <= 0) throw new SerializationException($"TS: bad image shape {shape}");
+        var pixels = ReadArray<byte>(r);
+        var labels = ReadArray<int>(r);
+        if ((long)labels.Length * shape.Pixels != pixels.Length)
+            throw new SerializationException($"TS: {pixels.Length} pixel bytes do not hold {labels.Length} images of {shape}");
+        return new TrainStep(global, epoch, step, new ImageBatch(shape, pixels, labels));
+    }
+
+    private static StepLogits ReadLogits(BinaryReader r)
+    {
+        var (global, id, batch, classes) = (r.ReadInt64(), r.ReadString(), r.ReadInt32(), r.ReadInt32());
+        var logits = ReadArray<float>(r);
+        if ((long)batch * classes != logits.Length) throw new SerializationException($"SL: {logits.Length} logits for batch {batch} x {classes} classes");
+        return new StepLogits(global, id, batch, classes, logits, r.ReadDouble());
+    }
+
+    private static void WriteArray<T>(BinaryWriter w, ReadOnlySpan<T> values) where T : unmanaged
+    {
+        w.Write(values.Length);
+        w.Write(MemoryMarshal.AsBytes(values));
+    }
+
+    private static T[] ReadArray<T>(BinaryReader r) where T : unmanaged
+    {
+        int n = r.ReadInt32();
+        int size = Marshal.SizeOf<T>();
+        if (n < 0 || n > MaxArray / size || (long)n * size > r.BaseStream.Length - r.BaseStream.Position)
+            throw new SerializationException($"array length {n} does not fit the message");
+        var values = new T[n];
+        r.BaseStream.ReadExactly(MemoryMarshal.AsBytes(values.AsSpan()));
+        return values;
+    }
+
+    private static void WriteOptional(BinaryWriter w, float[]? values)
+    {
+        w.Write(values is not null);
+        if (values is not null) WriteArray<float>(w, values);
+    }
+
+    private static float[]? ReadOptional(BinaryReader r) => r.ReadBoolean() ? ReadArray<float>(r) : null;
+
+    private static int EstimateSize(object o) => o switch
+    {
+        TrainStep m => 64 + m.Batch.Pixels.Length + 4 * m.Batch.Labels.Length,
+        StepLogits m => 64 + m.ModelId.Length + 4 * m.Logits.Length,
+        ApplyTargets m => 64 + (int)m.Targets.PayloadBytes,
+        _ => 128,
+    };
+}
