@@ -2,13 +2,23 @@ using P2PDistill.Shared.Training;
 
 namespace P2PDistill.Shared.Messages;
 
-/// <summary>Model actor → coordinator: a network asks to join the cohort (DESIGN.md §2).</summary>
+/// <summary>
+/// Model actor → coordinator: a network asks to join the cohort (DESIGN.md §2). It declares what it was
+/// configured for (input shape, classes); the coordinator checks that against the dataset.
+/// </summary>
 public sealed record RegisterModel(
-    string NodeAddress, ModelRole Role, string ModelName, long Parameters,
+    string NodeAddress, ModelRole Role, string ModelName,
     int Channels, int Height, int Width, int NumClasses) : IP2PDistillMessage;
 
-/// <summary>Coordinator → model actor: admitted; the model's id, cohort slot (its seed) and what it trains with.</summary>
-public sealed record RegistrationAccepted(string ModelId, int Slot, long Seed) : IP2PDistillMessage;
+/// <summary>
+/// Coordinator → model actor: admitted. <paramref name="Setup"/> is everything the model trains with
+/// (id, cohort slot seed, optimizer, loss settings, normalisation, schedule length): the coordinator's
+/// configuration is the single source of truth.
+/// </summary>
+public sealed record RegistrationAccepted(int Slot, TrainerSetup Setup) : IP2PDistillMessage;
 
 /// <summary>Coordinator → model actor: not admitted, and why (logged on both sides; the node exits non-zero).</summary>
 public sealed record RegistrationRefused(string Reason) : IP2PDistillMessage;
+
+/// <summary>Model actor → coordinator: it reports once, after building its network, how big it is.</summary>
+public sealed record ModelReady(string ModelId, long Parameters) : IP2PDistillMessage;

@@ -16,3 +16,9 @@ public sealed record ApplyTargets(long GlobalStep, DistillTargets Targets) : ISt
 public sealed record StepDone(
     long GlobalStep, string ModelId, double Loss, double Ce, double Kd, double Ml,
     double BatchAccuracy, double LearningRate, bool Applied, double ComputeMs) : IStepMessage;
+
+/// <summary>Coordinator → every model: predict this test batch (part <paramref name="Index"/> of evaluation <paramref name="EvalId"/>).</summary>
+public sealed record EvaluateBatch(long EvalId, int Index, ImageBatch Batch) : IStepMessage;
+
+/// <summary>Model → coordinator: softmax probabilities [Count, Classes] for one evaluation batch.</summary>
+public sealed record EvalProbabilities(long EvalId, int Index, string ModelId, int Count, int Classes, float[] Probabilities) : IStepMessage;

@@ -38,6 +38,7 @@ public sealed class MetricsWriter : ITrainingObserver, IDisposable
             stepsJson.WriteLine(JsonSerializer.Serialize(new
             {
                 epoch = s.Epoch + 1, step = s.Step + 1, global_step = s.GlobalStep, seconds = s.Seconds, batch_size = s.BatchSize,
+                coordination_ms = s.CoordinationMs, bytes_sent = s.BytesSent, bytes_received = s.BytesReceived,
                 models = s.Models.Select(m => new
                 {
                     model = m.Id, role = Role(m.Role), loss = m.Loss.Total, ce = m.Loss.Ce, kd = m.Loss.Kd, ml = m.Loss.Ml,

@@ -36,7 +36,10 @@ public static class AkkaSerialization
     /// <summary>Every type Hyperion may deserialise: the project's messages and the records they carry.</summary>
     public static IReadOnlyList<Type> AllowedTypes { get; } = typeof(IP2PDistillMessage).Assembly.GetTypes()
         .Where(t => typeof(IP2PDistillMessage).IsAssignableFrom(t) && t is { IsClass: true, IsAbstract: false })
-        .Concat([typeof(ModelRole), typeof(ImageBatch), typeof(ImageShape), typeof(DistillTargets)])
+        .Concat([
+            typeof(ModelRole), typeof(ImageBatch), typeof(ImageShape), typeof(DistillTargets), typeof(TrainerSetup), typeof(Models.ModelSpec),
+            typeof(OptimizerOptions), typeof(Losses.DistillationSettings), typeof(Losses.DistillMode), typeof(Normalization),
+        ])
         .Distinct()
         .ToArray();
 

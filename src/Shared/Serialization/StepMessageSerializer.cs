@@ -20,12 +20,17 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
 
     public override int Identifier => SerializerId;
 
+    /// <summary>Bytes a message takes on the wire (for the per-step traffic figures), without serialising it.</summary>
+    public static long WireSize(object message) => EstimateSize(message);
+
     public override string Manifest(object o) => o switch
     {
         TrainStep => "TS",
         StepLogits => "SL",
         ApplyTargets => "AT",
         StepDone => "SD",
+        EvaluateBatch => "EB",
+        EvalProbabilities => "EP",
         _ => throw new ArgumentException($"{nameof(StepMessageSerializer)} cannot serialize {o.GetType()}"),
     };
 
@@ -38,9 +43,7 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
             {
                 case TrainStep m:
                     w.Write(m.GlobalStep); w.Write(m.Epoch); w.Write(m.Step);
-                    w.Write(m.Batch.Shape.Channels); w.Write(m.Batch.Shape.Height); w.Write(m.Batch.Shape.Width);
-                    WriteArray(w, m.Batch.Pixels.AsSpan());
-                    WriteArray<int>(w, m.Batch.Labels);
+                    WriteBatch(w, m.Batch);
                     break;
                 case StepLogits m:
                     w.Write(m.GlobalStep); w.Write(m.ModelId); w.Write(m.BatchSize); w.Write(m.Classes);
@@ -55,6 +58,14 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
                     w.Write(m.GlobalStep); w.Write(m.ModelId);
                     w.Write(m.Loss); w.Write(m.Ce); w.Write(m.Kd); w.Write(m.Ml);
                     w.Write(m.BatchAccuracy); w.Write(m.LearningRate); w.Write(m.Applied); w.Write(m.ComputeMs);
+                    break;
+                case EvaluateBatch m:
+                    w.Write(m.EvalId); w.Write(m.Index);
+                    WriteBatch(w, m.Batch);
+                    break;
+                case EvalProbabilities m:
+                    w.Write(m.EvalId); w.Write(m.Index); w.Write(m.ModelId); w.Write(m.Count); w.Write(m.Classes);
+                    WriteArray<float>(w, m.Probabilities);
                     break;
                 default:
                     throw new ArgumentException($"{nameof(StepMessageSerializer)} cannot serialize {obj.GetType()}");
@@ -72,6 +83,8 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
             {
                 "TS" => ReadTrainStep(r),
                 "SL" => ReadLogits(r),
+                "EB" => new EvaluateBatch(r.ReadInt64(), r.ReadInt32(), ReadBatch(r, "EB")),
+                "EP" => ReadProbabilities(r),
                 "AT" => new ApplyTargets(r.ReadInt64(), new DistillTargets(ReadOptional(r), ReadOptional(r), ReadOptional(r), r.ReadInt32())),
                 "SD" => new StepDone(r.ReadInt64(), r.ReadString(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(),
                     r.ReadDouble(), r.ReadDouble(), r.ReadBoolean(), r.ReadDouble()),
@@ -90,13 +103,33 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
     private static TrainStep ReadTrainStep(BinaryReader r)
     {
         var (global, epoch, step) = (r.ReadInt64(), r.ReadInt32(), r.ReadInt32());
+        return new TrainStep(global, epoch, step, ReadBatch(r, "TS"));
+    }
+
+    private static void WriteBatch(BinaryWriter w, ImageBatch batch)
+    {
+        w.Write(batch.Shape.Channels); w.Write(batch.Shape.Height); w.Write(batch.Shape.Width);
+        WriteArray(w, batch.Pixels.AsSpan());
+        WriteArray<int>(w, batch.Labels);
+    }
+
+    private static ImageBatch ReadBatch(BinaryReader r, string manifest)
+    {
         var shape = new ImageShape(r.ReadInt32(), r.ReadInt32(), r.ReadInt32());
-        if (shape.Channels <= 0 || shape.Height <= 0 || shape.Width <= 0) throw new SerializationException($"TS: bad image shape {shape}");
+        if (shape.Channels <= 0 || shape.Height <= 0 || shape.Width <= 0) throw new SerializationException($"{manifest}: bad image shape {shape}");
         var pixels = ReadArray<byte>(r);
         var labels = ReadArray<int>(r);
         if ((long)labels.Length * shape.Pixels != pixels.Length)
-            throw new SerializationException($"TS: {pixels.Length} pixel bytes do not hold {labels.Length} images of {shape}");
-        return new TrainStep(global, epoch, step, new ImageBatch(shape, pixels, labels));
+            throw new SerializationException($"{manifest}: {pixels.Length} pixel bytes do not hold {labels.Length} images of {shape}");
+        return new ImageBatch(shape, pixels, labels);
+    }
+
+    private static EvalProbabilities ReadProbabilities(BinaryReader r)
+    {
+        var (evalId, index, id, count, classes) = (r.ReadInt64(), r.ReadInt32(), r.ReadString(), r.ReadInt32(), r.ReadInt32());
+        var probs = ReadArray<float>(r);
+        if ((long)count * classes != probs.Length) throw new SerializationException($"EP: {probs.Length} probabilities for {count} x {classes}");
+        return new EvalProbabilities(evalId, index, id, count, classes, probs);
     }
 
     private static StepLogits ReadLogits(BinaryReader r)
@@ -135,6 +168,8 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
     private static int EstimateSize(object o) => o switch
     {
         TrainStep m => 64 + m.Batch.Pixels.Length + 4 * m.Batch.Labels.Length,
+        EvaluateBatch m => 64 + m.Batch.Pixels.Length + 4 * m.Batch.Labels.Length,
+        EvalProbabilities m => 64 + m.ModelId.Length + 4 * m.Probabilities.Length,
         StepLogits m => 64 + m.ModelId.Length + 4 * m.Logits.Length,
         ApplyTargets m => 64 + (int)m.Targets.PayloadBytes,
         _ => 128,

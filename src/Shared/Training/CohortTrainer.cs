@@ -20,30 +20,26 @@ public sealed class CohortTrainer : IDisposable
 {
     private readonly TrainingOptions options;
     private readonly DatasetSplits data;
-    private readonly DataOptions dataOptions;
     private readonly ILogger logger;
     private readonly List<ModelTrainer> trainers = [];
-    private readonly BatchPlan plan;
+    private readonly TrainingPlan plan;
 
     public CohortTrainer(TrainingOptions options, DataOptions dataOptions, DatasetSplits data, Normalization normalization, OptimizerOptions optimizer, ILogger logger)
+        : this(new TrainingPlan(options, dataOptions, data, normalization, optimizer), logger)
     {
-        this.options = options;
-        this.dataOptions = dataOptions;
-        this.data = data;
-        this.logger = logger;
-        plan = new BatchPlan(data.Train.Count, options.BatchSize, (int)options.Seed, shuffle: true, dropLast: data.Train.Count >= options.BatchSize);
-        StepsPerEpoch = options.MaxStepsPerEpoch > 0 ? Math.Min(options.MaxStepsPerEpoch, plan.Steps) : plan.Steps;
-        var spec = new ModelSpec(data.Shape.Channels, data.Shape.Height, data.Shape.Width, data.NumClasses);
-        var distillation = options.Distillation;
-        long total = (long)StepsPerEpoch * options.Epochs;
-        trainers.Add(new ModelTrainer(new TrainerSetup("teacher", ModelRole.Teacher, options.TeacherModel, spec, optimizer, distillation,
-            normalization, TrainingOptions.ModelSeed(options.Seed, 0), StepsPerEpoch, total)));
-        for (int i = 1; i <= options.Students; i++)
-            trainers.Add(new ModelTrainer(new TrainerSetup($"student-{i}", ModelRole.Student, options.StudentModel, spec, optimizer, distillation,
-                normalization, TrainingOptions.ModelSeed(options.Seed, i), StepsPerEpoch, total)));
     }
 
-    public int StepsPerEpoch { get; }
+    public CohortTrainer(TrainingPlan plan, ILogger logger)
+    {
+        this.plan = plan;
+        options = plan.Training;
+        data = plan.Splits;
+        this.logger = logger;
+        trainers.Add(new ModelTrainer(plan.Setup(ModelRole.Teacher, 0, options.TeacherModel)));
+        for (int i = 1; i <= options.Students; i++) trainers.Add(new ModelTrainer(plan.Setup(ModelRole.Student, i, options.StudentModel)));
+    }
+
+    public int StepsPerEpoch => plan.StepsPerEpoch;
     public IReadOnlyList<ModelTrainer> Trainers => trainers;
 
     public CohortResult Run(ITrainingObserver? observer = null, CancellationToken cancellation = default)
@@ -63,7 +59,7 @@ public sealed class CohortTrainer : IDisposable
                 if (cancellation.IsCancellationRequested)
                     return new CohortResult(evaluations, global, clock.Elapsed.TotalSeconds, Throughput(global, clock), false, "cancelled");
                 var stepClock = Stopwatch.StartNew();
-                var batch = BatchBuilder.Build(data.Train, plan.Indices(epoch, step), dataOptions.Augment, (int)options.Seed, epoch, step);
+                var batch = plan.TrainBatch(epoch, step);
                 var compute = new double[trainers.Count];
 
                 var logits = new float[trainers.Count][];
@@ -106,17 +102,11 @@ public sealed class CohortTrainer : IDisposable
     /// <summary>Every model's metrics on the test split, and the student ensemble's.</summary>
     public EvalRecord Evaluate(int epoch, long globalStep)
     {
-        var test = data.Test;
-        var labels = new int[test.Count];
-        for (int i = 0; i < labels.Length; i++) labels[i] = test.Label(i);
-        var probs = trainers.Select(_ => new List<float>(test.Count * data.NumClasses)).ToArray();
-        foreach (var indices in BatchPlan.InOrder(test.Count, options.BatchSize).Batches(0))
-        {
-            var batch = BatchBuilder.Build(test, indices);
+        var probs = trainers.Select(_ => new List<float>(data.Test.Count * data.NumClasses)).ToArray();
+        foreach (var batch in plan.TestBatches())
             for (int m = 0; m < trainers.Count; m++) probs[m].AddRange(trainers[m].Predict(batch));
-        }
         return Evaluation.Combine(epoch, globalStep,
-            trainers.Select((t, m) => (t.Id, t.Setup.Role, probs[m].ToArray())).ToList(), labels, data.NumClasses);
+            trainers.Select((t, m) => (t.Id, t.Setup.Role, probs[m].ToArray())).ToList(), plan.TestLabels(), data.NumClasses);
     }
 
     private double Throughput(long steps, Stopwatch clock) =>

@@ -8,8 +8,14 @@ public sealed record ModelStepRecord(string Id, ModelRole Role, LossParts Loss, 
 
 /// <summary>One training step of the whole cohort.</summary>
 /// <param name="Seconds">Wall time of the step, end to end.</param>
-public sealed record StepRecord(int Epoch, int Step, long GlobalStep, int StepsPerEpoch, int BatchSize, double Seconds, IReadOnlyList<ModelStepRecord> Models)
+/// <param name="BytesSent">Step-message bytes the coordinator sent this step (0 in one process).</param>
+/// <param name="BytesReceived">Step-message bytes the coordinator received this step (0 in one process).</param>
+public sealed record StepRecord(int Epoch, int Step, long GlobalStep, int StepsPerEpoch, int BatchSize, double Seconds, IReadOnlyList<ModelStepRecord> Models,
+    long BytesSent = 0, long BytesReceived = 0)
 {
+    /// <summary>Wall time not spent in the slowest model's own compute: coordination, serialisation, transport.</summary>
+    public double CoordinationMs => Math.Max(0, Seconds * 1000 - (Models.Count == 0 ? 0 : Models.Max(m => m.ComputeMs)));
+
     public double ImagesPerSecond => Seconds > 0 ? BatchSize / Seconds : 0;
 }
 

@@ -58,7 +58,7 @@ public sealed class StepMessageSerializerSpecs : IDisposable
     [Fact]
     public void Should_send_other_project_messages_with_hyperion()
     {
-        var register = new RegisterModel("akka.tcp://p2pdistill@10.0.0.2:4053", ModelRole.Student, "cnn-student", 105_866, 1, 28, 28, 10);
+        var register = new RegisterModel("akka.tcp://p2pdistill@10.0.0.2:4053", ModelRole.Student, "cnn-student", 1, 28, 28, 10);
         Assert.Equal(register, RoundTrip(register, typeof(HyperionSerializer)));
         var refused = new RegistrationRefused("classes 3 != dataset's 10");
         Assert.Equal(refused, RoundTrip(refused, typeof(HyperionSerializer)));

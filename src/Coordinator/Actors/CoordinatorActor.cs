@@ -1,0 +1,486 @@
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Event;
+using P2PDistill.Shared.Actors;
+using P2PDistill.Shared.Data;
+using P2PDistill.Shared.Losses;
+using P2PDistill.Shared.Messages;
+using P2PDistill.Shared.Models;
+using P2PDistill.Shared.Serialization;
+using P2PDistill.Shared.Training;
+
+namespace P2PDistill.Coordinator.Actors;
+
+/// <summary>What to do when the teacher is lost mid-run (DESIGN.md §6).</summary>
+public enum TeacherLostPolicy
+{
+    /// <summary>Pause until a teacher registers again.</summary>
+    Wait,
+    /// <summary>Go on with the students, mutual learning only.</summary>
+    ContinueMl,
+}
+
+/// <summary>The coordinator's own settings, beside the training plan.</summary>
+public sealed record CoordinatorSettings(int MinStudents, TimeSpan StepTimeout, TimeSpan EvalTimeout, TeacherLostPolicy TeacherLost = TeacherLostPolicy.Wait);
+
+/// <summary>
+/// Drives the cohort through DESIGN.md §3, one step at a time. An explicit state machine:
+/// <c>WaitingForMembers → Training ⇄ Evaluating → Finished | Failed</c>. Registration, admission at step
+/// boundaries and departures are handled in every state; the step protocol is all in this file.
+/// </summary>
+public sealed class CoordinatorActor : ReceiveActor, IWithTimers
+{
+    private sealed class Member(IActorRef actor, RegisterModel registration, int slot, TrainerSetup setup)
+    {
+        public IActorRef Actor { get; } = actor;
+        public RegisterModel Registration { get; } = registration;
+        public int Slot { get; } = slot;
+        public TrainerSetup Setup { get; } = setup;
+        public string Id => Setup.Id;
+        public ModelRole Role => Setup.Role;
+        public bool Ready { get; set; }
+    }
+
+    private sealed record NextStep
+    {
+        public static NextStep Instance { get; } = new();
+    }
+
+    private sealed record PhaseTimeout(long Id);
+
+    private enum Phase { Logits, Done }
+
+    private readonly TrainingPlan plan;
+    private readonly CoordinatorSettings settings;
+    private readonly ITrainingObserver observer;
+    private readonly TaskCompletionSource<CohortResult> completion;
+    private readonly ILoggingAdapter log = Context.GetLogger();
+    private readonly DistillationSettings distillation;
+    private readonly Dictionary<IActorRef, Member> known = [];
+    private readonly List<Member> cohort = [];
+    private readonly List<EvalRecord> evaluations = [];
+    private readonly Stopwatch runClock = new();
+
+    // The step under way.
+    private int epoch;
+    private int step;
+    private long completedSteps;
+    private long phaseId;
+    private Phase phase;
+    private ImageBatch? batch;
+    private readonly Stopwatch stepClock = new();
+    private readonly HashSet<IActorRef> awaiting = [];
+    private readonly Dictionary<IActorRef, StepLogits> logits = [];
+    private readonly Dictionary<IActorRef, StepDone> done = [];
+    private long bytesSent;
+    private long bytesReceived;
+
+    // The evaluation under way.
+    private Dictionary<IActorRef, float[]?[]> evalParts = [];
+    private int evalBatches;
+
+    public CoordinatorActor(TrainingPlan plan, CoordinatorSettings settings, ITrainingObserver observer, TaskCompletionSource<CohortResult> completion)
+    {
+        this.plan = plan;
+        this.settings = settings;
+        this.observer = observer;
+        this.completion = completion;
+        distillation = plan.Training.Distillation;
+        WaitingForMembers();
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(TrainingPlan plan, CoordinatorSettings settings, ITrainingObserver observer, TaskCompletionSource<CohortResult> completion) =>
+        Akka.Actor.Props.Create(() => new CoordinatorActor(plan, settings, observer, completion));
+
+    protected override void PreStart()
+    {
+        if (Context.System.Settings.ProviderClass.Contains("Cluster", StringComparison.Ordinal))
+            Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.UnreachableMember));
+        log.Info("Waiting for a teacher and {0} student(s); dataset {1} {2}, {3} classes; {4} steps per epoch, {5} epoch(s)",
+            settings.MinStudents, plan.Data.Dataset, plan.Splits.Shape, plan.Splits.NumClasses, plan.StepsPerEpoch, plan.Training.Epochs);
+    }
+
+    protected override void PostStop()
+    {
+        completion.TrySetResult(Result(false, "the coordinator stopped"));
+    }
+
+    // ---------------------------------------------------------------- states
+
+    private void WaitingForMembers()
+    {
+        Membership();
+        Receive<NextStep>(_ => TryStart());
+    }
+
+    private void Training()
+    {
+        Membership();
+        Receive<NextStep>(_ => StartStep());
+        Receive<StepLogits>(OnLogits);
+        Receive<StepDone>(OnDone);
+        Receive<PhaseTimeout>(t => t.Id == phaseId, _ => OnPhaseTimeout());
+        Receive<PhaseTimeout>(_ => { });
+    }
+
+    private void Evaluating()
+    {
+        Membership();
+        Receive<EvalProbabilities>(OnEvalProbabilities);
+        Receive<PhaseTimeout>(t => t.Id == phaseId, _ => OnEvalTimeout());
+        Receive<PhaseTimeout>(_ => { });
+        Receive<NextStep>(_ => { });
+    }
+
+    private void Finished()
+    {
+        Receive<RegisterModel>(_ => Sender.Tell(new RegistrationRefused("the run has finished")));
+        ReceiveAny(_ => { });
+    }
+
+    // ---------------------------------------------------------------- membership (every state)
+
+    private void Membership()
+    {
+        Receive<RegisterModel>(OnRegister);
+        Receive<ModelReady>(OnReady);
+        Receive<Terminated>(t => Leave(t.ActorRef, "it stopped"));
+        Receive<ClusterEvent.UnreachableMember>(u =>
+        {
+            foreach (var m in known.Values.Where(m => m.Actor.Path.Address.Equals(u.Member.Address)).ToList())
+                Leave(m.Actor, $"node {u.Member.Address} is unreachable");
+        });
+    }
+
+    private void OnRegister(RegisterModel r)
+    {
+        if (known.TryGetValue(Sender, out var again))
+        {
+            Sender.Tell(new RegistrationAccepted(again.Slot, again.Setup));
+            return;
+        }
+        var why = Refusal(r);
+        if (why is not null)
+        {
+            log.Warning("Refused {0} {1} from {2}: {3}", Name(r.Role), r.ModelName, r.NodeAddress, why);
+            Sender.Tell(new RegistrationRefused(why));
+            return;
+        }
+        int slot = r.Role == ModelRole.Teacher ? 0 : Enumerable.Range(1, int.MaxValue - 1).First(s => known.Values.All(m => m.Role != ModelRole.Student || m.Slot != s));
+        var setup = plan.Setup(r.Role, slot, r.ModelName);
+        var member = new Member(Sender, r, slot, setup);
+        known[Sender] = member;
+        Context.Watch(Sender);
+        log.Info("Accepted {0} ({1}) from {2}", setup.Id, r.ModelName, r.NodeAddress);
+        Sender.Tell(new RegistrationAccepted(slot, setup));
+    }
+
+    private string? Refusal(RegisterModel r)
+    {
+        var spec = plan.Spec;
+        var modelProblem = ModelRegistry.Validate(r.ModelName, spec);
+        if (modelProblem is not null) return modelProblem;
+        if (r.NumClasses != spec.NumClasses)
+            return $"the node's model has {r.NumClasses} classes but the dataset '{plan.Data.Dataset}' has {spec.NumClasses}; start it with --classes {spec.NumClasses}";
+        if (r.Channels != spec.Channels || r.Height != spec.Height || r.Width != spec.Width)
+            return $"the node's input shape is {r.Channels}x{r.Height}x{r.Width} but the dataset's is {spec.Channels}x{spec.Height}x{spec.Width}; start it with --input-shape {spec.Channels}x{spec.Height}x{spec.Width}";
+        if (r.Role == ModelRole.Teacher && known.Values.Any(m => m.Role == ModelRole.Teacher))
+            return "the cohort already has a teacher";
+        return null;
+    }
+
+    private void OnReady(ModelReady ready)
+    {
+        if (!known.TryGetValue(Sender, out var m)) return;
+        m.Ready = true;
+        log.Info("{0} is ready ({1:N0} parameters); it joins the cohort at the next step boundary", m.Id, ready.Parameters);
+        Self.Tell(NextStep.Instance);
+    }
+
+    private void Leave(IActorRef actor, string why)
+    {
+        if (!known.Remove(actor, out var m)) return;
+        Context.Unwatch(actor);
+        bool wasInCohort = cohort.Remove(m);
+        log.Warning("{0} left{1}: {2}; cohort now {3}", m.Id, wasInCohort ? " the cohort" : "", why, Describe(cohort));
+        if (awaiting.Remove(actor)) CheckPhaseComplete();
+        evalParts.Remove(actor);
+    }
+
+    /// <summary>At a step boundary: ready models join the cohort.</summary>
+    private void AdmitReady()
+    {
+        foreach (var m in known.Values.Where(m => m.Ready && !cohort.Contains(m)).OrderBy(m => m.Slot).ToList())
+        {
+            cohort.Add(m);
+            log.Info("{0} joined the cohort at step {1}; cohort now {2}", m.Id, completedSteps + 1, Describe(cohort));
+        }
+        cohort.Sort((a, b) => a.Slot.CompareTo(b.Slot));
+    }
+
+    // ---------------------------------------------------------------- starting and pausing
+
+    private void TryStart()
+    {
+        AdmitReady();
+        int students = cohort.Count(m => m.Role == ModelRole.Student);
+        bool teacher = cohort.Any(m => m.Role == ModelRole.Teacher);
+        if (!teacher || students < settings.MinStudents) return;
+        log.Info("Cohort complete ({0}); training starts", Describe(cohort));
+        if (!runClock.IsRunning) runClock.Start();
+        Become(Training);
+        Self.Tell(NextStep.Instance);
+    }
+
+    private bool MustPause(out string why)
+    {
+        why = "";
+        bool teacher = cohort.Any(m => m.Role == ModelRole.Teacher);
+        if (!teacher && settings.TeacherLost == TeacherLostPolicy.Wait)
+        {
+            why = "no teacher in the cohort (teacher-lost policy: wait)";
+            return true;
+        }
+        if (cohort.All(m => m.Role != ModelRole.Student))
+        {
+            why = "no student in the cohort";
+            return true;
+        }
+        return false;
+    }
+
+    // ---------------------------------------------------------------- the step (DESIGN.md §3)
+
+    private void StartStep()
+    {
+        if (awaiting.Count > 0) return; // a step is under way; this NextStep came from a model getting ready
+        AdmitReady();
+        if (MustPause(out var why))
+        {
+            log.Warning("Training paused before step {0}: {1}", completedSteps + 1, why);
+            Become(WaitingForMembers);
+            return;
+        }
+
+        batch = plan.TrainBatch(epoch, step);
+        var message = new TrainStep(completedSteps + 1, epoch, step, batch);
+        long size = StepMessageSerializer.WireSize(message);
+        logits.Clear();
+        done.Clear();
+        awaiting.Clear();
+        bytesSent = 0;
+        bytesReceived = 0;
+        stepClock.Restart();
+        foreach (var m in cohort)
+        {
+            m.Actor.Tell(message);
+            awaiting.Add(m.Actor);
+            bytesSent += size;
+        }
+        StartPhase(Phase.Logits, settings.StepTimeout);
+    }
+
+    private void OnLogits(StepLogits l)
+    {
+        if (phase != Phase.Logits || l.GlobalStep != completedSteps + 1 || !awaiting.Remove(Sender)) return;
+        logits[Sender] = l;
+        bytesReceived += StepMessageSerializer.WireSize(l);
+        CheckPhaseComplete();
+    }
+
+    private void SendTargets()
+    {
+        var teacher = cohort.FirstOrDefault(m => m.Role == ModelRole.Teacher && logits.ContainsKey(m.Actor));
+        var students = cohort.Where(m => m.Role == ModelRole.Student && logits.ContainsKey(m.Actor)).ToList();
+        var b = batch!.Count;
+        var targets = TargetBuilder.Build(teacher is null ? null : logits[teacher.Actor].Logits, students.Select(s => logits[s.Actor].Logits).ToList(),
+            b, plan.Spec.NumClasses, distillation);
+        if (teacher is not null) Send(teacher, new ApplyTargets(completedSteps + 1, DistillTargets.None));
+        for (int i = 0; i < students.Count; i++) Send(students[i], new ApplyTargets(completedSteps + 1, targets[i]));
+        StartPhase(Phase.Done, settings.StepTimeout);
+
+        void Send(Member m, ApplyTargets message)
+        {
+            m.Actor.Tell(message);
+            awaiting.Add(m.Actor);
+            bytesSent += StepMessageSerializer.WireSize(message);
+        }
+    }
+
+    private void OnDone(StepDone d)
+    {
+        if (phase != Phase.Done || d.GlobalStep != completedSteps + 1 || !awaiting.Remove(Sender)) return;
+        done[Sender] = d;
+        bytesReceived += StepMessageSerializer.WireSize(d);
+        if (!d.Applied)
+        {
+            Fail($"{d.ModelId}: the loss is not finite at epoch {epoch + 1} step {step + 1} (loss {d.Loss}, CE {d.Ce}, KD {d.Kd}, ML {d.Ml}); the step was refused");
+            return;
+        }
+        CheckPhaseComplete();
+    }
+
+    private void CheckPhaseComplete()
+    {
+        if (awaiting.Count > 0) return;
+        if (phase == Phase.Logits)
+        {
+            if (logits.Count == 0) { Pause("every model left during the step"); return; }
+            SendTargets();
+            return;
+        }
+        CompleteStep();
+    }
+
+    private void CompleteStep()
+    {
+        Timers.Cancel(nameof(PhaseTimeout));
+        completedSteps++;
+        var records = cohort.Where(m => done.ContainsKey(m.Actor)).Select(m =>
+        {
+            var d = done[m.Actor];
+            var compute = d.ComputeMs + (logits.TryGetValue(m.Actor, out var l) ? l.ComputeMs : 0);
+            return new ModelStepRecord(m.Id, m.Role, new LossParts(d.Loss, d.Ce, d.Kd, d.Ml), d.BatchAccuracy, d.LearningRate, compute);
+        }).ToList();
+        var record = new StepRecord(epoch, step, completedSteps, plan.StepsPerEpoch, batch!.Count, stepClock.Elapsed.TotalSeconds, records, bytesSent, bytesReceived);
+        observer.OnStep(record);
+        if (log.IsDebugEnabled)
+            log.Debug("step {0}: {1:F1} ms, coordination {2:F1} ms, {3:N0} bytes sent, {4:N0} received", completedSteps, record.Seconds * 1000, record.CoordinationMs, bytesSent, bytesReceived);
+
+        step++;
+        if (step < plan.StepsPerEpoch)
+        {
+            Self.Tell(NextStep.Instance);
+            return;
+        }
+        int finishedEpoch = epoch;
+        step = 0;
+        epoch++;
+        bool last = epoch == plan.Training.Epochs;
+        if (last || (finishedEpoch + 1) % plan.Training.EvalEveryEpochs == 0) StartEvaluation(finishedEpoch);
+        else Self.Tell(NextStep.Instance);
+    }
+
+    private void OnPhaseTimeout()
+    {
+        foreach (var actor in awaiting.ToList())
+        {
+            var id = known.TryGetValue(actor, out var m) ? m.Id : actor.Path.ToString();
+            log.Warning("{0} missed the {1} s step timeout at step {2} and is dropped", id, settings.StepTimeout.TotalSeconds, completedSteps + 1);
+            Leave(actor, "missed the step timeout");
+        }
+        CheckPhaseComplete();
+    }
+
+    private void StartPhase(Phase next, TimeSpan timeout)
+    {
+        phase = next;
+        phaseId++;
+        Timers.StartSingleTimer(nameof(PhaseTimeout), new PhaseTimeout(phaseId), timeout);
+    }
+
+    private void Pause(string why)
+    {
+        log.Warning("Training paused at step {0}: {1}", completedSteps + 1, why);
+        Timers.Cancel(nameof(PhaseTimeout));
+        awaiting.Clear();
+        Become(WaitingForMembers);
+    }
+
+    // ---------------------------------------------------------------- evaluation (DESIGN.md §5)
+
+    private void StartEvaluation(int finishedEpoch)
+    {
+        Become(Evaluating);
+        var batches = plan.TestBatches().ToList();
+        evalBatches = batches.Count;
+        evalParts = cohort.ToDictionary(m => m.Actor, _ => new float[]?[evalBatches]);
+        awaiting.Clear();
+        StartPhase(phase, settings.EvalTimeout);
+        evalEpoch = finishedEpoch;
+        for (int i = 0; i < batches.Count; i++)
+        {
+            var message = new EvaluateBatch(phaseId, i, batches[i]);
+            foreach (var m in cohort) m.Actor.Tell(message);
+        }
+        foreach (var m in cohort) awaiting.Add(m.Actor);
+    }
+
+    private int evalEpoch;
+
+    private void OnEvalProbabilities(EvalProbabilities p)
+    {
+        if (p.EvalId != phaseId || !evalParts.TryGetValue(Sender, out var parts) || p.Index < 0 || p.Index >= parts.Length) return;
+        parts[p.Index] = p.Probabilities;
+        if (parts.All(x => x is not null)) awaiting.Remove(Sender);
+        if (awaiting.Count == 0) CompleteEvaluation();
+    }
+
+    private void OnEvalTimeout()
+    {
+        foreach (var actor in awaiting.ToList())
+        {
+            log.Warning("{0} did not finish the evaluation in {1} s and is left out of it", known.TryGetValue(actor, out var m) ? m.Id : actor.Path.ToString(), settings.EvalTimeout.TotalSeconds);
+            evalParts.Remove(actor);
+        }
+        awaiting.Clear();
+        CompleteEvaluation();
+    }
+
+    private void CompleteEvaluation()
+    {
+        Timers.Cancel(nameof(PhaseTimeout));
+        var models = cohort.Where(m => evalParts.TryGetValue(m.Actor, out var parts) && parts.All(x => x is not null))
+            .Select(m => (m.Id, m.Role, evalParts[m.Actor].SelectMany(x => x!).ToArray())).ToList();
+        if (models.Count > 0)
+        {
+            var evaluation = Evaluation.Combine(evalEpoch, completedSteps, models, plan.TestLabels(), plan.Spec.NumClasses);
+            evaluations.Add(evaluation);
+            observer.OnEvaluation(evaluation);
+        }
+        evalParts = [];
+        if (epoch >= plan.Training.Epochs)
+        {
+            Finish();
+            return;
+        }
+        Become(Training);
+        Self.Tell(NextStep.Instance);
+    }
+
+    // ---------------------------------------------------------------- ending
+
+    private void Finish()
+    {
+        log.Info("Training finished: {0} steps in {1:F1} s", completedSteps, runClock.Elapsed.TotalSeconds);
+        completion.TrySetResult(Result(true, null));
+        Become(Finished);
+    }
+
+    private void Fail(string reason)
+    {
+        log.Error("Training stopped: {0}", reason);
+        Timers.Cancel(nameof(PhaseTimeout));
+        completion.TrySetResult(Result(false, reason));
+        Become(Finished);
+    }
+
+    private CohortResult Result(bool completed, string? reason)
+    {
+        var seconds = runClock.Elapsed.TotalSeconds;
+        return new CohortResult(evaluations.ToList(), completedSteps, seconds,
+            seconds > 0 ? completedSteps * (double)plan.Training.BatchSize / seconds : 0, completed, reason);
+    }
+
+    private static string Describe(IEnumerable<Member> members)
+    {
+        var list = members.ToList();
+        var teacher = list.Any(m => m.Role == ModelRole.Teacher) ? "teacher" : "no teacher";
+        return $"{teacher} + {list.Count(m => m.Role == ModelRole.Student)} student(s)";
+    }
+
+    private static string Name(ModelRole role) => role == ModelRole.Teacher ? "teacher" : "student";
+}

@@ -1,0 +1,147 @@
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Event;
+using P2PDistill.Shared.Messages;
+using P2PDistill.Shared.Models;
+using P2PDistill.Shared.Training;
+
+namespace P2PDistill.Shared.Actors;
+
+/// <summary>What a model actor is and where it finds its coordinator.</summary>
+/// <param name="Declared">The input shape and classes this network is configured for; the coordinator checks them.</param>
+/// <param name="Coordinator">The coordinator in the same actor system (embedded mode); null: find it in the cluster by role.</param>
+/// <param name="OnRefused">Called once when the coordinator refuses the registration (the node then exits non-zero).</param>
+public sealed record ModelActorSettings(
+    ModelRole Role,
+    string ModelName,
+    ModelSpec Declared,
+    IActorRef? Coordinator = null,
+    Action<string>? OnRefused = null,
+    TimeSpan? RegisterRetry = null);
+
+/// <summary>
+/// Owns exactly one network, its optimizer and its generator (DESIGN.md §2) and runs on a pinned dispatcher:
+/// TorchSharp's dispose scopes are per thread and a long step must not starve Akka's dispatchers.
+/// Registers with the coordinator, then serves the two halves of each step and evaluation batches.
+/// </summary>
+public sealed class ModelActor : ReceiveActor, IWithTimers
+{
+    public const string Dispatcher = "p2pdistill-model-dispatcher";
+    public const string CoordinatorRole = "coordinator";
+    public const string CoordinatorName = "coordinator";
+
+    /// <summary>HOCON for the pinned dispatcher model actors run on.</summary>
+    public const string DispatcherHocon = Dispatcher + " { type = PinnedDispatcher, executor = thread-pool-executor }";
+
+    private sealed record RetryRegister
+    {
+        public static RetryRegister Instance { get; } = new();
+    }
+
+    private readonly ModelActorSettings settings;
+    private readonly ILoggingAdapter log = Context.GetLogger();
+    private ActorSelection? coordinatorSelection;
+    private IActorRef? coordinator;
+    private ModelTrainer? trainer;
+
+    public ModelActor(ModelActorSettings settings)
+    {
+        this.settings = settings;
+        Registering();
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(ModelActorSettings settings) => Akka.Actor.Props.Create(() => new ModelActor(settings)).WithDispatcher(Dispatcher);
+
+    private string SelfAddress => Context.System is ExtendedActorSystem ext ? ext.Provider.DefaultAddress.ToString() : Self.Path.Address.ToString();
+
+    protected override void PreStart()
+    {
+        if (settings.Coordinator is not null) Register();
+        else Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.InitialStateAsEvents, typeof(ClusterEvent.MemberUp), typeof(ClusterEvent.MemberRemoved));
+    }
+
+    protected override void PostStop()
+    {
+        if (settings.Coordinator is null) Cluster.Get(Context.System).Unsubscribe(Self);
+        trainer?.Dispose();
+    }
+
+    private void Registering()
+    {
+        Receive<ClusterEvent.MemberUp>(up =>
+        {
+            if (!up.Member.HasRole(CoordinatorRole)) return;
+            coordinatorSelection = Context.ActorSelection(new RootActorPath(up.Member.Address) / "user" / CoordinatorName);
+            log.Info("Coordinator node {0} is up; registering {1} {2}", up.Member.Address, Name(settings.Role), settings.ModelName);
+            Register();
+        });
+        Receive<ClusterEvent.MemberRemoved>(_ => { });
+        Receive<RetryRegister>(_ => Register());
+        Receive<RegistrationAccepted>(accepted =>
+        {
+            Timers.Cancel(nameof(RetryRegister));
+            coordinator = Sender;
+            Context.Watch(coordinator);
+            trainer?.Dispose();
+            trainer = new ModelTrainer(accepted.Setup);
+            log.Info("Accepted as {0} (slot {1}): {2}, {3:N0} parameters, seed {4}",
+                accepted.Setup.Id, accepted.Slot, accepted.Setup.ModelName, trainer.ParameterCount, accepted.Setup.Seed);
+            coordinator.Tell(new ModelReady(accepted.Setup.Id, trainer.ParameterCount));
+            Become(Training);
+        });
+        Receive<RegistrationRefused>(refused =>
+        {
+            Timers.Cancel(nameof(RetryRegister));
+            log.Error("Registration refused by the coordinator: {0}", refused.Reason);
+            settings.OnRefused?.Invoke(refused.Reason);
+            Context.Stop(Self);
+        });
+    }
+
+    private void Training()
+    {
+        Receive<TrainStep>(step =>
+        {
+            var clock = Stopwatch.StartNew();
+            var logits = trainer!.Forward(step.Batch);
+            Sender.Tell(new StepLogits(step.GlobalStep, trainer.Id, step.Batch.Count, logits.Length / Math.Max(1, step.Batch.Count), logits, clock.Elapsed.TotalMilliseconds));
+        });
+        Receive<ApplyTargets>(apply =>
+        {
+            var clock = Stopwatch.StartNew();
+            var o = trainer!.Backward(apply.Targets);
+            Sender.Tell(new StepDone(apply.GlobalStep, trainer.Id, o.Loss.Total, o.Loss.Ce, o.Loss.Kd, o.Loss.Ml, o.BatchAccuracy, o.LearningRate, o.Applied, clock.Elapsed.TotalMilliseconds));
+        });
+        Receive<EvaluateBatch>(e =>
+        {
+            var probs = trainer!.Predict(e.Batch);
+            Sender.Tell(new EvalProbabilities(e.EvalId, e.Index, trainer.Id, e.Batch.Count, probs.Length / Math.Max(1, e.Batch.Count), probs));
+        });
+        Receive<Terminated>(t => t.ActorRef.Equals(coordinator), _ => CoordinatorLost("it stopped"));
+        Receive<ClusterEvent.MemberRemoved>(removed => removed.Member.HasRole(CoordinatorRole), removed => CoordinatorLost($"node {removed.Member.Address} was removed"));
+        Receive<ClusterEvent.MemberUp>(_ => { });
+        Receive<RegistrationAccepted>(_ => log.Warning("Ignoring a second registration acceptance"));
+    }
+
+    private void CoordinatorLost(string why)
+    {
+        log.Warning("Lost the coordinator ({0}); registering again when one is up", why);
+        coordinator = null;
+        Become(Registering);
+        if (settings.Coordinator is null && coordinatorSelection is not null) Register();
+    }
+
+    private void Register()
+    {
+        var d = settings.Declared;
+        var message = new RegisterModel(SelfAddress, settings.Role, settings.ModelName, d.Channels, d.Height, d.Width, d.NumClasses);
+        if (settings.Coordinator is not null) settings.Coordinator.Tell(message);
+        else coordinatorSelection?.Tell(message);
+        Timers.StartSingleTimer(nameof(RetryRegister), RetryRegister.Instance, settings.RegisterRetry ?? TimeSpan.FromSeconds(3));
+    }
+
+    private static string Name(ModelRole role) => role == ModelRole.Teacher ? "teacher" : "student";
+}

@@ -1,0 +1,58 @@
+using P2PDistill.Shared.Data;
+using P2PDistill.Shared.Models;
+
+namespace P2PDistill.Shared.Training;
+
+/// <summary>
+/// What every runner derives the same way from the configuration and the dataset: the batch order, the
+/// steps per epoch, and each cohort slot's trainer setup (model, seed, optimizer, loss). Sharing it is what
+/// makes the single-process, embedded and cluster runs train the same networks on the same batches.
+/// </summary>
+public sealed class TrainingPlan
+{
+    public TrainingPlan(TrainingOptions training, DataOptions data, DatasetSplits splits, Normalization normalization, OptimizerOptions optimizer)
+    {
+        Training = training;
+        Data = data;
+        Splits = splits;
+        Normalization = normalization;
+        Optimizer = optimizer;
+        Batches = new BatchPlan(splits.Train.Count, training.BatchSize, (int)training.Seed, shuffle: true, dropLast: splits.Train.Count >= training.BatchSize);
+        StepsPerEpoch = training.MaxStepsPerEpoch > 0 ? Math.Min(training.MaxStepsPerEpoch, Batches.Steps) : Batches.Steps;
+        TotalSteps = (long)StepsPerEpoch * training.Epochs;
+        Spec = new ModelSpec(splits.Shape.Channels, splits.Shape.Height, splits.Shape.Width, splits.NumClasses);
+    }
+
+    public TrainingOptions Training { get; }
+    public DataOptions Data { get; }
+    public DatasetSplits Splits { get; }
+    public Normalization Normalization { get; }
+    public OptimizerOptions Optimizer { get; }
+    public BatchPlan Batches { get; }
+    public int StepsPerEpoch { get; }
+    public long TotalSteps { get; }
+    /// <summary>The input shape and classes every network must have.</summary>
+    public ModelSpec Spec { get; }
+
+    /// <summary>The training batch of (epoch, step), augmented: identical on every runner.</summary>
+    public ImageBatch TrainBatch(int epoch, int step) =>
+        BatchBuilder.Build(Splits.Train, Batches.Indices(epoch, step), Data.Augment, (int)Training.Seed, epoch, step);
+
+    /// <summary>The test split in order, in batches of the training batch size.</summary>
+    public IEnumerable<ImageBatch> TestBatches() =>
+        BatchPlan.InOrder(Splits.Test.Count, Training.BatchSize).Batches(0).Select(indices => BatchBuilder.Build(Splits.Test, indices));
+
+    public int[] TestLabels()
+    {
+        var labels = new int[Splits.Test.Count];
+        for (int i = 0; i < labels.Length; i++) labels[i] = Splits.Test.Label(i);
+        return labels;
+    }
+
+    /// <summary>Cohort slot 0 is the teacher; students take slots 1, 2, ... Id and seed follow from the slot.</summary>
+    public static string ModelId(ModelRole role, int slot) => role == ModelRole.Teacher ? "teacher" : $"student-{slot}";
+
+    public TrainerSetup Setup(ModelRole role, int slot, string modelName) => new(
+        ModelId(role, slot), role, modelName, Spec, Optimizer, Training.Distillation, Normalization,
+        TrainingOptions.ModelSeed(Training.Seed, slot), StepsPerEpoch, TotalSteps);
+}

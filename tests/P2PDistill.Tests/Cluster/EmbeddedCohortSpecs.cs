@@ -1,0 +1,68 @@
+using Akka.Actor;
+using Akka.Actor.Setup;
+using Akka.Configuration;
+using Microsoft.Extensions.Logging.Abstractions;
+using P2PDistill.Coordinator.Actors;
+using P2PDistill.Shared.Actors;
+using P2PDistill.Shared.Data;
+using P2PDistill.Shared.Serialization;
+using P2PDistill.Shared.Training;
+using P2PDistill.Tests.Support;
+
+namespace P2PDistill.Tests.Cluster;
+
+/// <summary>Coordinator and model actors in one actor system, every message forced through its serializer.</summary>
+[Trait("Category", "Unit")]
+public sealed class EmbeddedCohortSpecs
+{
+    private sealed class Recorder : ITrainingObserver
+    {
+        public List<StepRecord> Steps { get; } = [];
+        public List<EvalRecord> Evaluations { get; } = [];
+        public void OnStep(StepRecord step) => Steps.Add(step);
+        public void OnEvaluation(EvalRecord evaluation) => Evaluations.Add(evaluation);
+    }
+
+    [Fact]
+    public async Task Should_compute_what_the_single_process_trainer_computes()
+    {
+        var dataOptions = TestCohorts.SyntheticData(train: 256, test: 64);
+        var data = TestCohorts.Load(dataOptions);
+        var options = TestCohorts.Options(epochs: 2, teacher: "cnn-teacher");
+        var plan = new TrainingPlan(options, dataOptions, data, Normalization.Identity(1), new OptimizerOptions { LearningRate = 1e-2 });
+
+        var reference = new Recorder();
+        using (var cohort = new CohortTrainer(plan, NullLogger.Instance)) cohort.Run(reference);
+
+        var config = ConfigurationFactory.ParseString(AkkaSerialization.Hocon + "\n" + ModelActor.DispatcherHocon + "\nakka.actor.serialize-messages = on\nakka.loglevel = WARNING");
+        using var system = ActorSystem.Create("embedded", ActorSystemSetup.Create(BootstrapSetup.Create().WithConfig(config), AkkaSerialization.HyperionSetup()));
+        var recorder = new Recorder();
+        var completion = new TaskCompletionSource<CohortResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var coordinator = system.ActorOf(CoordinatorActor.Props(plan, new CoordinatorSettings(2, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30)), recorder, completion), "coordinator");
+        system.ActorOf(ModelActor.Props(new ModelActorSettings(ModelRole.Student, "tiny", plan.Spec, coordinator)), "student-a");
+        system.ActorOf(ModelActor.Props(new ModelActorSettings(ModelRole.Teacher, "cnn-teacher", plan.Spec, coordinator)), "teacher");
+        system.ActorOf(ModelActor.Props(new ModelActorSettings(ModelRole.Student, "tiny", plan.Spec, coordinator)), "student-b");
+
+        var result = await completion.Task.WaitAsync(TimeSpan.FromMinutes(2));
+        await system.Terminate();
+
+        Assert.True(result.Completed, result.StopReason);
+        Assert.Equal(reference.Steps.Count, recorder.Steps.Count);
+        for (int s = 0; s < reference.Steps.Count; s++)
+        {
+            var expected = reference.Steps[s].Models.ToDictionary(m => m.Id);
+            Assert.Equal(expected.Keys.Order(), recorder.Steps[s].Models.Select(m => m.Id).Order());
+            foreach (var m in recorder.Steps[s].Models)
+            {
+                Assert.Equal(expected[m.Id].Loss.Total, m.Loss.Total, 1e-5);
+                Assert.Equal(expected[m.Id].Loss.Kd, m.Loss.Kd, 1e-5);
+                Assert.Equal(expected[m.Id].Loss.Ml, m.Loss.Ml, 1e-5);
+            }
+        }
+        Assert.Equal(2, recorder.Evaluations.Count);
+        var final = recorder.Evaluations[^1];
+        var referenceFinal = reference.Evaluations[^1];
+        Assert.Equal(referenceFinal.StudentEnsemble!.Accuracy, final.StudentEnsemble!.Accuracy, 1e-9);
+        Assert.True(recorder.Steps.All(r => r.BytesSent > 0 && r.BytesReceived > 0));
+    }
+}
