@@ -1,11 +1,11 @@
+using Akka.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using P2PDistill.Coordinator.Cli;
+using P2PDistill.Coordinator.Hosting;
 using P2PDistill.Coordinator.SingleProcess;
-using P2PDistill.Shared.Data;
 using P2PDistill.Shared.Hosting;
-using P2PDistill.Shared.Training;
 
 if (args.Contains("--help") || args.Contains("-h"))
 {
@@ -25,17 +25,29 @@ catch (CommandLineException e)
 }
 
 var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
-builder.Configuration.AddEnvironmentVariables("P2PDISTILL_").AddInMemoryCollection(cli.Values);
-builder.Services.AddP2PDistillOptions(builder.Configuration);
-builder.Services.Configure<RunOptions>(builder.Configuration.GetSection("Run"));
+builder.Configuration.AddJsonFile("appsettings.coordinator.json", optional: true)
+    .AddEnvironmentVariables("P2PDISTILL_").AddInMemoryCollection(CommandLine.SplitLists(cli.Values, "Node:SeedNodes"));
 builder.Logging.AddP2PDistillConsole();
+builder.Services.AddP2PDistillOptions(builder.Configuration);
+builder.Services.AddValidatedOptions<ClusterRunOptions>(builder.Configuration.GetSection("Run"), o => o.Validate());
+builder.Services.AddValidatedOptions<NodeOptions>(builder.Configuration.GetSection("Node"), o => o.Validate(isSeed: o.SeedNodes.Length == 0));
 
-var run = builder.Configuration.GetSection("Run").Get<RunOptions>() ?? new RunOptions();
-if (!run.SingleProcess)
+var run = builder.Configuration.GetSection("Run").Get<ClusterRunOptions>() ?? new ClusterRunOptions();
+if (run.SingleProcess)
 {
-    Console.Error.WriteLine("error: the cluster runtime is not built yet; run with --single-process (see README).");
-    return 2;
+    builder.Services.AddHostedService<SingleProcessRunner>();
 }
-builder.Services.AddHostedService<SingleProcessRunner>();
+else
+{
+    var node = builder.Configuration.GetSection("Node").Get<NodeOptions>() ?? new NodeOptions();
+    builder.Services.AddSingleton<CoordinatorRun>();
+    builder.Services.AddHostedService<ClusterRunService>();
+    builder.Services.AddAkka(node.SystemName, (akka, services) =>
+    {
+        var coordinatorRun = services.GetRequiredService<CoordinatorRun>();
+        if (run.Embedded) akka.AddEmbeddedCohort(coordinatorRun);
+        else akka.ConfigureClusterNode(node, P2PDistill.Shared.Actors.ModelActor.CoordinatorRole).AddCoordinator(coordinatorRun);
+    });
+}
 
 return await HostRunner.RunAsync(builder.Build());

@@ -457,6 +457,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     {
         log.Info("Training finished: {0} steps in {1:F1} s", completedSteps, runClock.Elapsed.TotalSeconds);
         completion.TrySetResult(Result(true, null));
+        TellEveryone(new TrainingFinished(true, null));
         Become(Finished);
     }
 
@@ -465,7 +466,17 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         log.Error("Training stopped: {0}", reason);
         Timers.Cancel(nameof(PhaseTimeout));
         completion.TrySetResult(Result(false, reason));
+        TellEveryone(new TrainingFinished(false, reason));
         Become(Finished);
+    }
+
+    private void TellEveryone(object message)
+    {
+        foreach (var m in known.Values)
+        {
+            Context.Unwatch(m.Actor);
+            m.Actor.Tell(message);
+        }
     }
 
     private CohortResult Result(bool completed, string? reason)

@@ -5,11 +5,28 @@ namespace P2PDistill.Coordinator.Cli;
 /// <summary>The coordinator's friendly flags and the configuration keys they set.</summary>
 public static class CoordinatorCli
 {
-    public const string Usage = "Usage: p2pdistill-coordinator [--single-process] [options]";
+    public const string Usage = """
+        Usage: p2pdistill-coordinator [--single-process | --embedded] [options]
+
+          (default)         run the coordinator of a cluster: peer nodes (p2pdistill-peer) join it and train
+          --embedded        coordinator, teacher and --students students as actors in this one process
+          --single-process  the reference trainer: one loop, no actors
+        """;
 
     public static CommandLine Create() => new(
     [
         new("single-process", ["Run:SingleProcess"], "train teacher and students in one loop, without actors (the reference runner)", IsSwitch: true),
+        new("embedded", ["Run:Embedded"], "host the coordinator and every model actor in this process (one actor system, no network)", IsSwitch: true),
+        new("min-students", ["Run:MinStudents"], "cluster: students that must join (with a teacher) before training starts (default 2)"),
+        new("step-timeout", ["Run:StepTimeoutSeconds"], "seconds a model may take for half a step before it leaves the cohort (default 60)"),
+        new("eval-timeout", ["Run:EvalTimeoutSeconds"], "seconds a model may take for an evaluation (default 600)"),
+        new("teacher-lost", ["Run:TeacherLost"], "wait (default: pause until a teacher joins) or continue-ml"),
+        new("hostname", ["Node:Hostname"], "address remoting binds to (default 127.0.0.1)"),
+        new("public-hostname", ["Node:PublicHostname"], "address other nodes use to reach this one (default: --hostname)"),
+        new("port", ["Node:Port"], "remoting port (default 4053)"),
+        new("seed-nodes", ["Node:SeedNodes"], "comma-separated seed addresses (default: the coordinator seeds itself)"),
+        new("max-frame-mb", ["Node:MaxFrameMiB"], "largest remoting message in MiB, the same on every node (default 32)"),
+        new("system-name", ["Node:SystemName"], "actor-system name shared by the cluster (default p2pdistill)"),
         new("dataset", ["Data:Dataset"], "fashion-mnist (default), mnist, folder or synthetic"),
         new("data-path", ["Data:Path"], "directory of the IDX files or of the image folder"),
         new("image-size", ["Data:ImageSize"], "image folder: side length images are resized to (default 64)"),

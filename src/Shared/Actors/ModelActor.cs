@@ -18,7 +18,8 @@ public sealed record ModelActorSettings(
     ModelSpec Declared,
     IActorRef? Coordinator = null,
     Action<string>? OnRefused = null,
-    TimeSpan? RegisterRetry = null);
+    TimeSpan? RegisterRetry = null,
+    Action<TrainingFinished>? OnFinished = null);
 
 /// <summary>
 /// Owns exactly one network, its optimizer and its generator (DESIGN.md §2) and runs on a pinned dispatcher:
@@ -124,6 +125,18 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
         Receive<ClusterEvent.MemberRemoved>(removed => removed.Member.HasRole(CoordinatorRole), removed => CoordinatorLost($"node {removed.Member.Address} was removed"));
         Receive<ClusterEvent.MemberUp>(_ => { });
         Receive<RegistrationAccepted>(_ => log.Warning("Ignoring a second registration acceptance"));
+        Receive<TrainingFinished>(f =>
+        {
+            log.Info("The coordinator ended the run ({0})", f.Completed ? "completed" : f.Reason ?? "stopped");
+            Context.Unwatch(Sender);
+            settings.OnFinished?.Invoke(f);
+            Become(Finished);
+        });
+    }
+
+    private void Finished()
+    {
+        ReceiveAny(_ => { });
     }
 
     private void CoordinatorLost(string why)

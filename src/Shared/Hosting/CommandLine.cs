@@ -45,6 +45,19 @@ public sealed class CommandLine(IReadOnlyList<CliFlag> flags)
         return new Parsed(values, positionals);
     }
 
+    /// <summary>Turns a comma-separated value of <paramref name="listKeys"/> into indexed configuration keys (Key:0, Key:1, ...).</summary>
+    public static Dictionary<string, string?> SplitLists(Dictionary<string, string?> values, params string[] listKeys)
+    {
+        var result = new Dictionary<string, string?>(values, StringComparer.OrdinalIgnoreCase);
+        foreach (var key in listKeys)
+        {
+            if (!result.Remove(key, out var list) || list is null) continue;
+            var items = list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            for (int i = 0; i < items.Length; i++) result[$"{key}:{i}"] = items[i];
+        }
+        return result;
+    }
+
     public string Help(string usage)
     {
         var width = Flags.Max(f => f.Name.Length) + 10;

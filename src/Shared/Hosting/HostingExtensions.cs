@@ -23,6 +23,14 @@ public static class HostingExtensions
         return services;
     }
 
+    /// <summary>Binds <typeparamref name="T"/> to <paramref name="section"/> and validates it at start-up.</summary>
+    public static IServiceCollection AddValidatedOptions<T>(this IServiceCollection services, IConfiguration section, Func<T, IReadOnlyList<string>> validate) where T : class
+    {
+        services.AddOptions<T>().Bind(section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<T>>(new Validator<T>(validate));
+        return services;
+    }
+
     /// <summary>One-line console logs with a timestamp.</summary>
     public static ILoggingBuilder AddP2PDistillConsole(this ILoggingBuilder logging)
     {
@@ -61,7 +69,7 @@ public static class HostRunner
             foreach (var failure in e.Failures) Console.Error.WriteLine($"error: invalid configuration: {failure}");
             return 2;
         }
-        catch (InvalidDataException e)
+        catch (Exception e) when (e is InvalidDataException or Data.DatasetException or ArgumentException or IOException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 2;

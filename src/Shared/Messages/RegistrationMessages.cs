@@ -22,3 +22,6 @@ public sealed record RegistrationRefused(string Reason) : IP2PDistillMessage;
 
 /// <summary>Model actor → coordinator: it reports once, after building its network, how big it is.</summary>
 public sealed record ModelReady(string ModelId, long Parameters) : IP2PDistillMessage;
+
+/// <summary>Coordinator → every model actor: the run is over (the peer node then exits: 0 when <paramref name="Completed"/>).</summary>
+public sealed record TrainingFinished(bool Completed, string? Reason) : IP2PDistillMessage;

@@ -1,0 +1,40 @@
+using P2PDistill.Coordinator.Actors;
+
+namespace P2PDistill.Coordinator.Hosting;
+
+/// <summary>How the coordinator runs. Bound from configuration section "Run".</summary>
+public sealed class ClusterRunOptions
+{
+    /// <summary>Train the cohort in one loop in this process, without actors (the reference runner).</summary>
+    public bool SingleProcess { get; set; }
+
+    /// <summary>Host the coordinator and every model actor in this process, one actor system, no network.</summary>
+    public bool Embedded { get; set; }
+
+    /// <summary>Students that must have registered (with a teacher) before training starts.</summary>
+    public int MinStudents { get; set; } = 2;
+
+    /// <summary>A model that does not answer a step half within this many seconds leaves the cohort.</summary>
+    public double StepTimeoutSeconds { get; set; } = 60;
+
+    /// <summary>A model that does not finish an evaluation within this many seconds is left out of it.</summary>
+    public double EvalTimeoutSeconds { get; set; } = 600;
+
+    /// <summary>wait (pause until a teacher registers) or continue-ml.</summary>
+    public string TeacherLost { get; set; } = "wait";
+
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (SingleProcess && Embedded) errors.Add("--single-process and --embedded exclude each other");
+        if (MinStudents < 1) errors.Add($"min-students must be >= 1 (got {MinStudents})");
+        if (!(StepTimeoutSeconds > 0)) errors.Add($"step-timeout must be > 0 seconds (got {StepTimeoutSeconds})");
+        if (!(EvalTimeoutSeconds > 0)) errors.Add($"eval-timeout must be > 0 seconds (got {EvalTimeoutSeconds})");
+        if (TeacherLost is not ("wait" or "continue-ml")) errors.Add($"teacher-lost must be wait or continue-ml (got '{TeacherLost}')");
+        return errors;
+    }
+
+    public CoordinatorSettings Settings(int minStudents) => new(
+        minStudents, TimeSpan.FromSeconds(StepTimeoutSeconds), TimeSpan.FromSeconds(EvalTimeoutSeconds),
+        TeacherLost == "continue-ml" ? TeacherLostPolicy.ContinueMl : TeacherLostPolicy.Wait);
+}

@@ -1,0 +1,67 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using P2PDistill.Shared.Data;
+using P2PDistill.Shared.Hosting;
+using P2PDistill.Shared.Messages;
+using P2PDistill.Shared.Runs;
+using P2PDistill.Shared.Serialization;
+using P2PDistill.Shared.Training;
+
+namespace P2PDistill.Coordinator.Hosting;
+
+/// <summary>
+/// One coordinated run: the dataset, the training plan, the run directory and its observers, and the
+/// completion the hosted service waits on. Built once, before the actor system starts, so that bad data
+/// or a batch too large for the remoting frame stop the program with a clear message.
+/// </summary>
+public sealed class CoordinatorRun : IDisposable
+{
+    private readonly MetricsWriter metrics;
+
+    public CoordinatorRun(IOptions<TrainingOptions> training, IOptions<DataOptions> data, IOptions<OptimizerOptions> optimizer,
+        IOptions<NodeOptions> node, IOptions<ClusterRunOptions> run, ILogger<CoordinatorRun> logger)
+    {
+        var t = training.Value;
+        var d = data.Value;
+        var splits = DatasetFactory.Load(d);
+        foreach (var warning in splits.Warnings) logger.LogWarning("{Warning}", warning);
+        Plan = new TrainingPlan(t, d, splits, DatasetFactory.DefaultNormalization(d, splits), optimizer.Value);
+        logger.LogInformation("Dataset {Name}: {Train} training and {Test} test images, {Shape}, {Classes} classes",
+            d.Dataset, splits.Train.Count, splits.Test.Count, splits.Shape, splits.NumClasses);
+
+        var largest = LargestMessageBytes(Plan);
+        if (!run.Value.Embedded && largest > node.Value.MaxFrameBytes)
+            throw new InvalidDataException(
+                $"a batch of {t.BatchSize} images of {splits.Shape} takes {largest:N0} bytes on the wire, more than the remoting frame of " +
+                $"{node.Value.MaxFrameMiB} MiB; lower --batch-size or start every node with --max-frame-mb {largest / (1024 * 1024) + 1}");
+        logger.LogInformation("Largest step message {Bytes:N0} bytes; remoting frame {Frame} MiB", largest, node.Value.MaxFrameMiB);
+
+        Run = RunDirectory.Create(t.OutputDirectory, t.RunName);
+        Run.WriteConfiguration(new
+        {
+            mode = run.Value.Embedded ? "embedded" : "cluster", training = t, data = d, optimizer = optimizer.Value, node = node.Value, run = run.Value,
+        });
+        logger.LogInformation("Run directory: {Run}", Run.Path);
+        metrics = new MetricsWriter(Run.Path);
+        Observer = new CompositeObserver(metrics, new ProgressLog(logger, Plan.StepsPerEpoch, t.Epochs));
+        Settings = run.Value.Settings(run.Value.Embedded ? t.Students : run.Value.MinStudents);
+    }
+
+    public TrainingPlan Plan { get; }
+    public RunDirectory Run { get; }
+    public ITrainingObserver Observer { get; }
+    public Actors.CoordinatorSettings Settings { get; }
+    public TaskCompletionSource<CohortResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>The largest message of a step or an evaluation, as the binary serializer writes it.</summary>
+    public static long LargestMessageBytes(TrainingPlan plan)
+    {
+        var shape = plan.Splits.Shape;
+        int b = plan.Training.BatchSize;
+        var batch = new ImageBatch(shape, new byte[(long)b * shape.Pixels], new int[b]);
+        return Math.Max(StepMessageSerializer.WireSize(new TrainStep(0, 0, 0, batch)),
+            StepMessageSerializer.WireSize(new EvalProbabilities(0, 0, "student-000", b, plan.Spec.NumClasses, new float[b * plan.Spec.NumClasses])));
+    }
+
+    public void Dispose() => metrics.Dispose();
+}

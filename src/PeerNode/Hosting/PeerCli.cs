@@ -1,0 +1,27 @@
+using P2PDistill.Shared.Hosting;
+
+namespace P2PDistill.PeerNode.Hosting;
+
+public static class PeerCli
+{
+    public const string Usage = """
+        Usage: p2pdistill-peer --role teacher|student --seed-nodes akka.tcp://p2pdistill@HOST:4053 [options]
+
+          Hosts one network in a model actor, joins the coordinator's cluster and trains until the coordinator ends the run.
+        """;
+
+    public static CommandLine Create() => new(
+    [
+        new("role", ["Peer:Role"], "teacher or student (default student)"),
+        new("model", ["Peer:Model"], "architecture (default cnn-teacher / cnn-student)"),
+        new("classes", ["Peer:Classes"], "classes the network outputs; must match the dataset (default 10)"),
+        new("input-shape", ["Peer:InputShape"], "CxHxW; must match the dataset (default 1x28x28)"),
+        new("threads", ["Peer:Threads"], "TorchSharp threads (0: all cores)"),
+        new("seed-nodes", ["Node:SeedNodes"], "comma-separated seed addresses, e.g. akka.tcp://p2pdistill@10.0.0.1:4053"),
+        new("hostname", ["Node:Hostname"], "address remoting binds to (default 127.0.0.1)"),
+        new("public-hostname", ["Node:PublicHostname"], "address other nodes use to reach this one"),
+        new("port", ["Node:Port"], "remoting port (default 0: any free port)"),
+        new("max-frame-mb", ["Node:MaxFrameMiB"], "largest remoting message in MiB, the same on every node (default 32)"),
+        new("system-name", ["Node:SystemName"], "actor-system name shared by the cluster (default p2pdistill)"),
+    ]);
+}

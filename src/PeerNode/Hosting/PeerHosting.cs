@@ -1,0 +1,38 @@
+using Akka.Actor;
+using Akka.Hosting;
+using Microsoft.Extensions.Hosting;
+using P2PDistill.Shared.Actors;
+using P2PDistill.Shared.Hosting;
+using TorchSharp;
+
+namespace P2PDistill.PeerNode.Hosting;
+
+public static class PeerHosting
+{
+    /// <summary>Exit code of a peer node whose registration the coordinator refused.</summary>
+    public const int RefusedExitCode = 3;
+
+    /// <summary>A clustered node with the peer's role, hosting one model actor that registers with the coordinator.</summary>
+    public static AkkaConfigurationBuilder AddPeer(this AkkaConfigurationBuilder akka, NodeOptions node, PeerOptions peer, IHostApplicationLifetime lifetime)
+    {
+        torch.set_num_threads(peer.Threads > 0 ? peer.Threads : Environment.ProcessorCount);
+        var role = peer.ParsedRole == Shared.Training.ModelRole.Teacher ? "teacher" : "student";
+        return akka
+            .ConfigureClusterNode(node, role)
+            .WithActors((system, _) =>
+            {
+                var settings = new ModelActorSettings(peer.ParsedRole, peer.ModelName, peer.Spec,
+                    OnRefused: _ =>
+                    {
+                        Environment.ExitCode = RefusedExitCode;
+                        lifetime.StopApplication();
+                    },
+                    OnFinished: f =>
+                    {
+                        Environment.ExitCode = f.Completed ? 0 : 1;
+                        lifetime.StopApplication();
+                    });
+                system.ActorOf(ModelActor.Props(settings), "model");
+            });
+    }
+}

@@ -1,0 +1,49 @@
+using P2PDistill.Shared.Models;
+using P2PDistill.Shared.Training;
+
+namespace P2PDistill.PeerNode.Hosting;
+
+/// <summary>What this peer node hosts. Bound from configuration section "Peer".</summary>
+public sealed class PeerOptions
+{
+    /// <summary>teacher or student.</summary>
+    public string Role { get; set; } = "student";
+
+    /// <summary>Architecture (default: cnn-teacher for a teacher, cnn-student for a student).</summary>
+    public string? Model { get; set; }
+
+    /// <summary>Classes the network outputs; must match the coordinator's dataset.</summary>
+    public int Classes { get; set; } = 10;
+
+    /// <summary>Input shape CxHxW; must match the coordinator's dataset.</summary>
+    public string InputShape { get; set; } = "1x28x28";
+
+    /// <summary>TorchSharp intra-op threads (0: all cores of this machine).</summary>
+    public int Threads { get; set; }
+
+    public ModelRole ParsedRole => Role.Trim().ToLowerInvariant() == "teacher" ? ModelRole.Teacher : ModelRole.Student;
+
+    public string ModelName => string.IsNullOrWhiteSpace(Model) ? (ParsedRole == ModelRole.Teacher ? "cnn-teacher" : "cnn-student") : Model;
+
+    public ModelSpec Spec
+    {
+        get
+        {
+            var parts = InputShape.ToLowerInvariant().Split('x');
+            return new ModelSpec(int.Parse(parts[0]), int.Parse(parts[1]), int.Parse(parts[2]), Classes);
+        }
+    }
+
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (Role.Trim().ToLowerInvariant() is not ("teacher" or "student")) errors.Add($"role must be teacher or student (got '{Role}')");
+        if (!ModelRegistry.IsKnown(ModelName)) errors.Add($"model: unknown model '{ModelName}'. Known models: {string.Join(", ", ModelRegistry.Names)}.");
+        if (Classes < 2) errors.Add($"classes must be >= 2 (got {Classes})");
+        var parts = InputShape.ToLowerInvariant().Split('x');
+        if (parts.Length != 3 || parts.Any(p => !int.TryParse(p, out var v) || v < 1))
+            errors.Add($"input-shape must look like 1x28x28 (channels x height x width), got '{InputShape}'");
+        if (Threads < 0) errors.Add($"threads must be >= 0 (got {Threads})");
+        return errors;
+    }
+}

@@ -1,0 +1,65 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Event;
+
+namespace P2PDistill.Shared.Actors;
+
+/// <summary>
+/// Logs cluster state on every node (DESIGN.md §6): members joining, up, leaving, exiting, removed,
+/// unreachable and reachable again, leader changes, and a periodic one-line summary of members by role.
+/// </summary>
+public sealed class ClusterStateLogger : ReceiveActor, IWithTimers
+{
+    private sealed record Summarize
+    {
+        public static Summarize Instance { get; } = new();
+    }
+
+    private readonly ILoggingAdapter log = Context.GetLogger();
+    private readonly Cluster cluster = Cluster.Get(Context.System);
+    private readonly TimeSpan interval;
+
+    public ClusterStateLogger(TimeSpan interval)
+    {
+        this.interval = interval;
+        Receive<ClusterEvent.MemberJoined>(e => log.Info("cluster: member joining {0} roles [{1}]", e.Member.Address, Roles(e.Member)));
+        Receive<ClusterEvent.MemberUp>(e => log.Info("cluster: member up {0} roles [{1}]", e.Member.Address, Roles(e.Member)));
+        Receive<ClusterEvent.MemberLeft>(e => log.Info("cluster: member leaving {0} roles [{1}]", e.Member.Address, Roles(e.Member)));
+        Receive<ClusterEvent.MemberExited>(e => log.Info("cluster: member exiting {0} roles [{1}]", e.Member.Address, Roles(e.Member)));
+        Receive<ClusterEvent.MemberRemoved>(e => log.Info("cluster: member removed {0} roles [{1}] (was {2})", e.Member.Address, Roles(e.Member), e.PreviousStatus));
+        Receive<ClusterEvent.UnreachableMember>(e => log.Warning("cluster: member unreachable {0} roles [{1}]", e.Member.Address, Roles(e.Member)));
+        Receive<ClusterEvent.ReachableMember>(e => log.Info("cluster: member reachable again {0} roles [{1}]", e.Member.Address, Roles(e.Member)));
+        Receive<ClusterEvent.LeaderChanged>(e => log.Info("cluster: leader is now {0}", e.Leader?.ToString() ?? "none"));
+        Receive<ClusterEvent.IMemberEvent>(_ => { });
+        Receive<ClusterEvent.CurrentClusterState>(_ => { });
+        Receive<Summarize>(_ => log.Info("cluster: {0}", Summary(cluster.State, cluster.SelfAddress)));
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(TimeSpan interval) => Akka.Actor.Props.Create(() => new ClusterStateLogger(interval));
+
+    /// <summary>One line: members by status and role, unreachable ones, the leader.</summary>
+    public static string Summary(ClusterEvent.CurrentClusterState state, Address self)
+    {
+        var up = state.Members.Where(m => m.Status == MemberStatus.Up).ToList();
+        var byRole = up.SelectMany(m => m.Roles.DefaultIfEmpty("(none)")).GroupBy(r => r).OrderBy(g => g.Key).Select(g => $"{g.Key} {g.Count()}");
+        var others = state.Members.Where(m => m.Status != MemberStatus.Up).Select(m => $"{m.Address} {m.Status.ToString().ToLowerInvariant()}");
+        var unreachable = state.Unreachable.Select(m => m.Address.ToString()).ToList();
+        return $"{up.Count} up ({string.Join(", ", byRole)})"
+               + (others.Any() ? $"; other: {string.Join(", ", others)}" : "")
+               + $"; unreachable: {(unreachable.Count == 0 ? "none" : string.Join(", ", unreachable))}"
+               + $"; leader {state.Leader?.ToString() ?? "none"}; self {self}";
+    }
+
+    protected override void PreStart()
+    {
+        cluster.Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
+            typeof(ClusterEvent.IMemberEvent), typeof(ClusterEvent.IReachabilityEvent), typeof(ClusterEvent.LeaderChanged));
+        if (interval > TimeSpan.Zero) Timers.StartPeriodicTimer(nameof(Summarize), Summarize.Instance, interval);
+    }
+
+    protected override void PostStop() => cluster.Unsubscribe(Self);
+
+    private static string Roles(Member m) => string.Join(",", m.Roles);
+}

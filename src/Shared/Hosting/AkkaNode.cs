@@ -1,0 +1,45 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Hosting;
+using Akka.Hosting;
+using Akka.Remote.Hosting;
+using P2PDistill.Shared.Actors;
+using P2PDistill.Shared.Serialization;
+
+namespace P2PDistill.Shared.Hosting;
+
+/// <summary>The Akka.Hosting set-up every node shares: wire format, pinned dispatcher, remoting, clustering, cluster-state log.</summary>
+public static class AkkaNode
+{
+    /// <summary>Remoting frame and socket buffers for a given largest message.</summary>
+    public static (long Frame, long Buffer) FrameFor(long maxFrameBytes) => (maxFrameBytes, Math.Max(maxFrameBytes + 64 * 1024, 256_000));
+
+    /// <summary>Configures a clustered node with the given roles. A node without seed nodes joins itself (the coordinator).</summary>
+    public static AkkaConfigurationBuilder ConfigureClusterNode(this AkkaConfigurationBuilder builder, NodeOptions node, params string[] roles)
+    {
+        var (frame, buffer) = FrameFor(node.MaxFrameBytes);
+        builder
+            .ConfigureWireFormat()
+            .ConfigureLoggers(l => l.AddLoggerFactory())
+            .WithRemoting(new RemoteOptions
+            {
+                HostName = node.Hostname,
+                PublicHostName = string.IsNullOrWhiteSpace(node.PublicHostname) ? null : node.PublicHostname,
+                Port = node.Port,
+                MaxFrameSize = frame,
+                SendBufferSize = buffer,
+                ReceiveBufferSize = buffer,
+            })
+            .WithClustering(new ClusterOptions { Roles = roles, SeedNodes = node.SeedNodes, LogInfo = false })
+            .WithActors((system, _) => system.ActorOf(ClusterStateLogger.Props(TimeSpan.FromSeconds(node.ClusterSummarySeconds)), "cluster-state"));
+        if (node.SeedNodes.Length == 0)
+            builder.AddStartup((system, _) => Cluster.Get(system).Join(Cluster.Get(system).SelfAddress));
+        return builder;
+    }
+
+    /// <summary>Serializers (DESIGN.md §7), the pinned dispatcher for model actors, and quieter defaults.</summary>
+    public static AkkaConfigurationBuilder ConfigureWireFormat(this AkkaConfigurationBuilder builder) => builder
+        .AddHocon(AkkaSerialization.Hocon + "\n" + ModelActor.DispatcherHocon + "\nakka.log-dead-letters-during-shutdown = off\nakka.log-dead-letters = 3",
+            HoconAddMode.Prepend)
+        .AddSetup(AkkaSerialization.HyperionSetup());
+}

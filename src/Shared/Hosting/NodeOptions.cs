@@ -1,0 +1,41 @@
+namespace P2PDistill.Shared.Hosting;
+
+/// <summary>Where a node listens and which cluster it joins. Bound from configuration section "Node".</summary>
+public sealed class NodeOptions
+{
+    /// <summary>Actor-system name; every node of one cluster must use the same.</summary>
+    public string SystemName { get; set; } = "p2pdistill";
+
+    /// <summary>Address remoting binds to. Loopback unless configured (DESIGN.md §7).</summary>
+    public string Hostname { get; set; } = "127.0.0.1";
+
+    /// <summary>Address other nodes use to reach this one (default: <see cref="Hostname"/>). Set it when binding 0.0.0.0.</summary>
+    public string? PublicHostname { get; set; }
+
+    /// <summary>TCP port; 0 picks a free one (fine for peer nodes, not for the seed).</summary>
+    public int Port { get; set; }
+
+    /// <summary>Seed nodes, e.g. akka.tcp://p2pdistill@10.0.0.1:4053 (comma separated on the command line). Empty on the coordinator: it seeds itself.</summary>
+    public string[] SeedNodes { get; set; } = [];
+
+    /// <summary>Largest remoting frame, in MiB; the same on every node. The coordinator checks that a batch fits.</summary>
+    public int MaxFrameMiB { get; set; } = 32;
+
+    /// <summary>Seconds between the one-line cluster summaries in the log (0: never).</summary>
+    public int ClusterSummarySeconds { get; set; } = 30;
+
+    public long MaxFrameBytes => (long)MaxFrameMiB * 1024 * 1024;
+
+    public IReadOnlyList<string> Validate(bool isSeed)
+    {
+        var errors = new List<string>();
+        if (string.IsNullOrWhiteSpace(Hostname)) errors.Add("hostname must not be empty");
+        if (Port is < 0 or > 65535) errors.Add($"port must be 0..65535 (got {Port})");
+        if (MaxFrameMiB is < 1 or > 1024) errors.Add($"max-frame-mb must be 1..1024 (got {MaxFrameMiB})");
+        if (!isSeed && SeedNodes.Length == 0) errors.Add("seed-nodes is required: the coordinator's address, e.g. --seed-nodes akka.tcp://p2pdistill@127.0.0.1:4053");
+        foreach (var seed in SeedNodes)
+            if (!seed.StartsWith("akka.tcp://", StringComparison.Ordinal) || !seed.Contains('@'))
+                errors.Add($"seed node '{seed}' is not an address like akka.tcp://{SystemName}@host:port");
+        return errors;
+    }
+}
