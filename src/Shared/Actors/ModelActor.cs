@@ -121,6 +121,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             var probs = trainer!.Predict(e.Batch);
             Sender.Tell(new EvalProbabilities(e.EvalId, e.Index, trainer.Id, e.Batch.Count, probs.Length / Math.Max(1, e.Batch.Count), probs));
         });
+        Receive<GetParameters>(_ => Sender.Tell(new ModelParameters(trainer!.Id, trainer.StepsApplied, trainer.FlatParameters())));
         Receive<Terminated>(t => t.ActorRef.Equals(coordinator), _ => CoordinatorLost("it stopped"));
         Receive<ClusterEvent.MemberRemoved>(removed => removed.Member.HasRole(CoordinatorRole), removed => CoordinatorLost($"node {removed.Member.Address} was removed"));
         Receive<ClusterEvent.MemberUp>(_ => { });
@@ -136,6 +137,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
 
     private void Finished()
     {
+        Receive<GetParameters>(_ => Sender.Tell(new ModelParameters(trainer!.Id, trainer.StepsApplied, trainer.FlatParameters())));
         ReceiveAny(_ => { });
     }
 

@@ -25,3 +25,12 @@ public sealed record ModelReady(string ModelId, long Parameters) : IP2PDistillMe
 
 /// <summary>Coordinator → every model actor: the run is over (the peer node then exits: 0 when <paramref name="Completed"/>).</summary>
 public sealed record TrainingFinished(bool Completed, string? Reason) : IP2PDistillMessage;
+
+/// <summary>Asks a model actor for its current parameters, flattened in state-dict order (diagnostics and tests).</summary>
+public sealed record GetParameters : IP2PDistillMessage
+{
+    public static GetParameters Instance { get; } = new();
+}
+
+/// <summary>A model's parameters, flattened in state-dict order.</summary>
+public sealed record ModelParameters(string ModelId, long StepsApplied, float[] Values) : IP2PDistillMessage;

@@ -125,6 +125,9 @@ public sealed class ModelTrainer : IDisposable
         }
     }
 
+    /// <summary>Every parameter's values, flattened in state-dict order.</summary>
+    public float[] FlatParameters() => model.parameters().SelectMany(p => p.detach().cpu().data<float>().ToArray()).ToArray();
+
     /// <summary>Class probabilities [B*C] for a batch, in evaluation mode without gradients.</summary>
     public float[] Predict(ImageBatch batch)
     {

@@ -1,0 +1,46 @@
+using System.Net;
+using System.Net.Sockets;
+using Akka.Actor;
+using Akka.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using P2PDistill.Shared.Hosting;
+
+namespace P2PDistill.Tests.Support;
+
+/// <summary>Clustered Akka.Hosting nodes in the test process, each its own actor system on a loopback port.</summary>
+public static class ClusterHosts
+{
+    public static async Task<IHost> Start(NodeOptions node, string role, Action<AkkaConfigurationBuilder> actors)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Services.AddAkka(node.SystemName, (akka, _) =>
+        {
+            akka.ConfigureClusterNode(node, role);
+            actors(akka);
+        });
+        var host = builder.Build();
+        await host.StartAsync();
+        return host;
+    }
+
+    public static ActorSystem System(this IHost host) => host.Services.GetRequiredService<ActorSystem>();
+
+    public static string Address(this IHost host) => Akka.Cluster.Cluster.Get(host.System()).SelfAddress.ToString();
+
+    public static NodeOptions Node(string system, params string[] seeds) => new()
+    {
+        SystemName = system, Hostname = "127.0.0.1", Port = 0, SeedNodes = seeds, ClusterSummarySeconds = 0,
+    };
+
+    /// <summary>A loopback port that was free a moment ago.</summary>
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
