@@ -1,0 +1,111 @@
+using P2PDistill.Shared.Runs;
+using P2PDistill.Tests.Support;
+
+namespace P2PDistill.Tests.Cluster;
+
+/// <summary>The coordinator and peer nodes as real processes from the built executables, on 127.0.0.1.</summary>
+[Trait("Category", "MultiProcess")]
+public sealed class MultiProcessSpecs : IDisposable
+{
+    private static readonly TimeSpan Long = TimeSpan.FromMinutes(3);
+    private readonly string dir = Directory.CreateTempSubdirectory("p2pdistill-mp-").FullName;
+    private readonly List<RunningNode> nodes = [];
+    private readonly int port = ClusterHosts.FreePort();
+
+    public void Dispose()
+    {
+        foreach (var n in nodes) n.Dispose();
+        Directory.Delete(dir, recursive: true);
+    }
+
+    private string Seed => $"akka.tcp://p2pdistill@127.0.0.1:{port}";
+
+    private RunningNode Coordinator(params string[] extra)
+    {
+        var node = RunningNode.Start("coordinator", "p2pdistill-coordinator.dll",
+            ["--port", port.ToString(), "--dataset", "synthetic", "--Data:SyntheticTrain=1024", "--Data:SyntheticTest=128",
+             "--teacher-model", "tiny", "--student-model", "tiny", "--batch-size", "32", "--output", dir, "--run-name", "run",
+             "--Node:ClusterSummarySeconds=2", .. extra], dir);
+        nodes.Add(node);
+        return node;
+    }
+
+    private RunningNode Peer(string name, string role, params string[] extra)
+    {
+        var node = RunningNode.Start(name, "p2pdistill-peer.dll",
+            ["--role", role, "--model", "tiny", "--classes", "4", "--seed-nodes", Seed, "--threads", "1", "--Node:ClusterSummarySeconds=2", .. extra], dir);
+        nodes.Add(node);
+        return node;
+    }
+
+    [Fact]
+    public void Should_train_an_epoch_with_a_coordinator_and_three_peer_processes()
+    {
+        var coordinator = Coordinator("--epochs", "1", "--max-steps", "15");
+        coordinator.WaitFor("Waiting for a teacher", Long);
+        var peers = new[] { Peer("teacher", "teacher"), Peer("student-a", "student"), Peer("student-b", "student") };
+
+        Assert.Equal(0, coordinator.WaitForExit(Long));
+        foreach (var p in peers) Assert.True(p.WaitForExit(Long) == 0, p.Output);
+
+        var steps = File.ReadAllLines(Path.Combine(dir, "run", "metrics", "steps.csv"));
+        Assert.Equal(MetricsWriter.StepsCsvHeader, steps[0]);
+        Assert.Equal(15 * 3, steps.Length - 1);
+        Assert.Contains(File.ReadAllLines(Path.Combine(dir, "run", "metrics", "eval.csv")), l => l.Contains("student-ensemble"));
+        Assert.Contains("| student-ensemble |", coordinator.Output);
+
+        // Cluster state is in every node's log.
+        foreach (var n in nodes)
+        {
+            Assert.Contains("cluster: member up", n.Output);
+            Assert.Contains("cluster: leader is now", n.Output);
+        }
+        Assert.Contains("roles [coordinator]", coordinator.Output);
+        Assert.Contains("roles [teacher]", coordinator.Output);
+        Assert.Contains("roles [student]", coordinator.Output);
+        Assert.Contains("up (coordinator 1, student 2, teacher 1)", coordinator.Output);
+    }
+
+    [Fact]
+    public void Should_admit_a_student_that_joins_mid_run_and_go_on_when_one_is_killed()
+    {
+        var coordinator = Coordinator("--epochs", "3", "--max-steps", "30", "--student-model", "cnn-student", "--teacher-model", "cnn-teacher",
+            "--step-timeout", "20");
+        coordinator.WaitFor("Waiting for a teacher", Long);
+        Peer("teacher", "teacher", "--model", "cnn-teacher");
+        var doomed = Peer("student-a", "student", "--model", "cnn-student");
+        Peer("student-b", "student", "--model", "cnn-student");
+        coordinator.WaitFor("training starts", Long);
+        coordinator.WaitFor("epoch 1/3", Long);
+
+        var late = Peer("student-late", "student", "--model", "cnn-student");
+        coordinator.WaitFor("student-3 joined the cohort", Long);
+        Assert.Contains("teacher + 3 student(s)", coordinator.Output);
+
+        doomed.Kill();
+        coordinator.WaitFor("left the cohort", Long);
+
+        Assert.Equal(0, coordinator.WaitForExit(Long));
+        Assert.Equal(0, late.WaitForExit(Long));
+        var steps = File.ReadAllLines(Path.Combine(dir, "run", "metrics", "steps.csv")).Skip(1).Select(l => l.Split(',')).ToList();
+        Assert.Equal(90, steps.Select(s => s[2]).Distinct().Count());
+        var lastStep = steps.Where(s => s[2] == "90").Select(s => s[3]).ToList();
+        Assert.Contains("student-3", lastStep);
+        Assert.Equal(3, lastStep.Count); // teacher + the two students still alive
+        Assert.Contains(steps, s => s[3] == "student-3");
+    }
+
+    [Fact]
+    [Trait("Category", "Fault")]
+    public void Should_refuse_a_student_with_the_wrong_class_count()
+    {
+        var coordinator = Coordinator("--epochs", "1", "--max-steps", "5");
+        coordinator.WaitFor("Waiting for a teacher", Long);
+        var wrong = Peer("student-wrong", "student", "--classes", "3");
+        Assert.Equal(3, wrong.WaitForExit(Long));
+        Assert.Contains("Registration refused by the coordinator", wrong.Output);
+        Assert.Contains("3 classes but the dataset 'synthetic' has 4", wrong.Output);
+        coordinator.WaitFor("Refused student tiny", Long);
+        coordinator.Kill();
+    }
+}

@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace P2PDistill.Tests.Support;
+
+/// <summary>A node executable started as a real process; its output is kept and can be waited on. Killed on dispose.</summary>
+public sealed class RunningNode : IDisposable
+{
+    private readonly Process process;
+    private readonly StringBuilder output = new();
+    private readonly object gate = new();
+
+    private RunningNode(string name, Process process)
+    {
+        Name = name;
+        this.process = process;
+    }
+
+    public string Name { get; }
+
+    public static RunningNode Start(string name, string assembly, IEnumerable<string> args, string workingDirectory)
+    {
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, assembly));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        var node = new RunningNode(name, Process.Start(psi)!);
+        node.process.OutputDataReceived += (_, e) => node.Append(e.Data);
+        node.process.ErrorDataReceived += (_, e) => node.Append(e.Data);
+        node.process.BeginOutputReadLine();
+        node.process.BeginErrorReadLine();
+        return node;
+    }
+
+    public string Output
+    {
+        get { lock (gate) return output.ToString(); }
+    }
+
+    public bool HasExited => process.HasExited;
+
+    public int ExitCode => process.ExitCode;
+
+    /// <summary>Waits until the output contains <paramref name="text"/>; fails with the output when it does not in time.</summary>
+    public void WaitFor(string text, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!Output.Contains(text, StringComparison.Ordinal))
+        {
+            if (clock.Elapsed > timeout) throw new TimeoutException($"{Name} did not print '{text}' within {timeout}:\n{Output}");
+            if (process.HasExited && !Output.Contains(text, StringComparison.Ordinal))
+            {
+                Thread.Sleep(200);
+                if (!Output.Contains(text, StringComparison.Ordinal))
+                    throw new InvalidOperationException($"{Name} exited ({process.ExitCode}) without printing '{text}':\n{Output}");
+            }
+            Thread.Sleep(50);
+        }
+    }
+
+    public int WaitForExit(TimeSpan timeout)
+    {
+        if (!process.WaitForExit(timeout))
+        {
+            Kill();
+            throw new TimeoutException($"{Name} did not exit within {timeout}:\n{Output}");
+        }
+        process.WaitForExit();
+        return process.ExitCode;
+    }
+
+    /// <summary>SIGKILL: no shutdown, no goodbye to the cluster.</summary>
+    public void Kill()
+    {
+        if (!process.HasExited) process.Kill(entireProcessTree: true);
+        process.WaitForExit(10_000);
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null) return;
+        lock (gate) output.AppendLine(line);
+    }
+
+    public void Dispose()
+    {
+        try { Kill(); } catch (InvalidOperationException) { }
+        process.Dispose();
+    }
+}
