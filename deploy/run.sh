@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The main job: sets up what it needs on a fresh Debian/Ubuntu machine, builds, and trains a teacher and
-# two students on Fashion-MNIST, ending with a summary table and a run directory under runs/.
+# two students on Fashion-MNIST as a real multi-process cluster on this machine (coordinator, teacher and
+# two students, each its own process on 127.0.0.1), ending with a summary table and a run directory under runs/.
 #
-# Today the cohort trains in one process (--single-process); the multi-process cluster replaces it
-# when the cluster runtime lands. Extra arguments go to the coordinator, e.g.:
+# Extra arguments go to deploy/local-cluster.sh and on to the coordinator, e.g.:
 #   deploy/run.sh --epochs 3 --mode kd --students 4
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,12 +23,11 @@ if [ ! -f "$dataset_dir/train-images-idx3-ubyte.gz" ]; then
   if [ ! -f "$dataset_dir/train-images-idx3-ubyte.gz" ]; then
     echo "[p2pdistill] could not install dataset-fashion-mnist (run: sudo apt-get install dataset-fashion-mnist)."
     echo "[p2pdistill] Training on the built-in synthetic dataset instead."
-    dataset_args=(--dataset synthetic --teacher-model tiny --student-model tiny)
+    dataset_args=(--dataset synthetic --teacher-model tiny --student-model tiny --classes 4)
   fi
 fi
 
 echo "[p2pdistill] building (Release)"
 dotnet build P2PDistill.sln -c Release -v quiet -nologo >/dev/null
 
-exec dotnet src/Coordinator/bin/Release/net10.0/p2pdistill-coordinator.dll \
-  --single-process --epochs 1 --batch-size 128 --mode kd-ml --output "$root/runs" "${dataset_args[@]}" "$@"
+exec deploy/local-cluster.sh --epochs 1 --batch-size 128 --mode kd-ml "${dataset_args[@]}" "$@"

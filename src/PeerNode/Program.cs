@@ -36,7 +36,7 @@ Environment.ExitCode = 0;
 builder.Services.AddAkka(node.SystemName, (akka, services) =>
 {
     // Options are validated when the host starts, before the actor system is built.
-    akka.AddPeer(node, peer, services.GetRequiredService<IHostApplicationLifetime>());
+    akka.AddPeer(node, peer, services.GetRequiredService<IHostApplicationLifetime>(), services.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>());
 });
 
 return await HostRunner.RunAsync(builder.Build());

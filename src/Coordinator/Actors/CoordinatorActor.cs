@@ -22,7 +22,8 @@ public enum TeacherLostPolicy
 }
 
 /// <summary>The coordinator's own settings, beside the training plan.</summary>
-public sealed record CoordinatorSettings(int MinStudents, TimeSpan StepTimeout, TimeSpan EvalTimeout, TeacherLostPolicy TeacherLost = TeacherLostPolicy.Wait);
+public sealed record CoordinatorSettings(int MinStudents, TimeSpan StepTimeout, TimeSpan EvalTimeout, TeacherLostPolicy TeacherLost = TeacherLostPolicy.Wait,
+    Microsoft.Extensions.Logging.ILoggerFactory? Logging = null);
 
 /// <summary>
 /// Drives the cohort through DESIGN.md §3, one step at a time. An explicit state machine:
@@ -55,7 +56,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private readonly CoordinatorSettings settings;
     private readonly ITrainingObserver observer;
     private readonly TaskCompletionSource<CohortResult> completion;
-    private readonly ILoggingAdapter log = Context.GetLogger();
+    private readonly ActorLog log;
     private readonly DistillationSettings distillation;
     private readonly Dictionary<IActorRef, Member> known = [];
     private readonly List<Member> cohort = [];
@@ -68,7 +69,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private long completedSteps;
     private long phaseId;
     private Phase phase;
-    private ImageBatch? batch;
+    private int stepBatchSize;
     private readonly Stopwatch stepClock = new();
     private readonly HashSet<IActorRef> awaiting = [];
     private readonly Dictionary<IActorRef, StepLogits> logits = [];
@@ -87,6 +88,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         this.observer = observer;
         this.completion = completion;
         distillation = plan.Training.Distillation;
+        log = ActorLog.For(Context, settings.Logging, "P2PDistill.Coordinator");
         WaitingForMembers();
     }
 
@@ -159,7 +161,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     {
         if (known.TryGetValue(Sender, out var again))
         {
-            Sender.Tell(new RegistrationAccepted(again.Slot, again.Setup));
+            Sender.Tell(Acceptance(again.Slot, again.Setup));
             return;
         }
         var why = Refusal(r);
@@ -175,8 +177,11 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         known[Sender] = member;
         Context.Watch(Sender);
         log.Info("Accepted {0} ({1}) from {2}", setup.Id, r.ModelName, r.NodeAddress);
-        Sender.Tell(new RegistrationAccepted(slot, setup));
+        Sender.Tell(Acceptance(slot, setup));
     }
+
+    private RegistrationAccepted Acceptance(int slot, TrainerSetup setup) =>
+        new(slot, setup, plan.Data.IsLocal ? new LocalData(plan.Data, plan.Training, plan.Fingerprint) : null);
 
     private string? Refusal(RegisterModel r)
     {
@@ -265,8 +270,11 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             return;
         }
 
-        batch = plan.TrainBatch(epoch, step);
-        var message = new TrainStep(completedSteps + 1, epoch, step, batch);
+        // Ship mode sends the batch's pixels; local mode only (epoch, step) and each node builds the batch itself.
+        object message = plan.Data.IsLocal
+            ? new TrainStepLocal(completedSteps + 1, epoch, step)
+            : new TrainStep(completedSteps + 1, epoch, step, plan.TrainBatch(epoch, step));
+        stepBatchSize = plan.TrainBatchSize(epoch, step);
         long size = StepMessageSerializer.WireSize(message);
         logits.Clear();
         done.Clear();
@@ -295,7 +303,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     {
         var teacher = cohort.FirstOrDefault(m => m.Role == ModelRole.Teacher && logits.ContainsKey(m.Actor));
         var students = cohort.Where(m => m.Role == ModelRole.Student && logits.ContainsKey(m.Actor)).ToList();
-        var b = batch!.Count;
+        var b = stepBatchSize;
         var targets = TargetBuilder.Build(teacher is null ? null : logits[teacher.Actor].Logits, students.Select(s => logits[s.Actor].Logits).ToList(),
             b, plan.Spec.NumClasses, distillation);
         if (teacher is not null) Send(teacher, new ApplyTargets(completedSteps + 1, DistillTargets.None));
@@ -345,7 +353,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             var compute = d.ComputeMs + (logits.TryGetValue(m.Actor, out var l) ? l.ComputeMs : 0);
             return new ModelStepRecord(m.Id, m.Role, new LossParts(d.Loss, d.Ce, d.Kd, d.Ml), d.BatchAccuracy, d.LearningRate, compute);
         }).ToList();
-        var record = new StepRecord(epoch, step, completedSteps, plan.StepsPerEpoch, batch!.Count, stepClock.Elapsed.TotalSeconds, records, bytesSent, bytesReceived);
+        var record = new StepRecord(epoch, step, completedSteps, plan.StepsPerEpoch, stepBatchSize, stepClock.Elapsed.TotalSeconds, records, bytesSent, bytesReceived);
         observer.OnStep(record);
         if (log.IsDebugEnabled)
             log.Debug("step {0}: {1:F1} ms, coordination {2:F1} ms, {3:N0} bytes sent, {4:N0} received", completedSteps, record.Seconds * 1000, record.CoordinationMs, bytesSent, bytesReceived);
@@ -395,16 +403,23 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private void StartEvaluation(int finishedEpoch)
     {
         Become(Evaluating);
-        var batches = plan.TestBatches().ToList();
-        evalBatches = batches.Count;
+        evalBatches = plan.TestBatchCount;
         evalParts = cohort.ToDictionary(m => m.Actor, _ => new float[]?[evalBatches]);
         awaiting.Clear();
         StartPhase(phase, settings.EvalTimeout);
         evalEpoch = finishedEpoch;
-        for (int i = 0; i < batches.Count; i++)
+        if (plan.Data.IsLocal)
         {
-            var message = new EvaluateBatch(phaseId, i, batches[i]);
-            foreach (var m in cohort) m.Actor.Tell(message);
+            foreach (var m in cohort) m.Actor.Tell(new EvaluateLocal(phaseId));
+        }
+        else
+        {
+            int i = 0;
+            foreach (var testBatch in plan.TestBatches())
+            {
+                var message = new EvaluateBatch(phaseId, i++, testBatch);
+                foreach (var m in cohort) m.Actor.Tell(message);
+            }
         }
         foreach (var m in cohort) awaiting.Add(m.Actor);
     }

@@ -28,6 +28,7 @@ public static class CoordinatorCli
         new("max-frame-mb", ["Node:MaxFrameMiB"], "largest remoting message in MiB, the same on every node (default 32)"),
         new("system-name", ["Node:SystemName"], "actor-system name shared by the cluster (default p2pdistill)"),
         new("dataset", ["Data:Dataset"], "fashion-mnist (default), mnist, folder or synthetic"),
+        new("data-mode", ["Data:Mode"], "ship (default: the coordinator sends every batch) or local (every node has the dataset)"),
         new("data-path", ["Data:Path"], "directory of the IDX files or of the image folder"),
         new("image-size", ["Data:ImageSize"], "image folder: side length images are resized to (default 64)"),
         new("channels", ["Data:Channels"], "image folder: 1 (grayscale) or 3 (RGB)"),

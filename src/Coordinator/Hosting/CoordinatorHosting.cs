@@ -31,9 +31,9 @@ public static class CoordinatorHosting
             .WithActors((system, registry) =>
             {
                 var coordinator = registry.Get<CoordinatorActor>();
-                system.ActorOf(ModelActor.Props(new ModelActorSettings(ModelRole.Teacher, t.TeacherModel, run.Plan.Spec, coordinator)), "teacher");
+                system.ActorOf(ModelActor.Props(new ModelActorSettings(ModelRole.Teacher, t.TeacherModel, run.Plan.Spec, coordinator, Logging: run.Logging)), "teacher");
                 for (int i = 1; i <= t.Students; i++)
-                    system.ActorOf(ModelActor.Props(new ModelActorSettings(ModelRole.Student, t.StudentModel, run.Plan.Spec, coordinator)), $"student-{i}");
+                    system.ActorOf(ModelActor.Props(new ModelActorSettings(ModelRole.Student, t.StudentModel, run.Plan.Spec, coordinator, Logging: run.Logging)), $"student-{i}");
             });
     }
 }

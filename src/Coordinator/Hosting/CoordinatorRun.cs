@@ -19,8 +19,10 @@ public sealed class CoordinatorRun : IDisposable
     private readonly MetricsWriter metrics;
 
     public CoordinatorRun(IOptions<TrainingOptions> training, IOptions<DataOptions> data, IOptions<OptimizerOptions> optimizer,
-        IOptions<NodeOptions> node, IOptions<ClusterRunOptions> run, ILogger<CoordinatorRun> logger)
+        IOptions<NodeOptions> node, IOptions<ClusterRunOptions> run, ILoggerFactory logging)
     {
+        var logger = logging.CreateLogger("P2PDistill.Run");
+        Logging = logging;
         var t = training.Value;
         var d = data.Value;
         var splits = DatasetFactory.Load(d);
@@ -44,9 +46,10 @@ public sealed class CoordinatorRun : IDisposable
         logger.LogInformation("Run directory: {Run}", Run.Path);
         metrics = new MetricsWriter(Run.Path);
         Observer = new CompositeObserver(metrics, new ProgressLog(logger, Plan.StepsPerEpoch, t.Epochs));
-        Settings = run.Value.Settings(run.Value.Embedded ? t.Students : run.Value.MinStudents);
+        Settings = run.Value.Settings(run.Value.Embedded ? t.Students : run.Value.MinStudents) with { Logging = logging };
     }
 
+    public ILoggerFactory Logging { get; }
     public TrainingPlan Plan { get; }
     public RunDirectory Run { get; }
     public ITrainingObserver Observer { get; }

@@ -17,6 +17,7 @@ public static class PeerCli
         new("classes", ["Peer:Classes"], "classes the network outputs; must match the dataset (default 10)"),
         new("input-shape", ["Peer:InputShape"], "CxHxW; must match the dataset (default 1x28x28)"),
         new("threads", ["Peer:Threads"], "TorchSharp threads (0: all cores)"),
+        new("data-path", ["Peer:DataPath"], "local data mode: this node's copy of the dataset (default: the coordinator's path)"),
         new("seed-nodes", ["Node:SeedNodes"], "comma-separated seed addresses, e.g. akka.tcp://p2pdistill@10.0.0.1:4053"),
         new("hostname", ["Node:Hostname"], "address remoting binds to (default 127.0.0.1)"),
         new("public-hostname", ["Node:PublicHostname"], "address other nodes use to reach this one"),

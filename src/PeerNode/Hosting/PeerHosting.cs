@@ -13,7 +13,8 @@ public static class PeerHosting
     public const int RefusedExitCode = 3;
 
     /// <summary>A clustered node with the peer's role, hosting one model actor that registers with the coordinator.</summary>
-    public static AkkaConfigurationBuilder AddPeer(this AkkaConfigurationBuilder akka, NodeOptions node, PeerOptions peer, IHostApplicationLifetime lifetime)
+    public static AkkaConfigurationBuilder AddPeer(this AkkaConfigurationBuilder akka, NodeOptions node, PeerOptions peer, IHostApplicationLifetime lifetime,
+        Microsoft.Extensions.Logging.ILoggerFactory? logging = null)
     {
         torch.set_num_threads(peer.Threads > 0 ? peer.Threads : Environment.ProcessorCount);
         var role = peer.ParsedRole == Shared.Training.ModelRole.Teacher ? "teacher" : "student";
@@ -31,7 +32,9 @@ public static class PeerHosting
                     {
                         Environment.ExitCode = f.Completed ? 0 : 1;
                         lifetime.StopApplication();
-                    });
+                    },
+                    Logging: logging,
+                    DataPath: peer.DataPath);
                 system.ActorOf(ModelActor.Props(settings), "model");
             });
     }

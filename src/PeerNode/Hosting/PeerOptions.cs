@@ -18,6 +18,9 @@ public sealed class PeerOptions
     /// <summary>Input shape CxHxW; must match the coordinator's dataset.</summary>
     public string InputShape { get; set; } = "1x28x28";
 
+    /// <summary>Local data mode: where this node's copy of the dataset is (default: the coordinator's path).</summary>
+    public string? DataPath { get; set; }
+
     /// <summary>TorchSharp intra-op threads (0: all cores of this machine).</summary>
     public int Threads { get; set; }
 

@@ -15,13 +15,14 @@ public sealed class ClusterStateLogger : ReceiveActor, IWithTimers
         public static Summarize Instance { get; } = new();
     }
 
-    private readonly ILoggingAdapter log = Context.GetLogger();
+    private readonly ActorLog log;
     private readonly Cluster cluster = Cluster.Get(Context.System);
     private readonly TimeSpan interval;
 
-    public ClusterStateLogger(TimeSpan interval)
+    public ClusterStateLogger(TimeSpan interval, Microsoft.Extensions.Logging.ILoggerFactory? logging = null)
     {
         this.interval = interval;
+        log = ActorLog.For(Context, logging, "P2PDistill.ClusterState");
         Receive<ClusterEvent.MemberJoined>(e => log.Info("cluster: member joining {0} roles [{1}]", e.Member.Address, Roles(e.Member)));
         Receive<ClusterEvent.MemberUp>(e => log.Info("cluster: member up {0} roles [{1}]", e.Member.Address, Roles(e.Member)));
         Receive<ClusterEvent.MemberLeft>(e => log.Info("cluster: member leaving {0} roles [{1}]", e.Member.Address, Roles(e.Member)));
@@ -37,7 +38,8 @@ public sealed class ClusterStateLogger : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(TimeSpan interval) => Akka.Actor.Props.Create(() => new ClusterStateLogger(interval));
+    public static Props Props(TimeSpan interval, Microsoft.Extensions.Logging.ILoggerFactory? logging = null) =>
+        Akka.Actor.Props.Create(() => new ClusterStateLogger(interval, logging));
 
     /// <summary>One line: members by status and role, unreachable ones, the leader.</summary>
     public static string Summary(ClusterEvent.CurrentClusterState state, Address self)

@@ -19,7 +19,9 @@ public sealed record ModelActorSettings(
     IActorRef? Coordinator = null,
     Action<string>? OnRefused = null,
     TimeSpan? RegisterRetry = null,
-    Action<TrainingFinished>? OnFinished = null);
+    Action<TrainingFinished>? OnFinished = null,
+    Microsoft.Extensions.Logging.ILoggerFactory? Logging = null,
+    string? DataPath = null);
 
 /// <summary>
 /// Owns exactly one network, its optimizer and its generator (DESIGN.md §2) and runs on a pinned dispatcher:
@@ -41,14 +43,16 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     }
 
     private readonly ModelActorSettings settings;
-    private readonly ILoggingAdapter log = Context.GetLogger();
+    private readonly ActorLog log;
     private ActorSelection? coordinatorSelection;
     private IActorRef? coordinator;
     private ModelTrainer? trainer;
+    private TrainingPlan? localPlan;
 
     public ModelActor(ModelActorSettings settings)
     {
         this.settings = settings;
+        log = ActorLog.For(Context, settings.Logging, "P2PDistill.Model");
         Registering();
     }
 
@@ -84,6 +88,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
         Receive<RegistrationAccepted>(accepted =>
         {
             Timers.Cancel(nameof(RetryRegister));
+            if (accepted.Local is not null && !PrepareLocalData(accepted)) return;
             coordinator = Sender;
             Context.Watch(coordinator);
             trainer?.Dispose();
@@ -110,6 +115,22 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             var logits = trainer!.Forward(step.Batch);
             Sender.Tell(new StepLogits(step.GlobalStep, trainer.Id, step.Batch.Count, logits.Length / Math.Max(1, step.Batch.Count), logits, clock.Elapsed.TotalMilliseconds));
         });
+        Receive<TrainStepLocal>(step =>
+        {
+            var clock = Stopwatch.StartNew();
+            var batch = localPlan!.TrainBatch(step.Epoch, step.Step);
+            var logits = trainer!.Forward(batch);
+            Sender.Tell(new StepLogits(step.GlobalStep, trainer.Id, batch.Count, logits.Length / Math.Max(1, batch.Count), logits, clock.Elapsed.TotalMilliseconds));
+        });
+        Receive<EvaluateLocal>(e =>
+        {
+            int index = 0;
+            foreach (var batch in localPlan!.TestBatches())
+            {
+                var probs = trainer!.Predict(batch);
+                Sender.Tell(new EvalProbabilities(e.EvalId, index++, trainer.Id, batch.Count, probs.Length / Math.Max(1, batch.Count), probs));
+            }
+        });
         Receive<ApplyTargets>(apply =>
         {
             var clock = Stopwatch.StartNew();
@@ -133,6 +154,39 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             settings.OnFinished?.Invoke(f);
             Become(Finished);
         });
+    }
+
+    /// <summary>Local data mode: load this node's copy of the dataset and check it is the coordinator's.</summary>
+    private bool PrepareLocalData(RegistrationAccepted accepted)
+    {
+        var local = accepted.Local!;
+        var data = local.Data.Clone();
+        if (!string.IsNullOrWhiteSpace(settings.DataPath)) data.Path = settings.DataPath;
+        string? problem = null;
+        try
+        {
+            var splits = Data.DatasetFactory.Load(data);
+            var fingerprint = Data.DatasetFingerprint.Compute(splits);
+            if (fingerprint != local.Fingerprint)
+                problem = $"local data mode: this node's copy of '{data.Dataset}' at '{data.Path}' differs from the coordinator's " +
+                          $"(fingerprint {fingerprint[..12]} vs {local.Fingerprint[..12]}); give every node the same files";
+            else
+                localPlan = new TrainingPlan(local.Training, data, splits, accepted.Setup.Normalization, accepted.Setup.Optimizer);
+        }
+        catch (Data.DatasetException e)
+        {
+            problem = $"local data mode: {e.Message}";
+        }
+        if (problem is null)
+        {
+            log.Info("Local data mode: dataset {0} loaded, fingerprint matches the coordinator's", data.Dataset);
+            return true;
+        }
+        Timers.Cancel(nameof(RetryRegister));
+        log.Error("{0}", problem);
+        settings.OnRefused?.Invoke(problem);
+        Context.Stop(Self);
+        return false;
     }
 
     private void Finished()

@@ -36,11 +36,23 @@ public sealed class DataOptions
 
     public int Seed { get; set; } = 1;
 
+    /// <summary>
+    /// ship (default): only the coordinator reads the dataset and sends every batch as uint8 pixels.
+    /// local: every node has the dataset; the coordinator sends only (epoch, step) and each node builds the identical batch.
+    /// </summary>
+    public string Mode { get; set; } = "ship";
+
+    public bool IsLocal => string.Equals(Mode, "local", StringComparison.OrdinalIgnoreCase);
+
     public AugmentOptions Augment => new(CropPadding, HorizontalFlip);
+
+    public DataOptions Clone() => (DataOptions)MemberwiseClone();
 
     /// <summary>Problems with these options, one sentence each naming the setting; empty when they are valid.</summary>
     public IReadOnlyList<string> Validate()
     {
+        if (!string.Equals(Mode, "ship", StringComparison.OrdinalIgnoreCase) && !IsLocal)
+            return [$"data-mode must be ship or local (got '{Mode}')"];
         var problems = new List<string>();
         if (string.IsNullOrWhiteSpace(Dataset))
             problems.Add("Data:Dataset is empty; use fashion-mnist, mnist, folder or synthetic.");

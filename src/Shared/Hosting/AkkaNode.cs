@@ -3,6 +3,7 @@ using Akka.Cluster;
 using Akka.Cluster.Hosting;
 using Akka.Hosting;
 using Akka.Remote.Hosting;
+using Microsoft.Extensions.Logging;
 using P2PDistill.Shared.Actors;
 using P2PDistill.Shared.Serialization;
 
@@ -31,7 +32,8 @@ public static class AkkaNode
                 ReceiveBufferSize = buffer,
             })
             .WithClustering(new ClusterOptions { Roles = roles, SeedNodes = node.SeedNodes, LogInfo = false })
-            .WithActors((system, _) => system.ActorOf(ClusterStateLogger.Props(TimeSpan.FromSeconds(node.ClusterSummarySeconds)), "cluster-state"));
+            .WithActors((system, _, resolver) => system.ActorOf(
+                ClusterStateLogger.Props(TimeSpan.FromSeconds(node.ClusterSummarySeconds), resolver.GetService<ILoggerFactory>()), "cluster-state"));
         if (node.SeedNodes.Length == 0)
             builder.AddStartup((system, _) => Cluster.Get(system).Join(Cluster.Get(system).SelfAddress));
         return builder;

@@ -15,7 +15,13 @@ public sealed record RegisterModel(
 /// (id, cohort slot seed, optimizer, loss settings, normalisation, schedule length): the coordinator's
 /// configuration is the single source of truth.
 /// </summary>
-public sealed record RegistrationAccepted(int Slot, TrainerSetup Setup) : IP2PDistillMessage;
+public sealed record RegistrationAccepted(int Slot, TrainerSetup Setup, LocalData? Local = null) : IP2PDistillMessage;
+
+/// <summary>
+/// Local data mode: what a node needs to build every batch itself, and the coordinator's dataset fingerprint
+/// the node's own copy must match.
+/// </summary>
+public sealed record LocalData(Data.DataOptions Data, TrainingOptions Training, string Fingerprint);
 
 /// <summary>Coordinator → model actor: not admitted, and why (logged on both sides; the node exits non-zero).</summary>
 public sealed record RegistrationRefused(string Reason) : IP2PDistillMessage;

@@ -22,3 +22,9 @@ public sealed record EvaluateBatch(long EvalId, int Index, ImageBatch Batch) : I
 
 /// <summary>Model → coordinator: softmax probabilities [Count, Classes] for one evaluation batch.</summary>
 public sealed record EvalProbabilities(long EvalId, int Index, string ModelId, int Count, int Classes, float[] Probabilities) : IStepMessage;
+
+/// <summary>Coordinator → every model, local data mode: the first half of the step; each node builds batch (epoch, step) itself.</summary>
+public sealed record TrainStepLocal(long GlobalStep, int Epoch, int Step) : IStepMessage;
+
+/// <summary>Coordinator → every model, local data mode: predict the whole test split, answering one <see cref="EvalProbabilities"/> per batch.</summary>
+public sealed record EvaluateLocal(long EvalId) : IStepMessage;

@@ -36,8 +36,11 @@ public sealed class ProgressLog(ILogger logger, int stepsPerEpoch, int epochs, d
         double rate = s.GlobalStep > firstStep ? (s.GlobalStep - firstStep) / Math.Max(1e-9, now - firstStepAt) : 1 / Math.Max(1e-9, s.Seconds);
         var eta = TimeSpan.FromSeconds(Math.Max(0, (total - s.GlobalStep) / Math.Max(rate, 1e-9)));
         var losses = string.Join(" ", s.Models.Select(m => $"{m.Id}={m.Loss.Total:F3}"));
-        logger.LogInformation("epoch {Epoch}/{Epochs} step {Step}/{Steps} | {Rate:F0} img/s | ETA {Eta:hh\\:mm\\:ss} | loss {Losses}",
-            s.Epoch + 1, epochs, s.Step + 1, stepsPerEpoch, rate * s.BatchSize, eta, losses);
+        var traffic = s.BytesSent + s.BytesReceived > 0
+            ? $" | step {s.Seconds * 1000:F0} ms, coordination {s.CoordinationMs:F1} ms, {s.BytesSent / 1024.0:F0} KiB out {s.BytesReceived / 1024.0:F0} KiB in"
+            : "";
+        logger.LogInformation("epoch {Epoch}/{Epochs} step {Step}/{Steps} | {Rate:F0} img/s | ETA {Eta:hh\\:mm\\:ss} | loss {Losses}{Traffic}",
+            s.Epoch + 1, epochs, s.Step + 1, stepsPerEpoch, rate * s.BatchSize, eta, losses, traffic);
     }
 
     public void OnEvaluation(EvalRecord e)

@@ -18,14 +18,18 @@ public sealed class RunDirectory
 
     public string Path { get; }
 
-    /// <summary>Creates <c>parent/name</c> (name defaults to a UTC timestamp); an existing name gets a numeric suffix.</summary>
+    /// <summary>
+    /// Creates <c>parent/name</c> (name defaults to a UTC timestamp). A folder of that name that already holds a run
+    /// (a config.json) is never reused: the new run gets a numeric suffix. A folder without one (e.g. made by a
+    /// launcher for the node logs) is used as it is.
+    /// </summary>
     public static RunDirectory Create(string parent, string? name)
     {
         var baseName = string.IsNullOrWhiteSpace(name) ? DateTime.UtcNow.ToString("yyyyMMdd-HHmmss") : name;
         if (baseName.IndexOfAny(System.IO.Path.GetInvalidFileNameChars()) >= 0 || baseName is "." or "..")
             throw new ArgumentException($"run-name '{baseName}' is not a valid folder name");
         var path = System.IO.Path.GetFullPath(System.IO.Path.Combine(parent, baseName));
-        for (int i = 2; Directory.Exists(path); i++)
+        for (int i = 2; File.Exists(System.IO.Path.Combine(path, "config.json")); i++)
             path = System.IO.Path.GetFullPath(System.IO.Path.Combine(parent, $"{baseName}-{i}"));
         Directory.CreateDirectory(path);
         return new RunDirectory(path);

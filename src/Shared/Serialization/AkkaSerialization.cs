@@ -39,6 +39,7 @@ public static class AkkaSerialization
         .Concat([
             typeof(ModelRole), typeof(ImageBatch), typeof(ImageShape), typeof(DistillTargets), typeof(TrainerSetup), typeof(Models.ModelSpec),
             typeof(OptimizerOptions), typeof(Losses.DistillationSettings), typeof(Losses.DistillMode), typeof(Normalization),
+            typeof(LocalData), typeof(DataOptions), typeof(TrainingOptions),
         ])
         .Distinct()
         .ToArray();

@@ -31,6 +31,8 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
         StepDone => "SD",
         EvaluateBatch => "EB",
         EvalProbabilities => "EP",
+        TrainStepLocal => "TL",
+        EvaluateLocal => "EL",
         _ => throw new ArgumentException($"{nameof(StepMessageSerializer)} cannot serialize {o.GetType()}"),
     };
 
@@ -67,6 +69,12 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
                     w.Write(m.EvalId); w.Write(m.Index); w.Write(m.ModelId); w.Write(m.Count); w.Write(m.Classes);
                     WriteArray<float>(w, m.Probabilities);
                     break;
+                case TrainStepLocal m:
+                    w.Write(m.GlobalStep); w.Write(m.Epoch); w.Write(m.Step);
+                    break;
+                case EvaluateLocal m:
+                    w.Write(m.EvalId);
+                    break;
                 default:
                     throw new ArgumentException($"{nameof(StepMessageSerializer)} cannot serialize {obj.GetType()}");
             }
@@ -85,6 +93,8 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
                 "SL" => ReadLogits(r),
                 "EB" => new EvaluateBatch(r.ReadInt64(), r.ReadInt32(), ReadBatch(r, "EB")),
                 "EP" => ReadProbabilities(r),
+                "TL" => new TrainStepLocal(r.ReadInt64(), r.ReadInt32(), r.ReadInt32()),
+                "EL" => new EvaluateLocal(r.ReadInt64()),
                 "AT" => new ApplyTargets(r.ReadInt64(), new DistillTargets(ReadOptional(r), ReadOptional(r), ReadOptional(r), r.ReadInt32())),
                 "SD" => new StepDone(r.ReadInt64(), r.ReadString(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(),
                     r.ReadDouble(), r.ReadDouble(), r.ReadBoolean(), r.ReadDouble()),

@@ -31,6 +31,16 @@ public sealed class TrainingPlan
     public BatchPlan Batches { get; }
     public int StepsPerEpoch { get; }
     public long TotalSteps { get; }
+    /// <summary>The dataset's fingerprint, computed on first use (local data mode).</summary>
+    public string Fingerprint => fingerprint ??= DatasetFingerprint.Compute(Splits);
+    private string? fingerprint;
+
+    /// <summary>Test batches of one evaluation.</summary>
+    public int TestBatchCount => (Splits.Test.Count + Training.BatchSize - 1) / Training.BatchSize;
+
+    /// <summary>Images in training batch (epoch, step).</summary>
+    public int TrainBatchSize(int epoch, int step) => Batches.Indices(epoch, step).Length;
+
     /// <summary>The input shape and classes every network must have.</summary>
     public ModelSpec Spec { get; }
 

@@ -23,10 +23,13 @@ public sealed class EmbeddedCohortSpecs
         public void OnEvaluation(EvalRecord evaluation) => Evaluations.Add(evaluation);
     }
 
-    [Fact]
-    public async Task Should_compute_what_the_single_process_trainer_computes()
+    [Theory]
+    [InlineData("ship")]
+    [InlineData("local")]
+    public async Task Should_compute_what_the_single_process_trainer_computes(string dataMode)
     {
         var dataOptions = TestCohorts.SyntheticData(train: 256, test: 64);
+        dataOptions.Mode = dataMode;
         var data = TestCohorts.Load(dataOptions);
         var options = TestCohorts.Options(epochs: 2, teacher: "cnn-teacher");
         var plan = new TrainingPlan(options, dataOptions, data, Normalization.Identity(1), new OptimizerOptions { LearningRate = 1e-2 });

@@ -96,6 +96,46 @@ public sealed class MultiProcessSpecs : IDisposable
     }
 
     [Fact]
+    public void Should_train_in_local_data_mode_sending_no_pixels()
+    {
+        var coordinator = Coordinator("--epochs", "1", "--max-steps", "10", "--data-mode", "local");
+        coordinator.WaitFor("Waiting for a teacher", Long);
+        var peers = new[] { Peer("teacher", "teacher"), Peer("student-a", "student"), Peer("student-b", "student") };
+        Assert.Equal(0, coordinator.WaitForExit(Long));
+        foreach (var p in peers)
+        {
+            Assert.True(p.WaitForExit(Long) == 0, p.Output);
+            Assert.Contains("fingerprint matches the coordinator's", p.Output);
+        }
+        var steps = File.ReadAllLines(Path.Combine(dir, "run", "metrics", "steps.jsonl"));
+        Assert.Equal(10, steps.Length);
+        // A 32-image batch is 25 KiB of pixels per model in ship mode; local mode sends (epoch, step) and the targets only.
+        Assert.All(steps, l => Assert.InRange(System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("bytes_sent").GetInt64(), 1, 8 * 1024));
+    }
+
+    [Fact]
+    [Trait("Category", "Fault")]
+    public void Should_refuse_a_local_node_whose_dataset_differs()
+    {
+        var mine = Path.Combine(dir, "data-coordinator");
+        var theirs = Path.Combine(dir, "data-peer");
+        Data.TestFiles.WriteIdxSet(mine, gzip: true, train: 64, test: 16);
+        Data.TestFiles.WriteIdxSet(theirs, gzip: true, train: 65, test: 16);
+        var coordinator = RunningNode.Start("coordinator", "p2pdistill-coordinator.dll",
+            ["--port", port.ToString(), "--dataset", "fashion-mnist", "--data-path", mine, "--data-mode", "local", "--batch-size", "16",
+             "--teacher-model", "tiny", "--student-model", "tiny", "--output", dir, "--run-name", "run"], dir);
+        nodes.Add(coordinator);
+        coordinator.WaitFor("Waiting for a teacher", Long);
+        var peer = RunningNode.Start("student", "p2pdistill-peer.dll",
+            ["--role", "student", "--model", "tiny", "--seed-nodes", Seed, "--data-path", theirs], dir);
+        nodes.Add(peer);
+        Assert.Equal(3, peer.WaitForExit(Long));
+        Assert.Contains("differs from the coordinator's", peer.Output);
+        Assert.Contains(theirs, peer.Output);
+        coordinator.Kill();
+    }
+
+    [Fact]
     [Trait("Category", "Fault")]
     public void Should_refuse_a_student_with_the_wrong_class_count()
     {

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Starts a real multi-process cluster on this machine: one coordinator, one teacher and N students,
+# each its own process on 127.0.0.1, and waits for the run to end. Node logs go to RUN_DIR/logs/.
+#
+#   deploy/local-cluster.sh [--students N] [--peer-threads N] [coordinator options...]
+#
+# Environment: P2PDISTILL_PORT (coordinator port, default 4053), P2PDISTILL_CONFIGURATION (Release).
+# Expects a build (dotnet build -c Release); deploy/run.sh does that first.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+config="${P2PDISTILL_CONFIGURATION:-Release}"
+coordinator_dll="$root/src/Coordinator/bin/$config/net10.0/p2pdistill-coordinator.dll"
+peer_dll="$root/src/PeerNode/bin/$config/net10.0/p2pdistill-peer.dll"
+[ -f "$coordinator_dll" ] && [ -f "$peer_dll" ] || { echo "[p2pdistill] not built: run dotnet build -c $config" >&2; exit 2; }
+
+students=2
+peer_threads=1
+teacher_model=cnn-teacher
+student_model=cnn-student
+classes=10
+shape=1x28x28
+output="$root/runs"
+run_name="$(date -u +%Y%m%d-%H%M%S)"
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --students) students="$2"; shift 2 ;;
+    --peer-threads) peer_threads="$2"; shift 2 ;;
+    --teacher-model) teacher_model="$2"; args+=("$1" "$2"); shift 2 ;;
+    --student-model) student_model="$2"; args+=("$1" "$2"); shift 2 ;;
+    --classes) classes="$2"; shift 2 ;;
+    --input-shape) shape="$2"; shift 2 ;;
+    --output) output="$2"; shift 2 ;;
+    --run-name) run_name="$2"; shift 2 ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+
+port="${P2PDISTILL_PORT:-4053}"
+if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  echo "[p2pdistill] error: port $port on 127.0.0.1 is in use; set P2PDISTILL_PORT to a free port" >&2
+  exit 2
+fi
+seed="akka.tcp://p2pdistill@127.0.0.1:$port"
+run_dir="$output/$run_name"
+logs="$run_dir/logs"
+mkdir -p "$logs"
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap 'cleanup; exit 130' INT TERM
+
+echo "[p2pdistill] coordinator on $seed; teacher + $students students; logs in $logs"
+dotnet "$coordinator_dll" --port "$port" --min-students "$students" --output "$output" --run-name "$run_name" "${args[@]}" \
+  > >(tee "$logs/coordinator.log") 2>&1 &
+coordinator=$!
+pids+=("$coordinator")
+sleep 1
+start_peer() { # name role model
+  dotnet "$peer_dll" --role "$2" --model "$3" --classes "$classes" --input-shape "$shape" --seed-nodes "$seed" \
+    --threads "$peer_threads" > "$logs/$1.log" 2>&1 &
+  pids+=("$!")
+}
+start_peer teacher teacher "$teacher_model"
+for i in $(seq 1 "$students"); do start_peer "student-$i" student "$student_model"; done
+
+status=0
+wait "$coordinator" || status=$?
+for p in "${pids[@]:1}"; do
+  for _ in $(seq 1 30); do kill -0 "$p" 2>/dev/null || break; sleep 1; done
+  kill "$p" 2>/dev/null || true
+done
+trap - INT TERM
+exit "$status"
