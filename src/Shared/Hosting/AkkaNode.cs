@@ -42,6 +42,5 @@ public static class AkkaNode
     /// <summary>Serializers (DESIGN.md §7), the pinned dispatcher for model actors, and quieter defaults.</summary>
     public static AkkaConfigurationBuilder ConfigureWireFormat(this AkkaConfigurationBuilder builder) => builder
         .AddHocon(AkkaSerialization.Hocon + "\n" + ModelActor.DispatcherHocon + "\nakka.log-dead-letters-during-shutdown = off\nakka.log-dead-letters = 3",
-            HoconAddMode.Prepend)
-        .AddSetup(AkkaSerialization.HyperionSetup());
+            HoconAddMode.Prepend);
 }

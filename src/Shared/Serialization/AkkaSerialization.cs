@@ -1,5 +1,3 @@
-using Akka.Serialization.Hyperion;
-using Hyperion;
 using P2PDistill.Shared.Data;
 using P2PDistill.Shared.Messages;
 using P2PDistill.Shared.Training;
@@ -13,10 +11,24 @@ namespace P2PDistill.Shared.Serialization;
 /// </summary>
 public static class AkkaSerialization
 {
+    /// <summary>Every type Hyperion may deserialise: the project's messages and the records they carry.</summary>
+    public static IReadOnlyList<Type> AllowedTypes { get; } = BuildAllowedTypes();
+
+    private static Type[] BuildAllowedTypes() => typeof(IP2PDistillMessage).Assembly.GetTypes()
+        .Where(t => typeof(IP2PDistillMessage).IsAssignableFrom(t) && t is { IsClass: true, IsAbstract: false })
+        .Concat([
+            typeof(ModelRole), typeof(ImageBatch), typeof(ImageShape), typeof(DistillTargets), typeof(TrainerSetup), typeof(Models.ModelSpec),
+            typeof(OptimizerOptions), typeof(Losses.DistillationSettings), typeof(Losses.DistillMode), typeof(Normalization),
+            typeof(LocalData), typeof(DataOptions), typeof(TrainingOptions),
+        ])
+        .Distinct()
+        .ToArray();
+
+    /// <summary>The serialization HOCON: the step serializer, and Hyperion with the project's allow-list (<see cref="AllowListHyperionSerializer"/>).</summary>
     public const string Hocon = """
         akka.actor {
           serializers {
-            hyperion = "Akka.Serialization.HyperionSerializer, Akka.Serialization.Hyperion"
+            hyperion = "P2PDistill.Shared.Serialization.AllowListHyperionSerializer, P2PDistill.Shared"
             p2pdistill-step = "P2PDistill.Shared.Serialization.StepMessageSerializer, P2PDistill.Shared"
           }
           serialization-bindings {
@@ -33,22 +45,4 @@ public static class AkkaSerialization
         }
         """;
 
-    /// <summary>Every type Hyperion may deserialise: the project's messages and the records they carry.</summary>
-    public static IReadOnlyList<Type> AllowedTypes { get; } = typeof(IP2PDistillMessage).Assembly.GetTypes()
-        .Where(t => typeof(IP2PDistillMessage).IsAssignableFrom(t) && t is { IsClass: true, IsAbstract: false })
-        .Concat([
-            typeof(ModelRole), typeof(ImageBatch), typeof(ImageShape), typeof(DistillTargets), typeof(TrainerSetup), typeof(Models.ModelSpec),
-            typeof(OptimizerOptions), typeof(Losses.DistillationSettings), typeof(Losses.DistillMode), typeof(Normalization),
-            typeof(LocalData), typeof(DataOptions), typeof(TrainingOptions),
-        ])
-        .Distinct()
-        .ToArray();
-
-    /// <summary>The Hyperion setup to add to the actor system: unsafe types refused, allow-list applied.</summary>
-    public static HyperionSerializerSetup HyperionSetup()
-    {
-        var filter = TypeFilterBuilder.Create();
-        foreach (var t in AllowedTypes) filter = filter.Include(t);
-        return HyperionSerializerSetup.Empty.WithDisallowUnsafeType(true).WithTypeFilter(filter.Build());
-    }
 }

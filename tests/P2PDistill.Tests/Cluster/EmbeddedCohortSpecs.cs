@@ -38,7 +38,7 @@ public sealed class EmbeddedCohortSpecs
         using (var cohort = new CohortTrainer(plan, NullLogger.Instance)) cohort.Run(reference);
 
         var config = ConfigurationFactory.ParseString(AkkaSerialization.Hocon + "\n" + ModelActor.DispatcherHocon + "\nakka.actor.serialize-messages = on\nakka.loglevel = WARNING");
-        using var system = ActorSystem.Create("embedded", ActorSystemSetup.Create(BootstrapSetup.Create().WithConfig(config), AkkaSerialization.HyperionSetup()));
+        using var system = ActorSystem.Create("embedded", ActorSystemSetup.Create(BootstrapSetup.Create().WithConfig(config)));
         var recorder = new Recorder();
         var completion = new TaskCompletionSource<CohortResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         var coordinator = system.ActorOf(CoordinatorActor.Props(plan, new CoordinatorSettings(2, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30)), recorder, completion), "coordinator");

@@ -14,7 +14,7 @@ namespace P2PDistill.Tests.Serialization;
 public sealed class StepMessageSerializerSpecs : IDisposable
 {
     private readonly ActorSystem system = ActorSystem.Create("serialization-specs",
-        ActorSystemSetup.Create(BootstrapSetup.Create().WithConfig(ConfigurationFactory.ParseString(AkkaSerialization.Hocon)), AkkaSerialization.HyperionSetup()));
+        ActorSystemSetup.Create(BootstrapSetup.Create().WithConfig(ConfigurationFactory.ParseString(AkkaSerialization.Hocon))));
 
     public void Dispose() => system.Terminate().Wait(TimeSpan.FromSeconds(10));
 
@@ -59,9 +59,45 @@ public sealed class StepMessageSerializerSpecs : IDisposable
     public void Should_send_other_project_messages_with_hyperion()
     {
         var register = new RegisterModel("akka.tcp://p2pdistill@10.0.0.2:4053", ModelRole.Student, "cnn-student", 1, 28, 28, 10);
-        Assert.Equal(register, RoundTrip(register, typeof(HyperionSerializer)));
+        Assert.Equal(register, RoundTrip(register, typeof(AllowListHyperionSerializer)));
         var refused = new RegistrationRefused("classes 3 != dataset's 10");
-        Assert.Equal(refused, RoundTrip(refused, typeof(HyperionSerializer)));
+        Assert.Equal(refused, RoundTrip(refused, typeof(AllowListHyperionSerializer)));
+    }
+
+    /// <summary>A project-marked message type that is not on Hyperion's allow-list, carrying a foreign payload.</summary>
+    public sealed record Smuggled(object Payload) : IP2PDistillMessage;
+
+    [Fact]
+    public void Should_refuse_to_deserialize_types_that_are_not_allow_listed()
+    {
+        var message = new Smuggled(new Uri("http://example.invalid/"));
+        var serializer = system.Serialization.FindSerializerFor(message);
+        Assert.IsType<AllowListHyperionSerializer>(serializer);
+        // Our side refuses to send it ...
+        Assert.ThrowsAny<Exception>(() => serializer.ToBinary(message));
+        // ... and refuses it when a foreign sender (plain Hyperion, same wire settings) sends it anyway.
+        using var ms = new MemoryStream();
+        new Hyperion.Serializer(new Hyperion.SerializerOptions(true, false, null, null, null, false, [], false, Hyperion.DisabledTypeFilter.Instance)).Serialize(message, ms);
+        var e = Assert.ThrowsAny<Exception>(() => serializer.FromBinary(ms.ToArray(), typeof(Smuggled)));
+        Assert.Contains("Unsafe Type Deserialization Detected", e.ToString());
+        Assert.Contains("Smuggled", e.ToString());
+    }
+
+    [Fact]
+    public void Should_round_trip_the_registration_acceptance_with_everything_it_carries()
+    {
+        var setup = new TrainerSetup("student-2", ModelRole.Student, "cnn-student", new P2PDistill.Shared.Models.ModelSpec(1, 28, 28, 10),
+            new OptimizerOptions { Name = "sgd", LearningRate = 0.05 }, new P2PDistill.Shared.Losses.DistillationSettings(P2PDistill.Shared.Losses.DistillMode.Kd, TemperatureKd: 4),
+            Normalization.FashionMnist, 77, 468, 936);
+        var local = new LocalData(new DataOptions { Dataset = "synthetic", Mode = "local" }, new TrainingOptions { BatchSize = 64, Temperature = 2 }, "abc");
+        var back = RoundTrip(new RegistrationAccepted(2, setup, local), typeof(AllowListHyperionSerializer));
+        Assert.Equal(setup.Id, back.Setup.Id);
+        Assert.Equal(setup.Distillation, back.Setup.Distillation);
+        Assert.Equal(0.05, back.Setup.Optimizer.LearningRate);
+        Assert.Equal(setup.Normalization.Mean, back.Setup.Normalization.Mean);
+        Assert.Equal(64, back.Local!.Training.BatchSize);
+        Assert.Equal(2, back.Local.Training.Temperature);
+        Assert.Equal("local", back.Local.Data.Mode);
     }
 
     [Fact]
