@@ -2,7 +2,10 @@
 # Starts a real multi-process cluster on this machine: one coordinator, one teacher and N students,
 # each its own process on 127.0.0.1, and waits for the run to end. Node logs go to RUN_DIR/logs/.
 #
-#   deploy/local-cluster.sh [--students N] [--peer-threads N] [coordinator options...]
+#   deploy/local-cluster.sh [--students N] [--teacher-threads N] [--student-threads N] [coordinator options...]
+#
+# The teacher is the slowest network and on the critical path of every step, so by default it gets every
+# core and each student one thread (see docs/benchmarks.md).
 #
 # Environment: P2PDISTILL_PORT (coordinator port, default 4053), P2PDISTILL_CONFIGURATION (Release).
 # Expects a build (dotnet build -c Release); deploy/run.sh does that first.
@@ -14,7 +17,8 @@ peer_dll="$root/src/PeerNode/bin/$config/net10.0/p2pdistill-peer.dll"
 [ -f "$coordinator_dll" ] && [ -f "$peer_dll" ] || { echo "[p2pdistill] not built: run dotnet build -c $config" >&2; exit 2; }
 
 students=2
-peer_threads=1
+teacher_threads="$(nproc)"
+student_threads=1
 teacher_model=cnn-teacher
 student_model=cnn-student
 classes=10
@@ -25,7 +29,8 @@ args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --students) students="$2"; shift 2 ;;
-    --peer-threads) peer_threads="$2"; shift 2 ;;
+    --teacher-threads) teacher_threads="$2"; shift 2 ;;
+    --student-threads) student_threads="$2"; shift 2 ;;
     --teacher-model) teacher_model="$2"; args+=("$1" "$2"); shift 2 ;;
     --student-model) student_model="$2"; args+=("$1" "$2"); shift 2 ;;
     --classes) classes="$2"; shift 2 ;;
@@ -56,13 +61,13 @@ dotnet "$coordinator_dll" --port "$port" --min-students "$students" --output "$o
 coordinator=$!
 pids+=("$coordinator")
 sleep 1
-start_peer() { # name role model
+start_peer() { # name role model threads
   dotnet "$peer_dll" --role "$2" --model "$3" --classes "$classes" --input-shape "$shape" --seed-nodes "$seed" \
-    --threads "$peer_threads" > "$logs/$1.log" 2>&1 &
+    --threads "$4" > "$logs/$1.log" 2>&1 &
   pids+=("$!")
 }
-start_peer teacher teacher "$teacher_model"
-for i in $(seq 1 "$students"); do start_peer "student-$i" student "$student_model"; done
+start_peer teacher teacher "$teacher_model" "$teacher_threads"
+for i in $(seq 1 "$students"); do start_peer "student-$i" student "$student_model" "$student_threads"; done
 
 status=0
 wait "$coordinator" || status=$?

@@ -23,7 +23,8 @@ public static class CoordinatorHosting
     {
         var t = run.Plan.Training;
         int models = t.Students + 1;
-        torch.set_num_threads(t.Threads > 0 ? t.Threads : Math.Max(1, Environment.ProcessorCount / models));
+        int threads = t.Threads > 0 ? t.Threads : Math.Max(1, Environment.ProcessorCount / models);
+        torch.set_num_threads(threads);
         return akka
             .ConfigureWireFormat()
             .ConfigureLoggers(l => l.AddLoggerFactory())
@@ -31,9 +32,9 @@ public static class CoordinatorHosting
             .WithActors((system, registry) =>
             {
                 var coordinator = registry.Get<CoordinatorActor>();
-                system.ActorOf(ModelActor.Props(new ModelActorSettings(ModelRole.Teacher, t.TeacherModel, run.Plan.Spec, coordinator, Logging: run.Logging)), "teacher");
+                system.ActorOf(ModelActor.Props(new ModelActorSettings(ModelRole.Teacher, t.TeacherModel, run.Plan.Spec, coordinator, Logging: run.Logging, Threads: threads)), "teacher");
                 for (int i = 1; i <= t.Students; i++)
-                    system.ActorOf(ModelActor.Props(new ModelActorSettings(ModelRole.Student, t.StudentModel, run.Plan.Spec, coordinator, Logging: run.Logging)), $"student-{i}");
+                    system.ActorOf(ModelActor.Props(new ModelActorSettings(ModelRole.Student, t.StudentModel, run.Plan.Spec, coordinator, Logging: run.Logging, Threads: threads)), $"student-{i}");
             });
     }
 }

@@ -16,7 +16,8 @@ public static class PeerHosting
     public static AkkaConfigurationBuilder AddPeer(this AkkaConfigurationBuilder akka, NodeOptions node, PeerOptions peer, IHostApplicationLifetime lifetime,
         Microsoft.Extensions.Logging.ILoggerFactory? logging = null)
     {
-        torch.set_num_threads(peer.Threads > 0 ? peer.Threads : Environment.ProcessorCount);
+        int threads = peer.Threads > 0 ? peer.Threads : Environment.ProcessorCount;
+        torch.set_num_threads(threads);
         var role = peer.ParsedRole == Shared.Training.ModelRole.Teacher ? "teacher" : "student";
         return akka
             .ConfigureClusterNode(node, role)
@@ -34,7 +35,8 @@ public static class PeerHosting
                         lifetime.StopApplication();
                     },
                     Logging: logging,
-                    DataPath: peer.DataPath);
+                    DataPath: peer.DataPath,
+                    Threads: threads);
                 system.ActorOf(ModelActor.Props(settings), "model");
             });
     }

@@ -21,7 +21,8 @@ public sealed record ModelActorSettings(
     TimeSpan? RegisterRetry = null,
     Action<TrainingFinished>? OnFinished = null,
     Microsoft.Extensions.Logging.ILoggerFactory? Logging = null,
-    string? DataPath = null);
+    string? DataPath = null,
+    int Threads = 0);
 
 /// <summary>
 /// Owns exactly one network, its optimizer and its generator (DESIGN.md §2) and runs on a pinned dispatcher:
@@ -64,6 +65,9 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
+        // libtorch's intra-op thread count is an OpenMP setting of the calling thread: set it here, on the
+        // pinned thread that will run every forward and backward, not on the thread that built the host.
+        if (settings.Threads > 0) TorchSharp.torch.set_num_threads(settings.Threads);
         if (settings.Coordinator is not null) Register();
         else Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.InitialStateAsEvents, typeof(ClusterEvent.MemberUp), typeof(ClusterEvent.MemberRemoved));
     }

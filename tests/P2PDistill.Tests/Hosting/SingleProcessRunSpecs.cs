@@ -55,6 +55,18 @@ public sealed class SingleProcessRunSpecs : IDisposable
 
     [Fact]
     [Trait("Category", "Fault")]
+    public void Should_refuse_to_start_when_a_batch_cannot_fit_the_remoting_frame()
+    {
+        var r = NodeProcess.Run("p2pdistill-coordinator.dll",
+            ["--dataset", "synthetic", "--batch-size", "2048", "--max-frame-mb", "1", "--port", "0", "--output", dir], dir, TimeSpan.FromMinutes(1));
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("a batch of 2048 images of 1x28x28", r.Stderr);
+        Assert.Contains("--max-frame-mb 2", r.Stderr);
+        Assert.Empty(Directory.GetDirectories(dir));
+    }
+
+    [Fact]
+    [Trait("Category", "Fault")]
     public void Should_name_a_missing_dataset_folder()
     {
         var missing = Path.Combine(dir, "no-such-folder");
