@@ -12,6 +12,7 @@ public sealed class ClusterRunService(CoordinatorRun run, IHostApplicationLifeti
         try
         {
             var result = await run.Completion.Task.WaitAsync(stoppingToken);
+            run.Curves.Draw();
             var summary = Summary.Markdown(result, run.Plan.Training, run.Plan.Data.Dataset);
             run.Run.WriteSummary(summary);
             Console.WriteLine();

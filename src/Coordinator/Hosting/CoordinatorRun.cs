@@ -45,7 +45,11 @@ public sealed class CoordinatorRun : IDisposable
         });
         logger.LogInformation("Run directory: {Run}", Run.Path);
         metrics = new MetricsWriter(Run.Path);
-        Observer = new CompositeObserver(metrics, new ProgressLog(logger, Plan.StepsPerEpoch, t.Epochs));
+        Curves = new LearningCurves(Run.Path);
+        ITrainingObserver progress = ProgressBar.Available
+            ? new ProgressBar(Plan.StepsPerEpoch, t.Epochs)
+            : new ProgressLog(logger, Plan.StepsPerEpoch, t.Epochs);
+        Observer = new CompositeObserver(metrics, new TensorBoardObserver(Run.Path), Curves, progress);
         Settings = run.Value.Settings(run.Value.Embedded ? t.Students : run.Value.MinStudents) with { Logging = logging };
     }
 
@@ -53,6 +57,7 @@ public sealed class CoordinatorRun : IDisposable
     public TrainingPlan Plan { get; }
     public RunDirectory Run { get; }
     public ITrainingObserver Observer { get; }
+    public LearningCurves Curves { get; }
     public Actors.CoordinatorSettings Settings { get; }
     public TaskCompletionSource<CohortResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 

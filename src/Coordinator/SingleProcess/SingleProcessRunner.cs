@@ -65,8 +65,12 @@ public sealed class SingleProcessRunner(
             t.TeacherModel, t.Students, t.StudentModel, t.Distillation.Mode.Name(), t.Epochs, trainer.StepsPerEpoch, t.BatchSize);
 
         using var metrics = new MetricsWriter(run.Path);
-        var progress = new ProgressLog(logger, trainer.StepsPerEpoch, t.Epochs);
-        var result = trainer.Run(new CompositeObserver(metrics, progress), stoppingToken);
+        ITrainingObserver progress = ProgressBar.Available
+            ? new ProgressBar(trainer.StepsPerEpoch, t.Epochs)
+            : new ProgressLog(logger, trainer.StepsPerEpoch, t.Epochs);
+        var curves = new LearningCurves(run.Path);
+        var result = trainer.Run(new CompositeObserver(metrics, new TensorBoardObserver(run.Path), curves, progress), stoppingToken);
+        curves.Draw();
 
         var summary = Summary.Markdown(result, t, d.Dataset);
         run.WriteSummary(summary);

@@ -21,8 +21,18 @@ public sealed class SingleProcessRunSpecs : IDisposable
             dir, TimeSpan.FromMinutes(3));
         Assert.True(r.ExitCode == 0, r.All);
         var run = Path.Combine(dir, "t");
-        foreach (var f in new[] { "config.json", "summary.md", "metrics/steps.csv", "metrics/steps.jsonl", "metrics/eval.csv", "metrics/eval.jsonl" })
+        foreach (var f in new[] { "config.json", "summary.md", "metrics/steps.csv", "metrics/steps.jsonl", "metrics/eval.csv", "metrics/eval.jsonl",
+                     "plots/loss.png", "plots/accuracy.png" })
             Assert.True(File.Exists(Path.Combine(run, f)), $"missing {f}");
+        foreach (var png in new[] { "plots/loss.png", "plots/accuracy.png" })
+        {
+            var bytes = File.ReadAllBytes(Path.Combine(run, png));
+            Assert.True(bytes.Length > 5000, $"{png} is only {bytes.Length} bytes");
+            Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, bytes[..4]);
+        }
+        var events = Directory.GetFiles(Path.Combine(run, "tensorboard"), "events.out.tfevents.*");
+        Assert.Single(events);
+        Assert.True(new FileInfo(events[0]).Length > 1000, "the TensorBoard event file holds the scalars");
 
         var steps = File.ReadAllLines(Path.Combine(run, "metrics/steps.csv"));
         Assert.Equal(MetricsWriter.StepsCsvHeader, steps[0]);

@@ -1,0 +1,59 @@
+using P2PDistill.Shared.Training;
+using TorchSharp;
+
+namespace P2PDistill.Shared.Runs;
+
+/// <summary>
+/// TensorBoard event files in <c>RUN/tensorboard/</c> (TorchSharp's SummaryWriter): per model the loss and its
+/// CE/KD/ML parts, batch accuracy and learning rate every step; step time and coordinator traffic; test
+/// accuracy, macro-F1 and (two classes) ROC-AUC per model and for the student ensemble at every evaluation.
+/// View with <c>tensorboard --logdir runs/</c>.
+/// </summary>
+public sealed class TensorBoardObserver(string runDirectory, int everySteps = 10) : ITrainingObserver
+{
+    private readonly TorchSharp.Modules.SummaryWriter writer = torch.utils.tensorboard.SummaryWriter(Path.Combine(runDirectory, "tensorboard"), "", false);
+    private readonly object gate = new();
+
+    public void OnStep(StepRecord s)
+    {
+        if (s.GlobalStep % everySteps != 0 && s.Step + 1 != s.StepsPerEpoch) return;
+        int step = (int)s.GlobalStep;
+        lock (gate)
+        {
+            foreach (var m in s.Models)
+            {
+                writer.add_scalar($"{m.Id}/loss", (float)m.Loss.Total, step);
+                writer.add_scalar($"{m.Id}/ce", (float)m.Loss.Ce, step);
+                if (m.Role == ModelRole.Student)
+                {
+                    writer.add_scalar($"{m.Id}/kd", (float)m.Loss.Kd, step);
+                    writer.add_scalar($"{m.Id}/ml", (float)m.Loss.Ml, step);
+                }
+                writer.add_scalar($"{m.Id}/batch_accuracy", (float)m.BatchAccuracy, step);
+                writer.add_scalar($"{m.Id}/learning_rate", (float)m.LearningRate, step);
+            }
+            writer.add_scalar("step/seconds", (float)s.Seconds, step);
+            if (s.BytesSent + s.BytesReceived > 0)
+            {
+                writer.add_scalar("step/coordination_ms", (float)s.CoordinationMs, step);
+                writer.add_scalar("step/bytes_sent", s.BytesSent, step);
+                writer.add_scalar("step/bytes_received", s.BytesReceived, step);
+            }
+        }
+    }
+
+    public void OnEvaluation(EvalRecord e)
+    {
+        int step = (int)e.GlobalStep;
+        lock (gate)
+        {
+            foreach (var (id, metrics) in e.Models.Select(m => (m.Id, m.Metrics))
+                         .Concat(e.StudentEnsemble is null ? [] : [("student-ensemble", e.StudentEnsemble)]))
+            {
+                writer.add_scalar($"test/{id}/accuracy", (float)metrics.Accuracy, step);
+                writer.add_scalar($"test/{id}/macro_f1", (float)metrics.MacroF1, step);
+                if (metrics.RocAuc is { } auc) writer.add_scalar($"test/{id}/roc_auc", (float)auc, step);
+            }
+        }
+    }
+}
