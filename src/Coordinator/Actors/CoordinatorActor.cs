@@ -22,8 +22,9 @@ public enum TeacherLostPolicy
 }
 
 /// <summary>The coordinator's own settings, beside the training plan.</summary>
+/// <param name="ExportDirectory">Where every model's final weights are written at the end (null: not exported).</param>
 public sealed record CoordinatorSettings(int MinStudents, TimeSpan StepTimeout, TimeSpan EvalTimeout, TeacherLostPolicy TeacherLost = TeacherLostPolicy.Wait,
-    Microsoft.Extensions.Logging.ILoggerFactory? Logging = null);
+    Microsoft.Extensions.Logging.ILoggerFactory? Logging = null, string? ExportDirectory = null);
 
 /// <summary>
 /// Drives the cohort through DESIGN.md §3, one step at a time. An explicit state machine:
@@ -471,6 +472,61 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private void Finish()
     {
         log.Info("Training finished: {0} steps in {1:F1} s", completedSteps, runClock.Elapsed.TotalSeconds);
+        runClock.Stop();
+        if (settings.ExportDirectory is null || cohort.Count == 0)
+        {
+            Complete();
+            return;
+        }
+        // Exporting: every model sends its final weights; they are written under the run directory.
+        Become(Exporting);
+        awaiting.Clear();
+        StartPhase(phase, settings.EvalTimeout);
+        weightParts = cohort.ToDictionary(m => m.Actor, _ => (byte[]?[]?)null);
+        foreach (var m in cohort)
+        {
+            m.Actor.Tell(new ExportWeights(phaseId));
+            awaiting.Add(m.Actor);
+        }
+    }
+
+    private Dictionary<IActorRef, byte[]?[]?> weightParts = [];
+    private readonly List<ExportedWeights> exports = [];
+
+    private void Exporting()
+    {
+        Receive<WeightsChunk>(c =>
+        {
+            if (c.ExportId != phaseId || !weightParts.TryGetValue(Sender, out var parts) || c.Count < 1 || c.Index < 0 || c.Index >= c.Count) return;
+            parts ??= weightParts[Sender] = new byte[]?[c.Count];
+            if (parts.Length != c.Count) return;
+            parts[c.Index] = c.Data;
+            if (parts.Any(p => p is null)) return;
+            var m = known[Sender];
+            var path = System.IO.Path.Combine(settings.ExportDirectory!, m.Id + ".dat");
+            System.IO.Directory.CreateDirectory(settings.ExportDirectory!);
+            AtomicFile.Write(path, tmp => System.IO.File.WriteAllBytes(tmp, parts.SelectMany(p => p!).ToArray()));
+            exports.Add(new ExportedWeights(m.Setup, path));
+            awaiting.Remove(Sender);
+            if (awaiting.Count == 0) Complete();
+        });
+        Receive<PhaseTimeout>(t => t.Id == phaseId, _ =>
+        {
+            log.Warning("Export: no weights from {0} within {1} s", string.Join(", ", awaiting.Select(a => known.TryGetValue(a, out var m) ? m.Id : a.Path.ToString())), settings.EvalTimeout.TotalSeconds);
+            Complete();
+        });
+        Receive<Terminated>(t =>
+        {
+            Leave(t.ActorRef, "it stopped");
+            if (awaiting.Count == 0) Complete();
+        });
+        Receive<RegisterModel>(_ => Sender.Tell(new RegistrationRefused("the run is finishing")));
+        ReceiveAny(_ => { });
+    }
+
+    private void Complete()
+    {
+        Timers.Cancel(nameof(PhaseTimeout));
         completion.TrySetResult(Result(true, null));
         TellEveryone(new TrainingFinished(true, null));
         Become(Finished);
@@ -498,7 +554,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     {
         var seconds = runClock.Elapsed.TotalSeconds;
         return new CohortResult(evaluations.ToList(), completedSteps, seconds,
-            seconds > 0 ? completedSteps * (double)plan.Training.BatchSize / seconds : 0, completed, reason);
+            seconds > 0 ? completedSteps * (double)plan.Training.BatchSize / seconds : 0, completed, reason, exports.ToList());
     }
 
     private static string Describe(IEnumerable<Member> members)

@@ -50,7 +50,11 @@ public sealed class CoordinatorRun : IDisposable
             ? new ProgressBar(Plan.StepsPerEpoch, t.Epochs)
             : new ProgressLog(logger, Plan.StepsPerEpoch, t.Epochs);
         Observer = new CompositeObserver(metrics, new TensorBoardObserver(Run.Path), Curves, progress);
-        Settings = run.Value.Settings(run.Value.Embedded ? t.Students : run.Value.MinStudents) with { Logging = logging };
+        Settings = run.Value.Settings(run.Value.Embedded ? t.Students : run.Value.MinStudents) with
+        {
+            Logging = logging,
+            ExportDirectory = Path.Combine(Run.Path, "models"),
+        };
     }
 
     public ILoggerFactory Logging { get; }

@@ -147,6 +147,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             Sender.Tell(new EvalProbabilities(e.EvalId, e.Index, trainer.Id, e.Batch.Count, probs.Length / Math.Max(1, e.Batch.Count), probs));
         });
         Receive<GetParameters>(_ => Sender.Tell(new ModelParameters(trainer!.Id, trainer.StepsApplied, trainer.FlatParameters())));
+        Receive<ExportWeights>(SendWeights);
         Receive<Terminated>(t => t.ActorRef.Equals(coordinator), _ => CoordinatorLost("it stopped"));
         Receive<ClusterEvent.MemberRemoved>(removed => removed.Member.HasRole(CoordinatorRole), removed => CoordinatorLost($"node {removed.Member.Address} was removed"));
         Receive<ClusterEvent.MemberUp>(_ => { });
@@ -193,8 +194,23 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
         return false;
     }
 
+    /// <summary>Largest weights chunk sent to the coordinator (well inside the default 32 MiB frame).</summary>
+    public const int WeightsChunkBytes = 8 * 1024 * 1024;
+
+    private void SendWeights(ExportWeights e)
+    {
+        var bytes = trainer!.WeightsBytes();
+        int count = Math.Max(1, (bytes.Length + WeightsChunkBytes - 1) / WeightsChunkBytes);
+        for (int i = 0; i < count; i++)
+        {
+            int start = i * WeightsChunkBytes;
+            Sender.Tell(new WeightsChunk(e.ExportId, trainer.Id, i, count, bytes[start..Math.Min(bytes.Length, start + WeightsChunkBytes)]));
+        }
+    }
+
     private void Finished()
     {
+        Receive<ExportWeights>(SendWeights);
         Receive<GetParameters>(_ => Sender.Tell(new ModelParameters(trainer!.Id, trainer.StepsApplied, trainer.FlatParameters())));
         ReceiveAny(_ => { });
     }

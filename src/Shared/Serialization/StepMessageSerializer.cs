@@ -33,6 +33,8 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
         EvalProbabilities => "EP",
         TrainStepLocal => "TL",
         EvaluateLocal => "EL",
+        ExportWeights => "EW",
+        WeightsChunk => "WC",
         _ => throw new ArgumentException($"{nameof(StepMessageSerializer)} cannot serialize {o.GetType()}"),
     };
 
@@ -75,6 +77,13 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
                 case EvaluateLocal m:
                     w.Write(m.EvalId);
                     break;
+                case ExportWeights m:
+                    w.Write(m.ExportId);
+                    break;
+                case WeightsChunk m:
+                    w.Write(m.ExportId); w.Write(m.ModelId); w.Write(m.Index); w.Write(m.Count);
+                    WriteArray(w, m.Data.AsSpan());
+                    break;
                 default:
                     throw new ArgumentException($"{nameof(StepMessageSerializer)} cannot serialize {obj.GetType()}");
             }
@@ -95,6 +104,8 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
                 "EP" => ReadProbabilities(r),
                 "TL" => new TrainStepLocal(r.ReadInt64(), r.ReadInt32(), r.ReadInt32()),
                 "EL" => new EvaluateLocal(r.ReadInt64()),
+                "EW" => new ExportWeights(r.ReadInt64()),
+                "WC" => new WeightsChunk(r.ReadInt64(), r.ReadString(), r.ReadInt32(), r.ReadInt32(), ReadArray<byte>(r)),
                 "AT" => new ApplyTargets(r.ReadInt64(), new DistillTargets(ReadOptional(r), ReadOptional(r), ReadOptional(r), r.ReadInt32())),
                 "SD" => new StepDone(r.ReadInt64(), r.ReadString(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(),
                     r.ReadDouble(), r.ReadDouble(), r.ReadBoolean(), r.ReadDouble()),
@@ -180,6 +191,7 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
         TrainStep m => 64 + m.Batch.Pixels.Length + 4 * m.Batch.Labels.Length,
         EvaluateBatch m => 64 + m.Batch.Pixels.Length + 4 * m.Batch.Labels.Length,
         EvalProbabilities m => 64 + m.ModelId.Length + 4 * m.Probabilities.Length,
+        WeightsChunk m => 64 + m.ModelId.Length + m.Data.Length,
         StepLogits m => 64 + m.ModelId.Length + 4 * m.Logits.Length,
         ApplyTargets m => 64 + (int)m.Targets.PayloadBytes,
         _ => 128,

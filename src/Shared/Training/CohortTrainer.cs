@@ -5,8 +5,13 @@ using P2PDistill.Shared.Models;
 
 namespace P2PDistill.Shared.Training;
 
+/// <summary>One network's final weights on disk, with what it was trained as.</summary>
+public sealed record ExportedWeights(TrainerSetup Setup, string WeightsPath);
+
 /// <summary>The outcome of a run.</summary>
-public sealed record CohortResult(IReadOnlyList<EvalRecord> Evaluations, long Steps, double Seconds, double ImagesPerSecond, bool Completed, string? StopReason)
+/// <param name="Exports">Each trained network's weights saved in TorchSharp's format at the end of the run (empty when not exported).</param>
+public sealed record CohortResult(IReadOnlyList<EvalRecord> Evaluations, long Steps, double Seconds, double ImagesPerSecond, bool Completed, string? StopReason,
+    IReadOnlyList<ExportedWeights>? Exports = null)
 {
     public EvalRecord? Final => Evaluations.Count > 0 ? Evaluations[^1] : null;
 }
@@ -96,7 +101,18 @@ public sealed class CohortTrainer : IDisposable
                 observer?.OnEvaluation(evaluation);
             }
         }
-        return new CohortResult(evaluations, global, clock.Elapsed.TotalSeconds, Throughput(global, clock), true, null);
+        return new CohortResult(evaluations, global, clock.Elapsed.TotalSeconds, Throughput(global, clock), true, null, SaveWeights());
+    }
+
+    /// <summary>Where <see cref="Run"/> saves each network's final weights (null: nowhere).</summary>
+    public string? ExportDirectory { get; init; }
+
+    private List<ExportedWeights> SaveWeights()
+    {
+        if (ExportDirectory is null) return [];
+        Directory.CreateDirectory(ExportDirectory);
+        return trainers.Select(t => new ExportedWeights(t.Setup,
+            AtomicFile.Write(Path.Combine(ExportDirectory, t.Id + ".dat"), tmp => File.WriteAllBytes(tmp, t.WeightsBytes())))).ToList();
     }
 
     /// <summary>Every model's metrics on the test split, and the student ensemble's.</summary>

@@ -125,6 +125,14 @@ public sealed class ModelTrainer : IDisposable
         }
     }
 
+    /// <summary>The network's weights in TorchSharp's format (what <c>module.save</c> writes), for export.</summary>
+    public byte[] WeightsBytes()
+    {
+        using var ms = new MemoryStream();
+        model.save(ms);
+        return ms.ToArray();
+    }
+
     /// <summary>Every parameter's values, flattened in state-dict order.</summary>
     public float[] FlatParameters() => model.parameters().SelectMany(p => p.detach().cpu().data<float>().ToArray()).ToArray();
 

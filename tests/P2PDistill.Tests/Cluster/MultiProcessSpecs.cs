@@ -53,6 +53,8 @@ public sealed class MultiProcessSpecs : IDisposable
         Assert.Equal(15 * 3, steps.Length - 1);
         Assert.Contains(File.ReadAllLines(Path.Combine(dir, "run", "metrics", "eval.csv")), l => l.Contains("student-ensemble"));
         Assert.Contains("| student-ensemble |", coordinator.Output);
+        foreach (var id in new[] { "teacher", "student-1", "student-2" })
+            Assert.True(new FileInfo(Path.Combine(dir, "run", "models", id + ".dat")).Length > 100, $"{id}'s weights were not exported");
 
         // Cluster state is in every node's log.
         foreach (var n in nodes)

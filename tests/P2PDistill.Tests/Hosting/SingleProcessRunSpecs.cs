@@ -22,7 +22,7 @@ public sealed class SingleProcessRunSpecs : IDisposable
         Assert.True(r.ExitCode == 0, r.All);
         var run = Path.Combine(dir, "t");
         foreach (var f in new[] { "config.json", "summary.md", "metrics/steps.csv", "metrics/steps.jsonl", "metrics/eval.csv", "metrics/eval.jsonl",
-                     "plots/loss.png", "plots/accuracy.png" })
+                     "plots/loss.png", "plots/accuracy.png", "models/teacher.dat", "models/student-1.dat", "models/student-3.dat" })
             Assert.True(File.Exists(Path.Combine(run, f)), $"missing {f}");
         foreach (var png in new[] { "plots/loss.png", "plots/accuracy.png" })
         {
