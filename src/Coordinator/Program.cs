@@ -7,27 +7,9 @@ using P2PDistill.Coordinator.Hosting;
 using P2PDistill.Coordinator.SingleProcess;
 using P2PDistill.Shared.Hosting;
 
-if (args.Contains("--help") || args.Contains("-h"))
-{
-    Console.WriteLine(CoordinatorCli.Create().Help(CoordinatorCli.Usage));
-    return 0;
-}
+var builder = NodeHost.CreateBuilder(args, CoordinatorCli.Create(), CoordinatorCli.Usage, "appsettings.coordinator.json", out var exitCode);
+if (builder is null) return exitCode;
 
-CommandLine.Parsed cli;
-try
-{
-    cli = CoordinatorCli.Create().Parse(args);
-}
-catch (CommandLineException e)
-{
-    Console.Error.WriteLine($"error: {e.Message}");
-    return 2;
-}
-
-var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
-builder.Configuration.AddJsonFile("appsettings.coordinator.json", optional: true)
-    .AddEnvironmentVariables("P2PDISTILL_").AddInMemoryCollection(CommandLine.SplitLists(cli.Values, "Node:SeedNodes"));
-builder.Logging.AddP2PDistillConsole();
 builder.Services.AddP2PDistillOptions(builder.Configuration);
 builder.Services.AddValidatedOptions<ClusterRunOptions>(builder.Configuration.GetSection("Run"), o => o.Validate());
 builder.Services.AddValidatedOptions<NodeOptions>(builder.Configuration.GetSection("Node"), o => o.Validate(isSeed: o.SeedNodes.Length == 0));

@@ -5,28 +5,9 @@ using Microsoft.Extensions.Hosting;
 using P2PDistill.PeerNode.Hosting;
 using P2PDistill.Shared.Hosting;
 
-if (args.Contains("--help") || args.Contains("-h"))
-{
-    Console.WriteLine(PeerCli.Create().Help(PeerCli.Usage));
-    return 0;
-}
+var builder = NodeHost.CreateBuilder(args, PeerCli.Create(), PeerCli.Usage, "appsettings.peer.json", out var exitCode);
+if (builder is null) return exitCode;
 
-CommandLine.Parsed cli;
-try
-{
-    cli = PeerCli.Create().Parse(args);
-}
-catch (CommandLineException e)
-{
-    Console.Error.WriteLine($"error: {e.Message}");
-    return 2;
-}
-
-var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
-builder.Configuration.AddJsonFile("appsettings.peer.json", optional: true)
-    .AddEnvironmentVariables("P2PDISTILL_")
-    .AddInMemoryCollection(CommandLine.SplitLists(cli.Values, "Node:SeedNodes"));
-builder.Logging.AddP2PDistillConsole();
 builder.Services.AddValidatedOptions<PeerOptions>(builder.Configuration.GetSection("Peer"), o => o.Validate());
 builder.Services.AddValidatedOptions<NodeOptions>(builder.Configuration.GetSection("Node"), o => o.Validate(isSeed: false));
 

@@ -18,11 +18,6 @@ namespace P2PDistill.Tests.Cluster;
 [Trait("Category", "Cluster")]
 public sealed class ClusterEquivalenceSpecs
 {
-    private sealed class Recorder : ITrainingObserver
-    {
-        public List<StepRecord> Steps { get; } = [];
-        public void OnStep(StepRecord step) => Steps.Add(step);
-    }
 
     [Fact]
     public async Task Should_give_the_single_process_losses_and_weights_after_20_steps()

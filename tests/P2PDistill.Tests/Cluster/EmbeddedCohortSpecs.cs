@@ -15,13 +15,6 @@ namespace P2PDistill.Tests.Cluster;
 [Trait("Category", "Unit")]
 public sealed class EmbeddedCohortSpecs
 {
-    private sealed class Recorder : ITrainingObserver
-    {
-        public List<StepRecord> Steps { get; } = [];
-        public List<EvalRecord> Evaluations { get; } = [];
-        public void OnStep(StepRecord step) => Steps.Add(step);
-        public void OnEvaluation(EvalRecord evaluation) => Evaluations.Add(evaluation);
-    }
 
     [Theory]
     [InlineData("ship")]

@@ -8,6 +8,8 @@ public sealed class RunningNode : IDisposable
 {
     private readonly Process process;
     private readonly StringBuilder output = new();
+    private readonly StringBuilder stdout = new();
+    private readonly StringBuilder stderr = new();
     private readonly object gate = new();
 
     private RunningNode(string name, Process process)
@@ -30,8 +32,8 @@ public sealed class RunningNode : IDisposable
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, assembly));
         foreach (var a in args) psi.ArgumentList.Add(a);
         var node = new RunningNode(name, Process.Start(psi)!);
-        node.process.OutputDataReceived += (_, e) => node.Append(e.Data);
-        node.process.ErrorDataReceived += (_, e) => node.Append(e.Data);
+        node.process.OutputDataReceived += (_, e) => node.Append(e.Data, node.stdout);
+        node.process.ErrorDataReceived += (_, e) => node.Append(e.Data, node.stderr);
         node.process.BeginOutputReadLine();
         node.process.BeginErrorReadLine();
         return node;
@@ -40,6 +42,16 @@ public sealed class RunningNode : IDisposable
     public string Output
     {
         get { lock (gate) return output.ToString(); }
+    }
+
+    public string Stdout
+    {
+        get { lock (gate) return stdout.ToString(); }
+    }
+
+    public string Stderr
+    {
+        get { lock (gate) return stderr.ToString(); }
     }
 
     public bool HasExited => process.HasExited;
@@ -70,7 +82,7 @@ public sealed class RunningNode : IDisposable
             Kill();
             throw new TimeoutException($"{Name} did not exit within {timeout}:\n{Output}");
         }
-        process.WaitForExit();
+        process.WaitForExit(); // drains the redirected streams
         return process.ExitCode;
     }
 
@@ -81,10 +93,14 @@ public sealed class RunningNode : IDisposable
         process.WaitForExit(10_000);
     }
 
-    private void Append(string? line)
+    private void Append(string? line, StringBuilder stream)
     {
         if (line is null) return;
-        lock (gate) output.AppendLine(line);
+        lock (gate)
+        {
+            output.AppendLine(line);
+            stream.AppendLine(line);
+        }
     }
 
     public void Dispose()

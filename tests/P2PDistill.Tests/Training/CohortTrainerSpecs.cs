@@ -6,13 +6,6 @@ namespace P2PDistill.Tests.Training;
 [Trait("Category", "Unit")]
 public sealed class CohortTrainerSpecs
 {
-    private sealed class Recorder : ITrainingObserver
-    {
-        public List<StepRecord> Steps { get; } = [];
-        public List<EvalRecord> Evaluations { get; } = [];
-        public void OnStep(StepRecord step) => Steps.Add(step);
-        public void OnEvaluation(EvalRecord evaluation) => Evaluations.Add(evaluation);
-    }
 
     [Fact]
     public void Should_train_teacher_and_students_to_learn_the_synthetic_set()
