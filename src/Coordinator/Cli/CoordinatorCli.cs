@@ -11,6 +11,10 @@ public static class CoordinatorCli
           (default)         run the coordinator of a cluster: peer nodes (p2pdistill-peer) join it and train
           --embedded        coordinator, teacher and --students students as actors in this one process
           --single-process  the reference trainer: one loop, no actors
+
+        Exported models (BASE.json cards beside BASE.dat and BASE.safetensors):
+               p2pdistill-coordinator evaluate --model MODEL.json [--model ...] [--dataset ...]   (evaluate --help)
+               p2pdistill-coordinator predict --model MODEL.json [--model ...] IMAGE...           (predict --help)
         """;
 
     public static CommandLine Create() => new(

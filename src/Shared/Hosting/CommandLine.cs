@@ -2,7 +2,9 @@ namespace P2PDistill.Shared.Hosting;
 
 /// <summary>A friendly command-line flag and the configuration keys it sets.</summary>
 /// <param name="IsSwitch">True for a flag that takes no value (it sets "true").</param>
-public sealed record CliFlag(string Name, string[] Keys, string Help, bool IsSwitch = false);
+/// <param name="IsRepeatable">True for a flag that may be given several times (<c>--model a --model b</c>): its values become the
+/// configuration list <c>Key:0</c>, <c>Key:1</c>, ... in the order given.</param>
+public sealed record CliFlag(string Name, string[] Keys, string Help, bool IsSwitch = false, bool IsRepeatable = false);
 
 /// <summary>
 /// Turns friendly flags (<c>--epochs 3</c>, <c>--batch-size=64</c>, <c>--single-process</c>) into configuration
@@ -40,7 +42,17 @@ public sealed class CommandLine(IReadOnlyList<CliFlag> flags)
             var flag = Flags.FirstOrDefault(f => string.Equals(f.Name, body, StringComparison.OrdinalIgnoreCase))
                 ?? throw new CommandLineException($"Unknown option '--{body}'. Known options: {string.Join(", ", Flags.Select(f => "--" + f.Name))}. Run with --help for details.");
             string? value = flag.IsSwitch ? inline ?? "true" : inline ?? Next(args, ref i, arg);
-            foreach (var key in flag.Keys) values[key] = value;
+            foreach (var key in flag.Keys)
+            {
+                if (!flag.IsRepeatable)
+                {
+                    values[key] = value;
+                    continue;
+                }
+                int index = 0;
+                while (values.ContainsKey($"{key}:{index}")) index++;
+                values[$"{key}:{index}"] = value;
+            }
         }
         return new Parsed(values, positionals);
     }
@@ -61,7 +73,7 @@ public sealed class CommandLine(IReadOnlyList<CliFlag> flags)
     public string Help(string usage)
     {
         var width = Flags.Max(f => f.Name.Length) + 10;
-        var lines = Flags.Select(f => $"  --{(f.IsSwitch ? f.Name : f.Name + " <value>").PadRight(width)} {f.Help}");
+        var lines = Flags.Select(f => $"  --{(f.IsSwitch ? f.Name : f.Name + " <value>").PadRight(width)} {f.Help}{(f.IsRepeatable ? " (repeatable)" : "")}");
         return usage + Environment.NewLine + Environment.NewLine + "Options:" + Environment.NewLine + string.Join(Environment.NewLine, lines)
                + Environment.NewLine + "  Any configuration key can also be given as --Section:Key=value (see appsettings.json).";
     }

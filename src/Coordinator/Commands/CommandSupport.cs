@@ -1,0 +1,112 @@
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
+using P2PDistill.Shared.Export;
+using P2PDistill.Shared.Hosting;
+
+namespace P2PDistill.Coordinator.Commands;
+
+/// <summary>Exit codes of the coordinator's commands.</summary>
+public static class ExitCodes
+{
+    public const int Ok = 0;
+    /// <summary>Something unexpected failed (a bug or the machine, not the input).</summary>
+    public const int Failure = 1;
+    /// <summary>Bad input: an unknown option, a missing or corrupt model, a dataset or image that does not fit.</summary>
+    public const int BadInput = 2;
+}
+
+/// <summary>Input the user must fix; the message says what and where. Commands print it and exit <see cref="ExitCodes.BadInput"/>.</summary>
+public sealed class CommandInputException(string message) : Exception(message);
+
+/// <summary>What the evaluate and predict commands share: argument handling, model loading, error reporting.</summary>
+internal static class CommandSupport
+{
+    public const string ModelsKey = "Models";
+
+    public static bool WantsHelp(IReadOnlyList<string> args) => args.Contains("--help") || args.Contains("-h");
+
+    /// <summary>Runs <paramref name="body"/>, turning input errors into a message on <paramref name="error"/> and exit code 2.</summary>
+    public static int Guard(string command, TextWriter error, Func<int> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (Exception e) when (e is CommandLineException or CommandInputException or ModelExportException or Shared.Data.DatasetException)
+        {
+            error.WriteLine($"{command}: error: {e.Message}");
+            return ExitCodes.BadInput;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            error.WriteLine($"{command}: unexpected error: {e}");
+            return ExitCodes.Failure;
+        }
+    }
+
+    /// <summary>The values of a repeatable option (<c>Section:Key:0</c>, <c>:1</c>, ...), in the order given.</summary>
+    public static IReadOnlyList<string> List(Dictionary<string, string?> values, string key)
+    {
+        var result = new List<string>();
+        for (int i = 0; values.TryGetValue($"{key}:{i}", out var value); i++)
+            if (!string.IsNullOrWhiteSpace(value)) result.Add(value);
+        return result;
+    }
+
+    public static int PositiveInt(Dictionary<string, string?> values, string key, string flag, int fallback)
+    {
+        if (!values.TryGetValue(key, out var text) || text is null) return fallback;
+        if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) || value < 1)
+            throw new CommandInputException($"{flag} must be a positive whole number (got '{text}').");
+        return value;
+    }
+
+    /// <summary>Refuses raw <c>--Section:Key</c> options outside the sections this command reads.</summary>
+    public static void OnlySections(Dictionary<string, string?> values, params string[] sections)
+    {
+        foreach (var key in values.Keys)
+            if (!sections.Any(s => key.StartsWith(s + ":", StringComparison.OrdinalIgnoreCase)))
+                throw new CommandInputException($"Option '--{key}' does not apply to this command; it reads only {string.Join(", ", sections.Select(s => s + ":*"))} keys. Run with --help for its options.");
+    }
+
+    /// <summary>Binds section <paramref name="section"/> of <paramref name="values"/> onto <paramref name="target"/>; unknown keys and bad values are input errors.</summary>
+    public static void Bind(Dictionary<string, string?> values, string section, object target)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
+        try
+        {
+            configuration.GetSection(section).Bind(target, o => o.ErrorOnUnknownConfiguration = true);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new CommandInputException($"Invalid {section} option: {e.Message}{(e.InnerException is null ? "" : " " + e.InnerException.Message)}");
+        }
+    }
+
+    /// <summary>Loads every model card (checksums included); disposes what was loaded when one fails.</summary>
+    public static List<ExportedModel> LoadModels(IReadOnlyList<string> cards)
+    {
+        var models = new List<ExportedModel>();
+        try
+        {
+            foreach (var card in cards) models.Add(ExportedModel.Load(card));
+            return models;
+        }
+        catch
+        {
+            Dispose(models);
+            throw;
+        }
+    }
+
+    public static void Dispose(IEnumerable<ExportedModel> models)
+    {
+        foreach (var m in models) m.Dispose();
+    }
+
+    public static string Describe(ExportedModel m) =>
+        $"'{m.CardPath}' ({m.Card.Architecture} '{m.Card.ModelId}', {m.InputShape} input, {m.NumClasses} classes: {Names(m.ClassNames)})";
+
+    public static string Names(IReadOnlyList<string> names) =>
+        names.Count <= 12 ? string.Join(", ", names) : string.Join(", ", names.Take(12)) + $", ... ({names.Count - 12} more)";
+}
