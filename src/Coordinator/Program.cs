@@ -3,9 +3,13 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using P2PDistill.Coordinator.Cli;
+using P2PDistill.Coordinator.Commands;
 using P2PDistill.Coordinator.Hosting;
 using P2PDistill.Coordinator.SingleProcess;
 using P2PDistill.Shared.Hosting;
+
+if (args.Length > 0 && args[0] == "evaluate") return await EvaluateCommand.RunAsync(args[1..]);
+if (args.Length > 0 && args[0] == "predict") return await PredictCommand.RunAsync(args[1..]);
 
 var builder = NodeHost.CreateBuilder(args, CoordinatorCli.Create(), CoordinatorCli.Usage, "appsettings.coordinator.json", out var exitCode);
 if (builder is null) return exitCode;

@@ -13,6 +13,7 @@ public sealed class ClusterRunService(CoordinatorRun run, IHostApplicationLifeti
         {
             var result = await run.Completion.Task.WaitAsync(stoppingToken);
             run.Curves.Draw();
+            RunExports.Write(result, run.Plan.Training, run.Plan.Data, run.Plan.Splits.ClassNames, logger);
             var summary = Summary.Markdown(result, run.Plan.Training, run.Plan.Data.Dataset);
             run.Run.WriteSummary(summary);
             Console.WriteLine();

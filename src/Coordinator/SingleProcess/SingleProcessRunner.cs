@@ -71,6 +71,7 @@ public sealed class SingleProcessRunner(
         var curves = new LearningCurves(run.Path);
         var result = trainer.Run(new CompositeObserver(metrics, new TensorBoardObserver(run.Path), curves, progress), stoppingToken);
         curves.Draw();
+        P2PDistill.Coordinator.Hosting.RunExports.Write(result, t, d, splits.ClassNames, logger);
 
         var summary = Summary.Markdown(result, t, d.Dataset);
         run.WriteSummary(summary);

@@ -43,6 +43,20 @@ public sealed class SingleProcessRunSpecs : IDisposable
         Assert.Contains(eval, l => l.Contains(",student-ensemble,ensemble,"));
         Assert.Contains("| student-ensemble |", File.ReadAllText(Path.Combine(run, "summary.md")));
         Assert.Contains("| student-ensemble |", r.Stdout);
+
+        // Exported models: safetensors and model cards; `evaluate` on the exported students reproduces the run's figures.
+        var cards = new[] { "student-1", "student-2", "student-3" }.Select(id => Path.Combine(run, "models", id + ".json")).ToArray();
+        foreach (var id in new[] { "teacher", "student-1", "student-2", "student-3" })
+            foreach (var ext in new[] { ".dat", ".safetensors", ".json" })
+                Assert.True(File.Exists(Path.Combine(run, "models", id + ext)), $"missing models/{id}{ext}");
+        var evaluation = NodeProcess.Run("p2pdistill-coordinator.dll",
+            ["evaluate", .. cards.SelectMany(c => new[] { "--model", c }), "--Data:SyntheticTrain=256", "--Data:SyntheticTest=64"], dir, TimeSpan.FromMinutes(2));
+        Assert.True(evaluation.ExitCode == 0, evaluation.All);
+        var finalEval = eval.Skip(eval.Length - 5).Select(l => l.Split(',')).ToDictionary(f => f[2], f => double.Parse(f[4], System.Globalization.CultureInfo.InvariantCulture));
+        foreach (var id in new[] { "student-1", "student-2", "student-3" })
+            Assert.Contains($"| {id} |", evaluation.Stdout);
+        var ensembleRow = evaluation.Stdout.Split('\n').Single(l => l.StartsWith("| ensemble", StringComparison.Ordinal) || l.StartsWith("| student-ensemble", StringComparison.Ordinal));
+        Assert.Contains(finalEval["student-ensemble"].ToString("F4", System.Globalization.CultureInfo.InvariantCulture), ensembleRow);
     }
 
     [Theory]
