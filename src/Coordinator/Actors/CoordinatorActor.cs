@@ -23,8 +23,9 @@ public enum TeacherLostPolicy
 
 /// <summary>The coordinator's own settings, beside the training plan.</summary>
 /// <param name="ExportDirectory">Where every model's final weights are written at the end (null: not exported).</param>
+/// <param name="CheckpointDirectory">Where checkpoints go (null: none).</param>
 public sealed record CoordinatorSettings(int MinStudents, TimeSpan StepTimeout, TimeSpan EvalTimeout, TeacherLostPolicy TeacherLost = TeacherLostPolicy.Wait,
-    Microsoft.Extensions.Logging.ILoggerFactory? Logging = null, string? ExportDirectory = null);
+    Microsoft.Extensions.Logging.ILoggerFactory? Logging = null, string? ExportDirectory = null, string? CheckpointDirectory = null, string RunId = "run");
 
 /// <summary>
 /// Drives the cohort through DESIGN.md §3, one step at a time. An explicit state machine:
@@ -362,7 +363,15 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         step++;
         if (step < plan.StepsPerEpoch)
         {
-            Self.Tell(NextStep.Instance);
+            int every = plan.Training.CheckpointEverySteps;
+            if (every > 0 && completedSteps % every == 0)
+                Checkpoint(() =>
+                {
+                    Become(Training);
+                    Self.Tell(NextStep.Instance);
+                });
+            else
+                Self.Tell(NextStep.Instance);
             return;
         }
         int finishedEpoch = epoch;
@@ -370,7 +379,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         epoch++;
         bool last = epoch == plan.Training.Epochs;
         if (last || (finishedEpoch + 1) % plan.Training.EvalEveryEpochs == 0) StartEvaluation(finishedEpoch);
-        else Self.Tell(NextStep.Instance);
+        else Checkpoint(ContinueAfterEpoch);
     }
 
     private void OnPhaseTimeout()
@@ -458,6 +467,12 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             observer.OnEvaluation(evaluation);
         }
         evalParts = [];
+        Checkpoint(ContinueAfterEpoch);
+    }
+
+    /// <summary>After an epoch's evaluation and checkpoint: the next epoch, or the end.</summary>
+    private void ContinueAfterEpoch()
+    {
         if (epoch >= plan.Training.Epochs)
         {
             Finish();
@@ -479,21 +494,45 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             return;
         }
         // Exporting: every model sends its final weights; they are written under the run directory.
-        Become(Exporting);
+        Collect(fullState: false, results =>
+        {
+            System.IO.Directory.CreateDirectory(settings.ExportDirectory);
+            foreach (var (m, bytes) in results)
+            {
+                var path = System.IO.Path.Combine(settings.ExportDirectory, m.Id + ".dat");
+                AtomicFile.Write(path, tmp => System.IO.File.WriteAllBytes(tmp, bytes));
+                exports.Add(new ExportedWeights(m.Setup, path));
+            }
+            Complete();
+        });
+    }
+
+    private readonly List<ExportedWeights> exports = [];
+
+    // ---------------------------------------------------------------- collecting model states (checkpoints, exports)
+
+    private Dictionary<IActorRef, byte[]?[]?> weightParts = [];
+    private List<(Member Member, byte[] Bytes)> collectedStates = [];
+    private Action<List<(Member Member, byte[] Bytes)>>? afterCollect;
+
+    /// <summary>Asks every cohort model for its weights (or full training state) and continues with what arrives.</summary>
+    private void Collect(bool fullState, Action<List<(Member Member, byte[] Bytes)>> then)
+    {
+        Become(Collecting);
         awaiting.Clear();
         StartPhase(phase, settings.EvalTimeout);
         weightParts = cohort.ToDictionary(m => m.Actor, _ => (byte[]?[]?)null);
+        collectedStates = [];
+        afterCollect = then;
         foreach (var m in cohort)
         {
-            m.Actor.Tell(new ExportWeights(phaseId));
+            m.Actor.Tell(new ExportWeights(phaseId, fullState));
             awaiting.Add(m.Actor);
         }
+        if (awaiting.Count == 0) EndCollect();
     }
 
-    private Dictionary<IActorRef, byte[]?[]?> weightParts = [];
-    private readonly List<ExportedWeights> exports = [];
-
-    private void Exporting()
+    private void Collecting()
     {
         Receive<WeightsChunk>(c =>
         {
@@ -501,27 +540,57 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             parts ??= weightParts[Sender] = new byte[]?[c.Count];
             if (parts.Length != c.Count) return;
             parts[c.Index] = c.Data;
-            if (parts.Any(p => p is null)) return;
-            var m = known[Sender];
-            var path = System.IO.Path.Combine(settings.ExportDirectory!, m.Id + ".dat");
-            System.IO.Directory.CreateDirectory(settings.ExportDirectory!);
-            AtomicFile.Write(path, tmp => System.IO.File.WriteAllBytes(tmp, parts.SelectMany(p => p!).ToArray()));
-            exports.Add(new ExportedWeights(m.Setup, path));
+            if (parts.Any(p => p is null) || !known.TryGetValue(Sender, out var m)) return;
+            collectedStates.Add((m, parts.SelectMany(p => p!).ToArray()));
             awaiting.Remove(Sender);
-            if (awaiting.Count == 0) Complete();
+            if (awaiting.Count == 0) EndCollect();
         });
         Receive<PhaseTimeout>(t => t.Id == phaseId, _ =>
         {
-            log.Warning("Export: no weights from {0} within {1} s", string.Join(", ", awaiting.Select(a => known.TryGetValue(a, out var m) ? m.Id : a.Path.ToString())), settings.EvalTimeout.TotalSeconds);
-            Complete();
+            log.Warning("No model state from {0} within {1} s", string.Join(", ", awaiting.Select(a => known.TryGetValue(a, out var m) ? m.Id : a.Path.ToString())), settings.EvalTimeout.TotalSeconds);
+            EndCollect();
         });
+        Receive<PhaseTimeout>(_ => { });
         Receive<Terminated>(t =>
         {
             Leave(t.ActorRef, "it stopped");
-            if (awaiting.Count == 0) Complete();
+            if (awaiting.Count == 0) EndCollect();
         });
-        Receive<RegisterModel>(_ => Sender.Tell(new RegistrationRefused("the run is finishing")));
-        ReceiveAny(_ => { });
+        Receive<NextStep>(_ => { });
+        Membership();
+    }
+
+    private void EndCollect()
+    {
+        Timers.Cancel(nameof(PhaseTimeout));
+        awaiting.Clear();
+        var then = afterCollect;
+        afterCollect = null;
+        then?.Invoke(collectedStates.OrderBy(x => x.Member.Slot).ToList());
+    }
+
+    /// <summary>Writes a checkpoint of every model's full state, then continues with <paramref name="next"/>.</summary>
+    private void Checkpoint(Action next)
+    {
+        if (settings.CheckpointDirectory is null || cohort.Count == 0)
+        {
+            next();
+            return;
+        }
+        Collect(fullState: true, results =>
+        {
+            try
+            {
+                var store = new CheckpointStore(settings.CheckpointDirectory, plan.Training.KeepCheckpoints);
+                var path = store.Write(settings.RunId, completedSteps, epoch, step, results.Select(r => (r.Member.Setup, r.Member.Slot, r.Bytes)));
+                log.Info("Checkpoint at step {0}: {1} models in {2}", completedSteps, results.Count, path);
+            }
+            catch (IOException e)
+            {
+                log.Error("Checkpoint at step {0} failed: {1}; the previous checkpoints are kept", completedSteps, e.Message);
+            }
+            next();
+        });
     }
 
     private void Complete()

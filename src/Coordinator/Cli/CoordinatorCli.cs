@@ -56,6 +56,8 @@ public static class CoordinatorCli
         new("student-model", ["Training:StudentModel"], "student architecture (default cnn-student)"),
         new("eval-every", ["Training:EvalEveryEpochs"], "evaluate every N epochs (default 1; the last epoch always)"),
         new("threads", ["Training:Threads"], "TorchSharp threads in this process (0: all cores)"),
+        new("checkpoint-every", ["Training:CheckpointEverySteps"], "also checkpoint every N steps (default 0: at the end of each epoch only)"),
+        new("keep-checkpoints", ["Training:KeepCheckpoints"], "checkpoints kept (default 3)"),
         new("output", ["Training:OutputDirectory"], "parent folder of run directories (default runs)"),
         new("run-name", ["Training:RunName"], "name of the run directory (default: a timestamp)"),
         new("optimizer", ["Optimizer:Name"], "sgd, adam (default) or adamw"),

@@ -54,6 +54,8 @@ public sealed class CoordinatorRun : IDisposable
         {
             Logging = logging,
             ExportDirectory = Path.Combine(Run.Path, "models"),
+            CheckpointDirectory = Path.Combine(Run.Path, "checkpoints"),
+            RunId = Path.GetFileName(Run.Path),
         };
     }
 

@@ -60,7 +60,10 @@ public sealed class SingleProcessRunner(
         logger.LogInformation("Dataset {Name}: {Train} training and {Test} test images, {Shape}, {Classes} classes, loaded in {Seconds:F1} s",
             d.Dataset, splits.Train.Count, splits.Test.Count, splits.Shape, splits.NumClasses, loadClock.Elapsed.TotalSeconds);
 
-        using var trainer = new CohortTrainer(t, d, splits, normalization, optimizer.Value, logger) { ExportDirectory = Path.Combine(run.Path, "models") };
+        using var trainer = new CohortTrainer(t, d, splits, normalization, optimizer.Value, logger) {
+            ExportDirectory = Path.Combine(run.Path, "models"),
+            CheckpointDirectory = Path.Combine(run.Path, "checkpoints"),
+        };
         logger.LogInformation("Cohort: teacher {Teacher} + {Students} x {Student}, mode {Mode}, {Epochs} epoch(s) of {Steps} steps, batch {Batch}",
             t.TeacherModel, t.Students, t.StudentModel, t.Distillation.Mode.Name(), t.Epochs, trainer.StepsPerEpoch, t.BatchSize);
 

@@ -199,12 +199,12 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
 
     private void SendWeights(ExportWeights e)
     {
-        var bytes = trainer!.WeightsBytes();
+        var bytes = e.FullState ? trainer!.StateBytes() : trainer!.WeightsBytes();
         int count = Math.Max(1, (bytes.Length + WeightsChunkBytes - 1) / WeightsChunkBytes);
         for (int i = 0; i < count; i++)
         {
             int start = i * WeightsChunkBytes;
-            Sender.Tell(new WeightsChunk(e.ExportId, trainer.Id, i, count, bytes[start..Math.Min(bytes.Length, start + WeightsChunkBytes)]));
+            Sender.Tell(new WeightsChunk(e.ExportId, trainer!.Id, i, count, bytes[start..Math.Min(bytes.Length, start + WeightsChunkBytes)]));
         }
     }
 

@@ -29,8 +29,11 @@ public sealed record TrainStepLocal(long GlobalStep, int Epoch, int Step) : ISte
 /// <summary>Coordinator → every model, local data mode: predict the whole test split, answering one <see cref="EvalProbabilities"/> per batch.</summary>
 public sealed record EvaluateLocal(long EvalId) : IStepMessage;
 
-/// <summary>Coordinator → every model at the end of a run: send your weights (TorchSharp format) for export.</summary>
-public sealed record ExportWeights(long ExportId) : IStepMessage;
+/// <summary>
+/// Coordinator → every model: send your weights (TorchSharp format) for export at the end of a run, or, with
+/// <paramref name="FullState"/>, everything to continue training (weights, optimizer, generator) for a checkpoint.
+/// </summary>
+public sealed record ExportWeights(long ExportId, bool FullState = false) : IStepMessage;
 
 /// <summary>Model → coordinator: part <paramref name="Index"/> of <paramref name="Count"/> of its weights, chunked to fit the remoting frame.</summary>
 public sealed record WeightsChunk(long ExportId, string ModelId, int Index, int Count, byte[] Data) : IStepMessage;

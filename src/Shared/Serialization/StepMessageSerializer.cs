@@ -78,7 +78,7 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
                     w.Write(m.EvalId);
                     break;
                 case ExportWeights m:
-                    w.Write(m.ExportId);
+                    w.Write(m.ExportId); w.Write(m.FullState);
                     break;
                 case WeightsChunk m:
                     w.Write(m.ExportId); w.Write(m.ModelId); w.Write(m.Index); w.Write(m.Count);
@@ -104,7 +104,7 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
                 "EP" => ReadProbabilities(r),
                 "TL" => new TrainStepLocal(r.ReadInt64(), r.ReadInt32(), r.ReadInt32()),
                 "EL" => new EvaluateLocal(r.ReadInt64()),
-                "EW" => new ExportWeights(r.ReadInt64()),
+                "EW" => new ExportWeights(r.ReadInt64(), r.ReadBoolean()),
                 "WC" => new WeightsChunk(r.ReadInt64(), r.ReadString(), r.ReadInt32(), r.ReadInt32(), ReadArray<byte>(r)),
                 "AT" => new ApplyTargets(r.ReadInt64(), new DistillTargets(ReadOptional(r), ReadOptional(r), ReadOptional(r), r.ReadInt32())),
                 "SD" => new StepDone(r.ReadInt64(), r.ReadString(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(),

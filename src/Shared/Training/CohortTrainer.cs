@@ -92,6 +92,8 @@ public sealed class CohortTrainer : IDisposable
                 }
                 global++;
                 observer?.OnStep(new StepRecord(epoch, step, global, StepsPerEpoch, batch.Count, stepClock.Elapsed.TotalSeconds, records));
+                if (options.CheckpointEverySteps > 0 && global % options.CheckpointEverySteps == 0 && step + 1 < StepsPerEpoch)
+                    WriteCheckpoint(global, epoch, step + 1);
             }
 
             if ((epoch + 1) % options.EvalEveryEpochs == 0 || epoch == options.Epochs - 1)
@@ -100,8 +102,21 @@ public sealed class CohortTrainer : IDisposable
                 evaluations.Add(evaluation);
                 observer?.OnEvaluation(evaluation);
             }
+            WriteCheckpoint(global, epoch + 1, 0);
         }
         return new CohortResult(evaluations, global, clock.Elapsed.TotalSeconds, Throughput(global, clock), true, null, SaveWeights());
+    }
+
+    /// <summary>Where <see cref="Run"/> writes checkpoints (null: none).</summary>
+    public string? CheckpointDirectory { get; init; }
+
+    private void WriteCheckpoint(long global, int epoch, int stepInEpoch)
+    {
+        if (CheckpointDirectory is null) return;
+        var store = new CheckpointStore(CheckpointDirectory, options.KeepCheckpoints);
+        var path = store.Write(Path.GetFileName(Path.GetDirectoryName(CheckpointDirectory)) ?? "run", global, epoch, stepInEpoch,
+            trainers.Select((t, slot) => (t.Setup, slot, t.StateBytes())));
+        logger.LogInformation("Checkpoint at step {Step}: {Path}", global, path);
     }
 
     /// <summary>Where <see cref="Run"/> saves each network's final weights (null: nowhere).</summary>

@@ -133,6 +133,51 @@ public sealed class ModelTrainer : IDisposable
         return ms.ToArray();
     }
 
+    /// <summary>
+    /// Everything needed to continue training from here, as one blob: the weights, the optimizer state and the
+    /// generator state with the step count (each length-prefixed). Restored by <see cref="LoadState"/>.
+    /// </summary>
+    public byte[] StateBytes()
+    {
+        var dir = Directory.CreateTempSubdirectory("p2pdistill-state-").FullName;
+        try
+        {
+            var prefix = Path.Combine(dir, "m");
+            Save(prefix);
+            using var ms = new MemoryStream();
+            using (var w = new BinaryWriter(ms))
+                foreach (var ext in new[] { ".weights", ".optim", ".rng" })
+                {
+                    var bytes = File.ReadAllBytes(prefix + ext);
+                    w.Write(bytes.Length);
+                    w.Write(bytes);
+                }
+            return ms.ToArray();
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>Restores what <see cref="StateBytes"/> produced.</summary>
+    public void LoadState(byte[] state)
+    {
+        var dir = Directory.CreateTempSubdirectory("p2pdistill-state-").FullName;
+        try
+        {
+            var prefix = Path.Combine(dir, "m");
+            using (var r = new BinaryReader(new MemoryStream(state)))
+                foreach (var ext in new[] { ".weights", ".optim", ".rng" })
+                    File.WriteAllBytes(prefix + ext, r.ReadBytes(r.ReadInt32()));
+            Load(prefix);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     /// <summary>Every parameter's values, flattened in state-dict order.</summary>
     public float[] FlatParameters() => model.parameters().SelectMany(p => p.detach().cpu().data<float>().ToArray()).ToArray();
 

@@ -32,6 +32,12 @@ public sealed class TrainingOptions
     /// <summary>Intra-op threads for TorchSharp in this process (0: cores divided by the models hosted).</summary>
     public int Threads { get; set; }
 
+    /// <summary>Also checkpoint every N steps (0: only at the end of each epoch).</summary>
+    public int CheckpointEverySteps { get; set; }
+
+    /// <summary>Checkpoints kept; older ones are deleted.</summary>
+    public int KeepCheckpoints { get; set; } = 3;
+
     /// <summary>Parent folder of run directories.</summary>
     public string OutputDirectory { get; set; } = "runs";
     /// <summary>Run name (default: a timestamp).</summary>
@@ -55,6 +61,8 @@ public sealed class TrainingOptions
         if (MaxStepsPerEpoch < 0) errors.Add($"max-steps must be >= 0 (got {MaxStepsPerEpoch})");
         if (EvalEveryEpochs < 1) errors.Add($"eval-every must be >= 1 (got {EvalEveryEpochs})");
         if (Threads < 0) errors.Add($"threads must be >= 0 (got {Threads})");
+        if (CheckpointEverySteps < 0) errors.Add($"checkpoint-every must be >= 0 (got {CheckpointEverySteps})");
+        if (KeepCheckpoints < 1) errors.Add($"keep-checkpoints must be >= 1 (got {KeepCheckpoints})");
         try
         {
             errors.AddRange(Distillation.Validate());

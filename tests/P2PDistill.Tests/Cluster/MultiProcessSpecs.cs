@@ -41,7 +41,7 @@ public sealed class MultiProcessSpecs : IDisposable
     [Fact]
     public void Should_train_an_epoch_with_a_coordinator_and_three_peer_processes()
     {
-        var coordinator = Coordinator("--epochs", "1", "--max-steps", "15");
+        var coordinator = Coordinator("--epochs", "1", "--max-steps", "15", "--checkpoint-every", "4", "--keep-checkpoints", "2");
         coordinator.WaitFor("Waiting for a teacher", Long);
         var peers = new[] { Peer("teacher", "teacher"), Peer("student-a", "student"), Peer("student-b", "student") };
 
@@ -55,6 +55,11 @@ public sealed class MultiProcessSpecs : IDisposable
         Assert.Contains("| student-ensemble |", coordinator.Output);
         foreach (var id in new[] { "teacher", "student-1", "student-2" })
             Assert.True(new FileInfo(Path.Combine(dir, "run", "models", id + ".dat")).Length > 100, $"{id}'s weights were not exported");
+        // Checkpoints at steps 4, 8, 12 and the epoch's end (15), the newest two kept, each whole.
+        var checkpoints = new P2PDistill.Shared.Training.CheckpointStore(Path.Combine(dir, "run", "checkpoints"), 2).List();
+        Assert.Equal(["step-00000015", "step-00000012"], checkpoints.Select(Path.GetFileName));
+        Assert.All(checkpoints, c => Assert.Null(P2PDistill.Shared.Training.CheckpointStore.Verify(c)));
+        Assert.Equal(3, P2PDistill.Shared.Training.CheckpointStore.ReadManifest(checkpoints[0]).Models.Count);
 
         // Cluster state is in every node's log.
         foreach (var n in nodes)

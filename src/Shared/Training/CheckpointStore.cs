@@ -1,0 +1,100 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+
+namespace P2PDistill.Shared.Training;
+
+/// <summary>One model's part of a checkpoint.</summary>
+public sealed record CheckpointModel(string Id, string Role, string ModelName, int Slot, long Seed, string File, string Sha256, long Bytes);
+
+/// <summary>A checkpoint's manifest (manifest.json), written last: a folder without one is incomplete.</summary>
+public sealed record CheckpointManifest(string RunId, long Step, int Epoch, int StepInEpoch, DateTime CreatedUtc, IReadOnlyList<CheckpointModel> Models);
+
+/// <summary>
+/// Checkpoints under RUN/checkpoints/step-NNNNNNNN/: each model's full training state (weights, optimizer,
+/// generator) and a manifest with the SHA-256 of every file. Written into a temporary folder, flushed, and renamed
+/// into place, so a crash leaves either a whole checkpoint or none; older ones are pruned to a configured count.
+/// </summary>
+public sealed class CheckpointStore(string directory, int keep)
+{
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    public string Directory { get; } = directory;
+
+    public string Write(string runId, long step, int epoch, int stepInEpoch, IEnumerable<(TrainerSetup Setup, int Slot, byte[] State)> models)
+    {
+        System.IO.Directory.CreateDirectory(Directory);
+        var name = $"step-{step:D8}";
+        var final = Path.Combine(Directory, name);
+        var tmp = Path.Combine(Directory, $".{name}.{Guid.NewGuid():N}.tmp");
+        System.IO.Directory.CreateDirectory(tmp);
+        var parts = new List<CheckpointModel>();
+        foreach (var (setup, slot, state) in models)
+        {
+            var file = setup.Id + ".state";
+            using (var fs = new FileStream(Path.Combine(tmp, file), FileMode.CreateNew))
+            {
+                fs.Write(state);
+                fs.Flush(flushToDisk: true);
+            }
+            parts.Add(new CheckpointModel(setup.Id, setup.Role == ModelRole.Teacher ? "teacher" : "student", setup.ModelName, slot, setup.Seed,
+                file, Convert.ToHexString(SHA256.HashData(state)).ToLowerInvariant(), state.LongLength));
+        }
+        var manifest = new CheckpointManifest(runId, step, epoch, stepInEpoch, DateTime.UtcNow, parts);
+        AtomicFile.WriteAllText(Path.Combine(tmp, "manifest.json"), JsonSerializer.Serialize(manifest, Json));
+        if (System.IO.Directory.Exists(final)) System.IO.Directory.Delete(final, recursive: true);
+        System.IO.Directory.Move(tmp, final);
+        Prune();
+        return final;
+    }
+
+    /// <summary>Checkpoint folders, newest first.</summary>
+    public IReadOnlyList<string> List() => !System.IO.Directory.Exists(Directory)
+        ? []
+        : System.IO.Directory.GetDirectories(Directory, "step-*").OrderByDescending(d => d, StringComparer.Ordinal).ToList();
+
+    /// <summary>Null when the checkpoint is whole and every file matches its checksum; else what is wrong.</summary>
+    public static string? Verify(string checkpoint)
+    {
+        var manifestPath = Path.Combine(checkpoint, "manifest.json");
+        if (!File.Exists(manifestPath)) return $"{checkpoint}: no manifest.json (incomplete checkpoint)";
+        CheckpointManifest? manifest;
+        try
+        {
+            manifest = JsonSerializer.Deserialize<CheckpointManifest>(File.ReadAllText(manifestPath), Json);
+        }
+        catch (JsonException e)
+        {
+            return $"{manifestPath}: unreadable manifest ({e.Message})";
+        }
+        if (manifest is null || manifest.Models.Count == 0) return $"{manifestPath}: empty manifest";
+        foreach (var m in manifest.Models)
+        {
+            var path = Path.Combine(checkpoint, m.File);
+            if (!File.Exists(path)) return $"{path}: missing";
+            var sha = Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path))).ToLowerInvariant();
+            if (sha != m.Sha256) return $"{path}: checksum mismatch (corrupt)";
+        }
+        return null;
+    }
+
+    public static CheckpointManifest ReadManifest(string checkpoint) =>
+        JsonSerializer.Deserialize<CheckpointManifest>(File.ReadAllText(Path.Combine(checkpoint, "manifest.json")), Json)
+        ?? throw new InvalidDataException($"{checkpoint}: empty manifest");
+
+    /// <summary>The newest checkpoint that verifies; each bad one on the way is reported to <paramref name="skipped"/>.</summary>
+    public string? LatestGood(Action<string>? skipped = null)
+    {
+        foreach (var c in List())
+        {
+            var why = Verify(c);
+            if (why is null) return c;
+            skipped?.Invoke(why);
+        }
+        return null;
+    }
+
+    private void Prune()
+    {
+        foreach (var old in List().Skip(Math.Max(1, keep))) System.IO.Directory.Delete(old, recursive: true);
+    }
+}

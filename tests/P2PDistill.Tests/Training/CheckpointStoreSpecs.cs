@@ -1,0 +1,83 @@
+using P2PDistill.Shared.Data;
+using P2PDistill.Shared.Training;
+using P2PDistill.Tests.Support;
+
+namespace P2PDistill.Tests.Training;
+
+[Trait("Category", "Unit")]
+public sealed class CheckpointStoreSpecs : IDisposable
+{
+    private readonly string dir = Directory.CreateTempSubdirectory("p2pdistill-ckpt-").FullName;
+    private readonly DatasetSplits data = TestCohorts.Load(TestCohorts.SyntheticData(train: 128, test: 32));
+
+    public void Dispose() => Directory.Delete(dir, recursive: true);
+
+    private (TrainerSetup, int, byte[])[] Models(byte fill) =>
+    [
+        (TestCohorts.Setup("tiny", ModelRole.Teacher, data, 1), 0, Enumerable.Repeat(fill, 100).ToArray()),
+        (TestCohorts.Setup("tiny", ModelRole.Student, data, 2) with { Id = "student-1" }, 1, Enumerable.Repeat((byte)(fill + 1), 50).ToArray()),
+    ];
+
+    [Fact]
+    public void Should_write_whole_checkpoints_and_keep_only_the_newest()
+    {
+        var store = new CheckpointStore(dir, keep: 2);
+        foreach (var step in new long[] { 10, 20, 30 }) store.Write("run", step, 1, 0, Models((byte)step));
+        var list = store.List();
+        Assert.Equal(["step-00000030", "step-00000020"], list.Select(Path.GetFileName));
+        Assert.Null(CheckpointStore.Verify(list[0]));
+        var manifest = CheckpointStore.ReadManifest(list[0]);
+        Assert.Equal(30, manifest.Step);
+        Assert.Equal(["teacher", "student-1"], manifest.Models.Select(m => m.Id));
+        Assert.Empty(Directory.GetDirectories(dir, ".*"));
+    }
+
+    [Fact]
+    [Trait("Category", "Fault")]
+    public void Should_detect_a_corrupt_checkpoint_and_fall_back_to_the_previous_good_one()
+    {
+        var store = new CheckpointStore(dir, keep: 3);
+        store.Write("run", 10, 1, 0, Models(1));
+        var newest = store.Write("run", 20, 2, 0, Models(2));
+        var file = Path.Combine(newest, "student-1.state");
+        var bytes = File.ReadAllBytes(file);
+        bytes[7] ^= 0xFF;
+        File.WriteAllBytes(file, bytes);
+
+        var skipped = new List<string>();
+        var good = store.LatestGood(skipped.Add);
+        Assert.Equal("step-00000010", Path.GetFileName(good));
+        Assert.Single(skipped);
+        Assert.Contains("checksum mismatch", skipped[0]);
+        Assert.Contains("student-1.state", skipped[0]);
+    }
+
+    [Fact]
+    [Trait("Category", "Fault")]
+    public void Should_treat_a_checkpoint_without_manifest_as_incomplete()
+    {
+        var store = new CheckpointStore(dir, keep: 3);
+        var c = store.Write("run", 10, 1, 0, Models(1));
+        File.Delete(Path.Combine(c, "manifest.json"));
+        Assert.Contains("incomplete", CheckpointStore.Verify(c));
+        Assert.Null(store.LatestGood());
+    }
+
+    [Fact]
+    public void Should_restore_a_trainer_from_its_state_blob()
+    {
+        var setup = TestCohorts.Setup("cnn-teacher", ModelRole.Teacher, data, 4);
+        using var a = new ModelTrainer(setup);
+        var batch = BatchBuilder.Build(data.Train, Enumerable.Range(0, 16).ToArray());
+        a.Forward(batch);
+        a.Backward(DistillTargets.None);
+        var state = a.StateBytes();
+        a.Forward(batch);
+        var expected = a.Backward(DistillTargets.None).Loss;
+
+        using var b = new ModelTrainer(setup with { Seed = 99 });
+        b.LoadState(state);
+        b.Forward(batch);
+        Assert.Equal(expected, b.Backward(DistillTargets.None).Loss);
+    }
+}
