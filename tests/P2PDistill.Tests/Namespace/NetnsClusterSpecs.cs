@@ -40,17 +40,18 @@ public sealed partial class NetnsClusterSpecs : IDisposable
 
         Assert.True(run.ExitCode == 0, $"netns-cluster.sh exited {run.ExitCode}:\n{run.Output}");
 
-        // Four nodes, four addresses: every member came up from its own namespace, none on loopback. A member can be
-        // only weakly up on one node when heartbeats lag (a loaded machine), so the lines of all four logs count.
+        // Four nodes, four addresses, none on loopback: the coordinator is up at its namespace's address and accepted
+        // the three models from three others. (Cluster membership alone is not enough: in a 10-step run a peer can
+        // train and leave while its membership is still "joining" or "weakly up", so no node logs it as up.)
         var logs = Path.Combine(dir, "run", "logs");
-        var text = new[] { "coordinator", "teacher", "student-1", "student-2" }.ToDictionary(n => n, n => File.ReadAllText(Path.Combine(logs, n + ".log")));
-        var up = text.Values.SelectMany(t => MemberUp().Matches(t)).Select(m => m.Groups["ip"].Value).ToHashSet();
-        Assert.True(up.SetEquals(["10.213.7.2", "10.213.7.3", "10.213.7.11", "10.213.7.12"]),
-            $"expected members up at 10.213.7.2, .3, .11 and .12, got [{string.Join(", ", up)}]:\n{text["coordinator"]}");
-        var accepted = Accepted().Matches(text["coordinator"]).Select(m => m.Groups["ip"].Value).Distinct().ToList();
-        Assert.True(accepted.Count == 3, $"expected the coordinator to accept three models from three addresses:\n{text["coordinator"]}");
-        Assert.DoesNotContain(text.Values, t => t.Contains("cluster: member up akka.tcp://p2pdistill@127.0.0.1", StringComparison.Ordinal));
-        Assert.Contains("cluster: member up akka.tcp://p2pdistill@10.213.7.2:4053 roles [coordinator]", text["coordinator"]);
+        var coordinatorLog = File.ReadAllText(Path.Combine(logs, "coordinator.log"));
+        Assert.Contains("cluster: member up akka.tcp://p2pdistill@10.213.7.2:4053 roles [coordinator]", coordinatorLog);
+        var accepted = Accepted().Matches(coordinatorLog).Select(m => (Model: m.Groups["model"].Value, Ip: m.Groups["ip"].Value)).Distinct().ToList();
+        var addresses = accepted.Select(a => a.Ip).Append("10.213.7.2").ToHashSet();
+        Assert.True(addresses.SetEquals(["10.213.7.2", "10.213.7.3", "10.213.7.11", "10.213.7.12"]) && accepted.Contains(("teacher", "10.213.7.3")),
+            $"expected the coordinator at 10.213.7.2 and the teacher and students at .3, .11 and .12, got [{string.Join(", ", accepted)}]:\n{coordinatorLog}");
+        foreach (var node in new[] { "coordinator", "teacher", "student-1", "student-2" })
+            Assert.DoesNotContain("akka.tcp://p2pdistill@127.0.0.1", File.ReadAllText(Path.Combine(logs, node + ".log")));
 
         // The run itself: 10 steps of three models, and the evaluation with the student ensemble.
         var steps = File.ReadAllLines(Path.Combine(dir, "run", "metrics", "steps.csv"));
@@ -63,10 +64,7 @@ public sealed partial class NetnsClusterSpecs : IDisposable
         Assert.Contains($"removed the namespaces of run {id}", run.Output);
     }
 
-    [GeneratedRegex(@"cluster: member up akka\.tcp://p2pdistill@(?<ip>10\.213\.7\.\d+):\d+")]
-    private static partial Regex MemberUp();
-
-    [GeneratedRegex(@"Accepted (teacher|student-\d+) \(tiny\) from akka\.tcp://p2pdistill@(?<ip>10\.213\.7\.\d+):\d+")]
+    [GeneratedRegex(@"Accepted (?<model>teacher|student-\d+) \(tiny\) from akka\.tcp://p2pdistill@(?<ip>10\.213\.7\.\d+):\d+")]
     private static partial Regex Accepted();
 
     /// <summary>Null when namespaces can be created here; otherwise why not (not root, no ip, --check failed).</summary>
