@@ -19,12 +19,13 @@
 # which also removes the bridge and every veth pair.
 #
 # Node logs go to RUN_DIR/logs/ (coordinator.log, teacher.log, student-K.log); --output and --run-name work as
-# in deploy/local-cluster.sh, every other option goes to the coordinator. Exits with the coordinator's code
-# (2: missing prerequisites or bad usage; 124: --timeout reached; 130/143: interrupted).
+# in deploy/local-cluster.sh, every other option goes to the coordinator (--min-students defaults to
+# --students). Exits with the coordinator's code (2: missing prerequisites or bad usage; 124: --timeout
+# reached; 130/143: interrupted).
 #
 # Environment: P2PDISTILL_BIN (folder holding p2pdistill-coordinator.dll and p2pdistill-peer.dll; default
 # src/*/bin/$P2PDISTILL_CONFIGURATION/net10.0), P2PDISTILL_CONFIGURATION (Release), P2PDISTILL_PORT (4053).
-# Needs root (or CAP_NET_ADMIN + CAP_SYS_ADMIN), iproute2 with netns support, and the dotnet host on PATH.
+# Needs root, iproute2 with netns support, and the dotnet host on PATH.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 say() { echo "[p2pdistill] $*"; }
@@ -118,7 +119,7 @@ while [ $# -gt 0 ]; do
     --netns-id) id="$2"; shift 2 ;;
     --output) output="$2"; shift 2 ;;
     --run-name) run_name="$2"; shift 2 ;;
-    --hostname|--public-hostname|--port|--seed-nodes|--min-students)
+    --hostname|--public-hostname|--port|--seed-nodes)
       err "error: $1 is set by this script (each node gets its namespace's address)"; exit 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) args+=("$1"); shift ;;
