@@ -155,7 +155,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Receive<ClusterEvent.UnreachableMember>(u =>
         {
             foreach (var m in known.Values.Where(m => m.Actor.Path.Address.Equals(u.Member.Address)).ToList())
-                Leave(m.Actor, $"node {u.Member.Address} is unreachable");
+                Drop(m.Actor, $"node {u.Member.Address} is unreachable");
         });
     }
 
@@ -215,6 +215,17 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         log.Warning("{0} left{1}: {2}; cohort now {3}", m.Id, wasInCohort ? " the cohort" : "", why, Describe(cohort));
         if (awaiting.Remove(actor)) CheckPhaseComplete();
         evalParts.Remove(actor);
+    }
+
+    /// <summary>
+    /// Leaves the model out at once, and tells it so: if it is alive after all (a network hiccup, a slow step), it
+    /// registers again and rejoins at a step boundary instead of waiting forever.
+    /// </summary>
+    private void Drop(IActorRef actor, string why)
+    {
+        if (!known.ContainsKey(actor)) return;
+        actor.Tell(new P2PDistill.Shared.Messages.Dropped(why));
+        Leave(actor, why);
     }
 
     /// <summary>At a step boundary: ready models join the cohort.</summary>
@@ -388,7 +399,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         {
             var id = known.TryGetValue(actor, out var m) ? m.Id : actor.Path.ToString();
             log.Warning("{0} missed the {1} s step timeout at step {2} and is dropped", id, settings.StepTimeout.TotalSeconds, completedSteps + 1);
-            Leave(actor, "missed the step timeout");
+            Drop(actor, "missed the step timeout");
         }
         CheckPhaseComplete();
     }

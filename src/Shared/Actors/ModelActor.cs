@@ -151,7 +151,15 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
         Receive<Terminated>(t => t.ActorRef.Equals(coordinator), _ => CoordinatorLost("it stopped"));
         Receive<ClusterEvent.MemberRemoved>(removed => removed.Member.HasRole(CoordinatorRole), removed => CoordinatorLost($"node {removed.Member.Address} was removed"));
         Receive<ClusterEvent.MemberUp>(_ => { });
-        Receive<RegistrationAccepted>(_ => log.Warning("Ignoring a second registration acceptance"));
+        Receive<RegistrationAccepted>(_ => log.Debug("Ignoring a repeated registration acceptance"));
+        Receive<Messages.Dropped>(d =>
+        {
+            log.Warning("The coordinator dropped this model from the cohort ({0}); registering again", d.Reason);
+            if (coordinator is not null) Context.Unwatch(coordinator);
+            coordinator = null;
+            Become(Registering);
+            Register();
+        });
         Receive<TrainingFinished>(f =>
         {
             log.Info("The coordinator ended the run ({0})", f.Completed ? "completed" : f.Reason ?? "stopped");

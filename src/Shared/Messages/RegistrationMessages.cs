@@ -40,3 +40,9 @@ public sealed record GetParameters : IP2PDistillMessage
 
 /// <summary>A model's parameters, flattened in state-dict order.</summary>
 public sealed record ModelParameters(string ModelId, long StepsApplied, float[] Values) : IP2PDistillMessage;
+
+/// <summary>
+/// Coordinator → a model it dropped from the cohort (unreachable, missed a timeout) while the model may still be alive:
+/// register again. Remoting delivers it once the node is reachable again, and the node rejoins at a step boundary.
+/// </summary>
+public sealed record Dropped(string Reason) : IP2PDistillMessage;

@@ -14,7 +14,8 @@ public static class Summary
         var inv = CultureInfo.InvariantCulture;
         sb.AppendLine("# P2PDistill run summary");
         sb.AppendLine();
-        sb.AppendLine(inv, $"- dataset: {dataset}; teacher {t.TeacherModel}, {t.Students} x {t.StudentModel}; mode {t.Distillation.Mode.Name()}; " +
+        int students = result.Final?.Models.Count(m => m.Role == ModelRole.Student) ?? t.Students;
+        sb.AppendLine(inv, $"- dataset: {dataset}; teacher {t.TeacherModel}, {students} x {t.StudentModel}; mode {t.Distillation.Mode.Name()}; " +
                            $"alpha {t.Alpha}, beta {t.Beta}, T_kd {t.Distillation.TemperatureKd}, T_ml {t.Distillation.TemperatureMl}");
         sb.AppendLine(inv, $"- {result.Steps} steps of batch {t.BatchSize} in {result.Seconds:F1} s ({result.ImagesPerSecond:F0} images/s)");
         if (!result.Completed) sb.AppendLine(inv, $"- **stopped early**: {result.StopReason}");
