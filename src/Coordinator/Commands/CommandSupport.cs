@@ -23,6 +23,19 @@ internal static class CommandSupport
 {
     public const string ModelsKey = "Models";
 
+    /// <summary>The shared shell of a command: --help, flag parsing, and turning bad input into exit 2 (see <see cref="Guard"/>).</summary>
+    public static Task<int> Run(string[] args, CommandLine cli, string usage, string name, TextWriter output, TextWriter error,
+        Func<CommandLine.Parsed, TextWriter, TextWriter, int> run)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        if (WantsHelp(args))
+        {
+            output.WriteLine(cli.Help(usage));
+            return Task.FromResult(ExitCodes.Ok);
+        }
+        return Task.FromResult(Guard(name, error, () => run(cli.Parse(args), output, error)));
+    }
+
     public static bool WantsHelp(IReadOnlyList<string> args) => args.Contains("--help") || args.Contains("-h");
 
     /// <summary>Runs <paramref name="body"/>, turning input errors into a message on <paramref name="error"/> and exit code 2.</summary>

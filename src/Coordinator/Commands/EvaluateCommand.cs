@@ -39,17 +39,8 @@ public static class EvaluateCommand
 
     public static Task<int> RunAsync(string[] args) => RunAsync(args, Console.Out, Console.Error);
 
-    public static Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
-    {
-        ArgumentNullException.ThrowIfNull(args);
-        var cli = Create();
-        if (CommandSupport.WantsHelp(args))
-        {
-            output.WriteLine(cli.Help(Usage));
-            return Task.FromResult(ExitCodes.Ok);
-        }
-        return Task.FromResult(CommandSupport.Guard(Name, error, () => Run(cli.Parse(args), output, error)));
-    }
+    public static Task<int> RunAsync(string[] args, TextWriter output, TextWriter error) =>
+        CommandSupport.Run(args, Create(), Usage, Name, output, error, Run);
 
     private static int Run(CommandLine.Parsed parsed, TextWriter output, TextWriter error)
     {
