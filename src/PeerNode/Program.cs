@@ -14,6 +14,15 @@ builder.Services.AddValidatedOptions<NodeOptions>(builder.Configuration.GetSecti
 var node = builder.Configuration.GetSection("Node").Get<NodeOptions>() ?? new NodeOptions();
 var peer = builder.Configuration.GetSection("Peer").Get<PeerOptions>() ?? new PeerOptions();
 Environment.ExitCode = 0;
+try
+{
+    node.EnsurePortFree();
+}
+catch (InvalidDataException e)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 2;
+}
 builder.Services.AddAkka(node.SystemName, (akka, services) =>
 {
     // Options are validated when the host starts, before the actor system is built.

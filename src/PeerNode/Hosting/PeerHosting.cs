@@ -12,6 +12,9 @@ public static class PeerHosting
     /// <summary>Exit code of a peer node whose registration the coordinator refused.</summary>
     public const int RefusedExitCode = 3;
 
+    /// <summary>Exit code of a peer node that found no coordinator in time, or lost it for too long.</summary>
+    public const int GaveUpExitCode = 4;
+
     /// <summary>A clustered node with the peer's role, hosting one model actor that registers with the coordinator.</summary>
     public static AkkaConfigurationBuilder AddPeer(this AkkaConfigurationBuilder akka, NodeOptions node, PeerOptions peer, IHostApplicationLifetime lifetime,
         Microsoft.Extensions.Logging.ILoggerFactory? logging = null)
@@ -36,7 +39,14 @@ public static class PeerHosting
                     },
                     Logging: logging,
                     DataPath: peer.DataPath,
-                    Threads: threads);
+                    Threads: threads,
+                    JoinTimeout: TimeSpan.FromSeconds(peer.JoinTimeoutSeconds),
+                    RejoinTimeout: TimeSpan.FromSeconds(peer.RejoinTimeoutSeconds),
+                    OnGaveUp: _ =>
+                    {
+                        Environment.ExitCode = GaveUpExitCode;
+                        lifetime.StopApplication();
+                    });
                 system.ActorOf(ModelActor.Props(settings), "model");
             });
     }

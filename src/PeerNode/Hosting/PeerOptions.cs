@@ -24,6 +24,12 @@ public sealed class PeerOptions
     /// <summary>TorchSharp intra-op threads (0: all cores of this machine).</summary>
     public int Threads { get; set; }
 
+    /// <summary>Seconds to wait for a coordinator to accept this node before giving up (exit code 4).</summary>
+    public double JoinTimeoutSeconds { get; set; } = 120;
+
+    /// <summary>Seconds to keep trying to rejoin after losing the coordinator before giving up (exit code 4).</summary>
+    public double RejoinTimeoutSeconds { get; set; } = 300;
+
     public ModelRole ParsedRole => Role.Trim().ToLowerInvariant() == "teacher" ? ModelRole.Teacher : ModelRole.Student;
 
     public string ModelName => string.IsNullOrWhiteSpace(Model) ? (ParsedRole == ModelRole.Teacher ? "cnn-teacher" : "cnn-student") : Model;
@@ -47,6 +53,8 @@ public sealed class PeerOptions
         if (parts.Length != 3 || parts.Any(p => !int.TryParse(p, out var v) || v < 1))
             errors.Add($"input-shape must look like 1x28x28 (channels x height x width), got '{InputShape}'");
         if (Threads < 0) errors.Add($"threads must be >= 0 (got {Threads})");
+        if (!(JoinTimeoutSeconds > 0)) errors.Add($"join-timeout must be > 0 seconds (got {JoinTimeoutSeconds})");
+        if (!(RejoinTimeoutSeconds > 0)) errors.Add($"rejoin-timeout must be > 0 seconds (got {RejoinTimeoutSeconds})");
         return errors;
     }
 }

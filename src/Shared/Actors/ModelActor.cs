@@ -22,7 +22,10 @@ public sealed record ModelActorSettings(
     Action<TrainingFinished>? OnFinished = null,
     Microsoft.Extensions.Logging.ILoggerFactory? Logging = null,
     string? DataPath = null,
-    int Threads = 0);
+    int Threads = 0,
+    TimeSpan? JoinTimeout = null,
+    TimeSpan? RejoinTimeout = null,
+    Action<string>? OnGaveUp = null);
 
 /// <summary>
 /// Owns exactly one network, its optimizer and its generator (DESIGN.md §2) and runs on a pinned dispatcher:
@@ -42,6 +45,8 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     {
         public static RetryRegister Instance { get; } = new();
     }
+
+    private sealed record GiveUp(string Why);
 
     private readonly ModelActorSettings settings;
     private readonly ActorLog log;
@@ -68,8 +73,11 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
         // libtorch's intra-op thread count is an OpenMP setting of the calling thread: set it here, on the
         // pinned thread that will run every forward and backward, not on the thread that built the host.
         if (settings.Threads > 0) TorchSharp.torch.set_num_threads(settings.Threads);
+        if (settings.JoinTimeout is { } join)
+            Timers.StartSingleTimer(nameof(GiveUp), new GiveUp($"no coordinator answered within {join.TotalSeconds:F0} s; check --seed-nodes, the coordinator's address and port, and the firewall"), join);
         if (settings.Coordinator is not null) Register();
-        else Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.InitialStateAsEvents, typeof(ClusterEvent.MemberUp), typeof(ClusterEvent.MemberRemoved));
+        else Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.InitialStateAsEvents, typeof(ClusterEvent.MemberUp), typeof(ClusterEvent.MemberRemoved),
+            typeof(ClusterEvent.UnreachableMember));
     }
 
     protected override void PostStop()
@@ -88,13 +96,29 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             Register();
         });
         Receive<ClusterEvent.MemberRemoved>(_ => { });
+        Receive<ClusterEvent.UnreachableMember>(_ => { });
         Receive<RetryRegister>(_ => Register());
+        Receive<GiveUp>(g =>
+        {
+            log.Error("Giving up: {0}", g.Why);
+            settings.OnGaveUp?.Invoke(g.Why);
+            Context.Stop(Self);
+        });
         Receive<RegistrationAccepted>(accepted =>
         {
             Timers.Cancel(nameof(RetryRegister));
+            Timers.Cancel(nameof(GiveUp));
             if (accepted.Local is not null && !PrepareLocalData(accepted)) return;
             coordinator = Sender;
             Context.Watch(coordinator);
+            if (trainer is not null && trainer.Setup.Id == accepted.Setup.Id && trainer.Setup.Seed == accepted.Setup.Seed && trainer.Setup.ModelName == accepted.Setup.ModelName)
+            {
+                // The same coordinator took this model back after a blip: keep training the same network.
+                log.Info("Accepted again as {0}; continuing with the same network", accepted.Setup.Id);
+                Become(Training);
+                coordinator.Tell(new ModelReady(accepted.Setup.Id, trainer.ParameterCount));
+                return;
+            }
             trainer?.Dispose();
             trainer = new ModelTrainer(accepted.Setup);
             log.Info("Accepted as {0} (slot {1}): {2}, {3:N0} parameters, seed {4}",
@@ -150,6 +174,9 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
         Receive<ExportWeights>(SendWeights);
         Receive<Terminated>(t => t.ActorRef.Equals(coordinator), _ => CoordinatorLost("it stopped"));
         Receive<ClusterEvent.MemberRemoved>(removed => removed.Member.HasRole(CoordinatorRole), removed => CoordinatorLost($"node {removed.Member.Address} was removed"));
+        Receive<ClusterEvent.UnreachableMember>(u => u.Member.HasRole(CoordinatorRole), u => CoordinatorLost($"node {u.Member.Address} is unreachable"));
+        Receive<ClusterEvent.UnreachableMember>(_ => { });
+        Receive<ClusterEvent.MemberRemoved>(_ => { });
         Receive<ClusterEvent.MemberUp>(_ => { });
         Receive<RegistrationAccepted>(_ => log.Debug("Ignoring a repeated registration acceptance"));
         Receive<Messages.Dropped>(d =>
@@ -227,6 +254,8 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     {
         log.Warning("Lost the coordinator ({0}); registering again when one is up", why);
         coordinator = null;
+        if (settings.RejoinTimeout is { } rejoin)
+            Timers.StartSingleTimer(nameof(GiveUp), new GiveUp($"the coordinator was lost ({why}) and did not come back within {rejoin.TotalSeconds:F0} s"), rejoin);
         Become(Registering);
         if (settings.Coordinator is null && coordinatorSelection is not null) Register();
     }

@@ -26,6 +26,29 @@ public sealed class NodeOptions
 
     public long MaxFrameBytes => (long)MaxFrameMiB * 1024 * 1024;
 
+    /// <summary>
+    /// Fails with a clear message when this node's port is taken, before anything is started or written
+    /// (Akka.Remote would otherwise abort the process with a long stack trace). Port 0 is always free.
+    /// </summary>
+    public void EnsurePortFree()
+    {
+        if (Port == 0) return;
+        var address = System.Net.IPAddress.TryParse(Hostname, out var ip) ? ip : System.Net.IPAddress.Any;
+        try
+        {
+            using var listener = new System.Net.Sockets.TcpListener(address, Port);
+            listener.Server.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Socket, System.Net.Sockets.SocketOptionName.ReuseAddress, false);
+            listener.Start();
+            listener.Stop();
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            throw new InvalidDataException(
+                $"port {Port} on {Hostname} is not available ({e.SocketErrorCode}): another process is probably using it; " +
+                "stop it or choose another port with --port (the peers' --seed-nodes must name the same port)");
+        }
+    }
+
     public IReadOnlyList<string> Validate(bool isSeed)
     {
         var errors = new List<string>();

@@ -79,6 +79,22 @@ public sealed class SingleProcessRunSpecs : IDisposable
 
     [Fact]
     [Trait("Category", "Fault")]
+    public void Should_stop_on_a_loss_that_is_not_finite_and_keep_what_was_written()
+    {
+        var r = NodeProcess.Run("p2pdistill-coordinator.dll",
+            ["--single-process", "--dataset", "synthetic", "--teacher-model", "tiny", "--student-model", "tiny", "--optimizer", "sgd", "--lr", "1e30",
+             "--max-steps", "20", "--batch-size", "32", "--output", dir, "--run-name", "nan"], dir, TimeSpan.FromMinutes(2));
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("loss is not finite", r.All);
+        Assert.Contains("the step was refused", r.All);
+        var steps = File.ReadAllLines(Path.Combine(dir, "nan", "metrics", "steps.csv"));
+        Assert.True(steps.Length > 1, "the steps before the bad one are kept");
+        Assert.All(steps.Skip(1), l => Assert.DoesNotContain("NaN", l));
+        Assert.Contains("stopped early", File.ReadAllText(Path.Combine(dir, "nan", "summary.md")));
+    }
+
+    [Fact]
+    [Trait("Category", "Fault")]
     public void Should_refuse_to_start_when_a_batch_cannot_fit_the_remoting_frame()
     {
         var r = NodeProcess.Run("p2pdistill-coordinator.dll",
