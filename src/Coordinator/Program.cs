@@ -27,13 +27,22 @@ else
 {
     var node = builder.Configuration.GetSection("Node").Get<NodeOptions>() ?? new NodeOptions();
     builder.Services.AddSingleton<CoordinatorRun>();
-    builder.Services.AddHostedService<ClusterRunService>();
+    builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ClusterRunService.StopGrace + TimeSpan.FromSeconds(15));
     builder.Services.AddAkka(node.SystemName, (akka, services) =>
     {
         var coordinatorRun = services.GetRequiredService<CoordinatorRun>();
+        // The host, not the CLR exit hook, shuts the actor system down, so that on Ctrl+C / SIGTERM the run
+        // service first gets the coordinator to finish its step and write a final checkpoint.
+        akka.AddHocon("akka.coordinated-shutdown.run-by-clr-shutdown-hook = off", HoconAddMode.Prepend);
         if (run.Embedded) akka.AddEmbeddedCohort(coordinatorRun);
         else akka.ConfigureClusterNode(node, P2PDistill.Shared.Actors.ModelActor.CoordinatorRole).AddCoordinator(coordinatorRun);
     });
+}
+
+if (!run.SingleProcess)
+{
+    // Registered after Akka so that it stops first: a graceful stop still has the actor system for its final checkpoint.
+    builder.Services.AddHostedService<ClusterRunService>();
 }
 
 return await HostRunner.RunAsync(builder.Build());

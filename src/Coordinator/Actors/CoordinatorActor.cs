@@ -52,6 +52,14 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     private sealed record PhaseTimeout(long Id);
 
+    /// <summary>Host → coordinator on Ctrl+C / SIGTERM: stop at the next step boundary after a final checkpoint.</summary>
+    public sealed record StopRequested
+    {
+        public static StopRequested Instance { get; } = new();
+    }
+
+    private bool stopRequested;
+
     private enum Phase { Logits, Done }
 
     private readonly TrainingPlan plan;
@@ -116,12 +124,23 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     private void WaitingForMembers()
     {
+        Receive<StopRequested>(_ =>
+        {
+            log.Warning("Stop requested while waiting for members: nothing to checkpoint beyond what is on disk");
+            Stopped();
+        });
         Membership();
         Receive<NextStep>(_ => TryStart());
     }
 
     private void Training()
     {
+        Receive<StopRequested>(_ =>
+        {
+            log.Warning("Stop requested: finishing step {0}, then a final checkpoint", completedSteps + 1);
+            stopRequested = true;
+            if (awaiting.Count == 0) Self.Tell(NextStep.Instance);
+        });
         Membership();
         Receive<NextStep>(_ => StartStep());
         Receive<StepLogits>(OnLogits);
@@ -132,6 +151,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     private void Evaluating()
     {
+        Receive<StopRequested>(_ => stopRequested = true);
         Membership();
         Receive<EvalProbabilities>(OnEvalProbabilities);
         Receive<PhaseTimeout>(t => t.Id == phaseId, _ => OnEvalTimeout());
@@ -275,6 +295,11 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private void StartStep()
     {
         if (awaiting.Count > 0) return; // a step is under way; this NextStep came from a model getting ready
+        if (stopRequested)
+        {
+            Checkpoint(Stopped);
+            return;
+        }
         AdmitReady();
         if (MustPause(out var why))
         {
@@ -484,6 +509,11 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     /// <summary>After an epoch's evaluation and checkpoint: the next epoch, or the end.</summary>
     private void ContinueAfterEpoch()
     {
+        if (stopRequested && epoch < plan.Training.Epochs)
+        {
+            Stopped(); // the epoch's checkpoint was just written
+            return;
+        }
         if (epoch >= plan.Training.Epochs)
         {
             Finish();
@@ -568,6 +598,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             if (awaiting.Count == 0) EndCollect();
         });
         Receive<NextStep>(_ => { });
+        Receive<StopRequested>(_ => stopRequested = true);
         Membership();
     }
 
@@ -602,6 +633,16 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             }
             next();
         });
+    }
+
+    /// <summary>Ends a run stopped on request: not completed, but cleanly, with its last checkpoint on disk.</summary>
+    private void Stopped()
+    {
+        Timers.Cancel(nameof(PhaseTimeout));
+        runClock.Stop();
+        completion.TrySetResult(Result(false, $"stopped on request after step {completedSteps}"));
+        TellEveryone(new TrainingFinished(false, "the coordinator was stopped"));
+        Become(Finished);
     }
 
     private void Complete()

@@ -1,17 +1,34 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Akka.Hosting;
 using P2PDistill.Shared.Runs;
+using P2PDistill.Shared.Training;
 
 namespace P2PDistill.Coordinator.Hosting;
 
 /// <summary>Waits for the coordinator actor to end the run, writes the summary, and stops the host with the run's exit code.</summary>
-public sealed class ClusterRunService(CoordinatorRun run, IHostApplicationLifetime lifetime, ILogger<ClusterRunService> logger) : BackgroundService
+public sealed class ClusterRunService(CoordinatorRun run, IHostApplicationLifetime lifetime, IRequiredActor<Actors.CoordinatorActor> coordinator,
+    ILogger<ClusterRunService> logger) : BackgroundService
 {
+    /// <summary>How long a graceful stop (Ctrl+C, SIGTERM) may take to finish the step and write the final checkpoint.</summary>
+    public static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(90);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         try
         {
-            var result = await run.Completion.Task.WaitAsync(stoppingToken);
+            CohortResult result;
+            try
+            {
+                result = await run.Completion.Task.WaitAsync(stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                // Graceful shutdown: the coordinator finishes the step under way, writes a checkpoint and ends the run.
+                logger.LogWarning("Stopping: finishing the current step and writing a final checkpoint (up to {Seconds} s)", StopGrace.TotalSeconds);
+                (await coordinator.GetAsync(CancellationToken.None)).Tell(Actors.CoordinatorActor.StopRequested.Instance, Akka.Actor.ActorRefs.NoSender);
+                result = await run.Completion.Task.WaitAsync(StopGrace, CancellationToken.None);
+            }
             run.Curves.Draw();
             RunExports.Write(result, run.Plan.Training, run.Plan.Data, run.Plan.Splits.ClassNames, logger);
             var summary = Summary.Markdown(result, run.Plan.Training, run.Plan.Data.Dataset);
@@ -20,14 +37,14 @@ public sealed class ClusterRunService(CoordinatorRun run, IHostApplicationLifeti
             Console.WriteLine(summary);
             logger.LogInformation("{Steps} steps in {Seconds:F1} s: {Rate:F0} images/s; run directory {Run}", result.Steps, result.Seconds, result.ImagesPerSecond, run.Run.Path);
             if (!result.Completed) logger.LogError("Run stopped early: {Reason}", result.StopReason);
-            Environment.ExitCode = result.Completed ? 0 : 1;
+            Environment.ExitCode = result.Completed || stoppingToken.IsCancellationRequested ? 0 : 1;
             // Let TrainingFinished reach the peer nodes before this node leaves the cluster.
             await Task.Delay(TimeSpan.FromSeconds(1), CancellationToken.None);
         }
-        catch (OperationCanceledException)
+        catch (TimeoutException)
         {
-            logger.LogWarning("Stopped before the run finished");
-            Environment.ExitCode = 130;
+            logger.LogError("The run did not stop within {Seconds} s; the last checkpoint on disk is the newest", StopGrace.TotalSeconds);
+            Environment.ExitCode = 1;
         }
         finally
         {

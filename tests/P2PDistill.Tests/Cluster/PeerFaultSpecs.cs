@@ -73,4 +73,25 @@ public sealed class PeerFaultSpecs : IDisposable
         Assert.Contains("Lost the coordinator", teacher.Output);
         Assert.Contains("did not come back within 8 s", teacher.Output);
     }
+
+    [Fact]
+    public void Should_stop_gracefully_on_sigterm_with_a_final_checkpoint()
+    {
+        var coordinator = Start("coordinator", "p2pdistill-coordinator.dll", "--embedded", "--dataset", "synthetic", "--Data:SyntheticTrain=20000",
+            "--teacher-model", "tiny", "--student-model", "tiny", "--epochs", "1", "--batch-size", "32", "--output", dir, "--run-name", "stop");
+        coordinator.WaitFor("training starts", Long);
+        Thread.Sleep(1500);
+        coordinator.Terminate();
+        Assert.Equal(0, coordinator.WaitForExit(Long));
+        Assert.Contains("Stop requested", coordinator.Output);
+        var store = new P2PDistill.Shared.Training.CheckpointStore(Path.Combine(dir, "stop", "checkpoints"), 3);
+        var last = store.LatestGood();
+        Assert.NotNull(last);
+        var manifest = P2PDistill.Shared.Training.CheckpointStore.ReadManifest(last);
+        Assert.InRange(manifest.Step, 1, 624);
+        Assert.Equal(3, manifest.Models.Count);
+        Assert.Contains("stopped on request", File.ReadAllText(Path.Combine(dir, "stop", "summary.md")));
+        var rows = File.ReadAllLines(Path.Combine(dir, "stop", "metrics", "steps.csv")).Length - 1;
+        Assert.Equal(manifest.Step * 3, rows);
+    }
 }

@@ -86,6 +86,13 @@ public sealed class RunningNode : IDisposable
         return process.ExitCode;
     }
 
+    /// <summary>SIGTERM: what systemd, Kubernetes and `docker stop` send; the node should stop gracefully.</summary>
+    public void Terminate()
+    {
+        using var kill = Process.Start("kill", ["-TERM", process.Id.ToString()]);
+        kill.WaitForExit(10_000);
+    }
+
     /// <summary>SIGKILL: no shutdown, no goodbye to the cluster.</summary>
     public void Kill()
     {
