@@ -23,9 +23,13 @@ public enum TeacherLostPolicy
 
 /// <summary>The coordinator's own settings, beside the training plan.</summary>
 /// <param name="ExportDirectory">Where every model's final weights are written at the end (null: not exported).</param>
+/// <summary>Where a resumed run starts: the checkpoint's position and every model's saved state by model id.</summary>
+public sealed record ResumePoint(long Step, int Epoch, int StepInEpoch, IReadOnlyDictionary<string, byte[]> States);
+
 /// <param name="CheckpointDirectory">Where checkpoints go (null: none).</param>
 public sealed record CoordinatorSettings(int MinStudents, TimeSpan StepTimeout, TimeSpan EvalTimeout, TeacherLostPolicy TeacherLost = TeacherLostPolicy.Wait,
-    Microsoft.Extensions.Logging.ILoggerFactory? Logging = null, string? ExportDirectory = null, string? CheckpointDirectory = null, string RunId = "run");
+    Microsoft.Extensions.Logging.ILoggerFactory? Logging = null, string? ExportDirectory = null, string? CheckpointDirectory = null, string RunId = "run",
+    ResumePoint? Resume = null);
 
 /// <summary>
 /// Drives the cohort through DESIGN.md §3, one step at a time. An explicit state machine:
@@ -59,6 +63,9 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     }
 
     private bool stopRequested;
+
+    /// <summary>Resume: checkpointed states not yet handed to a model; handed out until training restarts.</summary>
+    private Dictionary<string, byte[]> pendingRestore = [];
 
     private enum Phase { Logits, Done }
 
@@ -99,6 +106,13 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         this.completion = completion;
         distillation = plan.Training.Distillation;
         log = ActorLog.For(Context, settings.Logging, "P2PDistill.Coordinator");
+        if (settings.Resume is { } resume)
+        {
+            completedSteps = resume.Step;
+            epoch = resume.Epoch;
+            step = resume.StepInEpoch;
+            pendingRestore = new Dictionary<string, byte[]>(resume.States);
+        }
         WaitingForMembers();
     }
 
@@ -183,7 +197,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     {
         if (known.TryGetValue(Sender, out var again))
         {
-            Sender.Tell(Acceptance(again.Slot, again.Setup));
+            SendAcceptance(Sender, again.Slot, again.Setup);
             return;
         }
         var why = Refusal(r);
@@ -199,11 +213,27 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         known[Sender] = member;
         Context.Watch(Sender);
         log.Info("Accepted {0} ({1}) from {2}", setup.Id, r.ModelName, r.NodeAddress);
-        Sender.Tell(Acceptance(slot, setup));
+        SendAcceptance(Sender, slot, setup);
     }
 
     private RegistrationAccepted Acceptance(int slot, TrainerSetup setup) =>
         new(slot, setup, plan.Data.IsLocal ? new LocalData(plan.Data, plan.Training, plan.Fingerprint) : null);
+
+    /// <summary>Accepts a model; in a resumed run, also sends it its checkpointed state in frame-sized chunks.</summary>
+    private void SendAcceptance(IActorRef model, int slot, TrainerSetup setup)
+    {
+        if (!pendingRestore.TryGetValue(setup.Id, out var state))
+        {
+            model.Tell(Acceptance(slot, setup));
+            return;
+        }
+        int size = ModelActor.WeightsChunkBytes;
+        int count = Math.Max(1, (state.Length + size - 1) / size);
+        model.Tell(Acceptance(slot, setup) with { RestoreChunks = count });
+        for (int i = 0; i < count; i++)
+            model.Tell(new RestoreChunk(setup.Id, i, count, state[(i * size)..Math.Min(state.Length, (i + 1) * size)]));
+        log.Info("{0} gets its state from the checkpoint at step {1}", setup.Id, completedSteps);
+    }
 
     private string? Refusal(RegisterModel r)
     {
@@ -267,7 +297,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         int students = cohort.Count(m => m.Role == ModelRole.Student);
         bool teacher = cohort.Any(m => m.Role == ModelRole.Teacher);
         if (!teacher || students < settings.MinStudents) return;
-        log.Info("Cohort complete ({0}); training starts", Describe(cohort));
+        log.Info("Cohort complete ({0}); training {1} at step {2}", Describe(cohort), completedSteps == 0 ? "starts" : "resumes", completedSteps + 1);
+        pendingRestore.Clear();
         if (!runClock.IsRunning) runClock.Start();
         Become(Training);
         Self.Tell(NextStep.Instance);

@@ -21,6 +21,7 @@ public static class CoordinatorCli
     [
         new("single-process", ["Run:SingleProcess"], "train teacher and students in one loop, without actors (the reference runner)", IsSwitch: true),
         new("embedded", ["Run:Embedded"], "host the coordinator and every model actor in this process (one actor system, no network)", IsSwitch: true),
+        new("resume", ["Run:Resume"], "continue an interrupted run: its run directory (RUN_DIR); give the same settings as the first start"),
         new("min-students", ["Run:MinStudents"], "cluster: students that must join (with a teacher) before training starts (default 2)"),
         new("step-timeout", ["Run:StepTimeoutSeconds"], "seconds a model may take for half a step before it leaves the cohort (default 60)"),
         new("eval-timeout", ["Run:EvalTimeoutSeconds"], "seconds a model may take for an evaluation (default 600)"),

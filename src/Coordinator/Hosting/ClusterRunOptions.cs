@@ -11,6 +11,9 @@ public sealed class ClusterRunOptions
     /// <summary>Host the coordinator and every model actor in this process, one actor system, no network.</summary>
     public bool Embedded { get; set; }
 
+    /// <summary>Continue the interrupted run in this run directory from its newest good checkpoint.</summary>
+    public string? Resume { get; set; }
+
     /// <summary>Students that must have registered (with a teacher) before training starts.</summary>
     public int MinStudents { get; set; } = 2;
 
@@ -27,6 +30,8 @@ public sealed class ClusterRunOptions
     {
         var errors = new List<string>();
         if (SingleProcess && Embedded) errors.Add("--single-process and --embedded exclude each other");
+        if (Resume is not null && SingleProcess) errors.Add("--resume works with the cluster and embedded runners, not --single-process");
+        if (Resume is not null && !Directory.Exists(Resume)) errors.Add($"resume: run directory '{Resume}' does not exist");
         if (MinStudents < 1) errors.Add($"min-students must be >= 1 (got {MinStudents})");
         if (!(StepTimeoutSeconds > 0)) errors.Add($"step-timeout must be > 0 seconds (got {StepTimeoutSeconds})");
         if (!(EvalTimeoutSeconds > 0)) errors.Add($"eval-timeout must be > 0 seconds (got {EvalTimeoutSeconds})");

@@ -39,12 +39,29 @@ public sealed class CoordinatorRun : IDisposable
                 $"{node.Value.MaxFrameMiB} MiB; lower --batch-size or start every node with --max-frame-mb {largest / (1024 * 1024) + 1}");
         logger.LogInformation("Largest step message {Bytes:N0} bytes; remoting frame {Frame} MiB", largest, node.Value.MaxFrameMiB);
 
-        Run = RunDirectory.Create(t.OutputDirectory, t.RunName);
-        Run.WriteConfiguration(new
+        Actors.ResumePoint? resume = null;
+        if (run.Value.Resume is { } resumeDir)
         {
-            mode = run.Value.Embedded ? "embedded" : "cluster", training = t, data = d, optimizer = optimizer.Value, node = node.Value, run = run.Value,
-        });
-        logger.LogInformation("Run directory: {Run}", Run.Path);
+            Run = RunDirectory.Open(resumeDir);
+            var store = new CheckpointStore(Path.Combine(Run.Path, "checkpoints"), t.KeepCheckpoints);
+            var latest = store.LatestGood(bad => logger.LogWarning("Skipping a bad checkpoint: {Reason}", bad))
+                         ?? throw new InvalidDataException($"resume: no good checkpoint in '{Path.Combine(Run.Path, "checkpoints")}'; start a new run instead");
+            var manifest = CheckpointStore.ReadManifest(latest);
+            resume = new Actors.ResumePoint(manifest.Step, manifest.Epoch, manifest.StepInEpoch,
+                manifest.Models.ToDictionary(m => m.Id, m => File.ReadAllBytes(Path.Combine(latest, m.File))));
+            MetricsWriter.TruncateAfter(Run.Path, manifest.Step);
+            logger.LogInformation("Resuming run {Run} from {Checkpoint}: step {Step}, epoch {Epoch}, models {Models}",
+                Run.Path, Path.GetFileName(latest), manifest.Step, manifest.Epoch + 1, string.Join(", ", manifest.Models.Select(m => m.Id)));
+        }
+        else
+        {
+            Run = RunDirectory.Create(t.OutputDirectory, t.RunName);
+            Run.WriteConfiguration(new
+            {
+                mode = run.Value.Embedded ? "embedded" : "cluster", training = t, data = d, optimizer = optimizer.Value, node = node.Value, run = run.Value,
+            });
+            logger.LogInformation("Run directory: {Run}", Run.Path);
+        }
         metrics = new MetricsWriter(Run.Path);
         Curves = new LearningCurves(Run.Path);
         ITrainingObserver progress = ProgressBar.Available
@@ -57,6 +74,7 @@ public sealed class CoordinatorRun : IDisposable
             ExportDirectory = Path.Combine(Run.Path, "models"),
             CheckpointDirectory = Path.Combine(Run.Path, "checkpoints"),
             RunId = Path.GetFileName(Run.Path),
+            Resume = resume,
         };
     }
 

@@ -111,19 +111,27 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             if (accepted.Local is not null && !PrepareLocalData(accepted)) return;
             coordinator = Sender;
             Context.Watch(coordinator);
-            if (trainer is not null && trainer.Setup.Id == accepted.Setup.Id && trainer.Setup.Seed == accepted.Setup.Seed && trainer.Setup.ModelName == accepted.Setup.ModelName)
+            bool same = trainer is not null && trainer.Setup.Id == accepted.Setup.Id && trainer.Setup.Seed == accepted.Setup.Seed
+                        && trainer.Setup.ModelName == accepted.Setup.ModelName;
+            if (!same)
+            {
+                trainer?.Dispose();
+                trainer = new ModelTrainer(accepted.Setup);
+                log.Info("Accepted as {0} (slot {1}): {2}, {3:N0} parameters, seed {4}",
+                    accepted.Setup.Id, accepted.Slot, accepted.Setup.ModelName, trainer.ParameterCount, accepted.Setup.Seed);
+            }
+            else
             {
                 // The same coordinator took this model back after a blip: keep training the same network.
                 log.Info("Accepted again as {0}; continuing with the same network", accepted.Setup.Id);
-                Become(Training);
-                coordinator.Tell(new ModelReady(accepted.Setup.Id, trainer.ParameterCount));
+            }
+            if (accepted.RestoreChunks > 0)
+            {
+                restoreParts = new byte[]?[accepted.RestoreChunks];
+                Become(Restoring);
                 return;
             }
-            trainer?.Dispose();
-            trainer = new ModelTrainer(accepted.Setup);
-            log.Info("Accepted as {0} (slot {1}): {2}, {3:N0} parameters, seed {4}",
-                accepted.Setup.Id, accepted.Slot, accepted.Setup.ModelName, trainer.ParameterCount, accepted.Setup.Seed);
-            coordinator.Tell(new ModelReady(accepted.Setup.Id, trainer.ParameterCount));
+            coordinator.Tell(new ModelReady(accepted.Setup.Id, trainer!.ParameterCount));
             Become(Training);
         });
         Receive<RegistrationRefused>(refused =>
@@ -133,6 +141,29 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             settings.OnRefused?.Invoke(refused.Reason);
             Context.Stop(Self);
         });
+    }
+
+    private byte[]?[] restoreParts = [];
+
+    /// <summary>Resumed run: receiving this model's checkpointed state before training.</summary>
+    private void Restoring()
+    {
+        Receive<RestoreChunk>(c =>
+        {
+            if (c.Count != restoreParts.Length || c.Index < 0 || c.Index >= c.Count) return;
+            restoreParts[c.Index] = c.Data;
+            if (restoreParts.Any(p => p is null)) return;
+            trainer!.LoadState(restoreParts.SelectMany(p => p!).ToArray());
+            restoreParts = [];
+            log.Info("Restored {0} from the checkpoint: {1} optimizer steps applied", trainer.Id, trainer.StepsApplied);
+            coordinator!.Tell(new ModelReady(trainer.Id, trainer.ParameterCount));
+            Become(Training);
+        });
+        Receive<RegistrationAccepted>(_ => { });
+        Receive<Terminated>(t => t.ActorRef.Equals(coordinator), _ => CoordinatorLost("it stopped"));
+        Receive<ClusterEvent.MemberRemoved>(removed => removed.Member.HasRole(CoordinatorRole), removed => CoordinatorLost($"node {removed.Member.Address} was removed"));
+        Receive<ClusterEvent.IMemberEvent>(_ => { });
+        Receive<ClusterEvent.UnreachableMember>(_ => { });
     }
 
     private void Training()

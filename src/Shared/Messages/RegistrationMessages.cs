@@ -15,7 +15,8 @@ public sealed record RegisterModel(
 /// (id, cohort slot seed, optimizer, loss settings, normalisation, schedule length): the coordinator's
 /// configuration is the single source of truth.
 /// </summary>
-public sealed record RegistrationAccepted(int Slot, TrainerSetup Setup, LocalData? Local = null) : IP2PDistillMessage;
+/// <param name="RestoreChunks">When resuming: the number of <see cref="RestoreChunk"/> messages with this model's checkpointed state that follow.</param>
+public sealed record RegistrationAccepted(int Slot, TrainerSetup Setup, LocalData? Local = null, int RestoreChunks = 0) : IP2PDistillMessage;
 
 /// <summary>
 /// Local data mode: what a node needs to build every batch itself, and the coordinator's dataset fingerprint

@@ -37,3 +37,6 @@ public sealed record ExportWeights(long ExportId, bool FullState = false) : ISte
 
 /// <summary>Model → coordinator: part <paramref name="Index"/> of <paramref name="Count"/> of its weights, chunked to fit the remoting frame.</summary>
 public sealed record WeightsChunk(long ExportId, string ModelId, int Index, int Count, byte[] Data) : IStepMessage;
+
+/// <summary>Coordinator → a model admitted to a resumed run: part of its checkpointed training state.</summary>
+public sealed record RestoreChunk(string ModelId, int Index, int Count, byte[] Data) : IStepMessage;

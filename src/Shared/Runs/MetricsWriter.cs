@@ -28,6 +28,36 @@ public sealed class MetricsWriter : ITrainingObserver, IDisposable
         evalJson = Open(Path.Combine(dir, "eval.jsonl"), null);
     }
 
+    /// <summary>
+    /// Resume: drops every row written after <paramref name="step"/> (steps and evaluations), so that the resumed run
+    /// appends without duplicate or missing rows. Each file is rewritten atomically.
+    /// </summary>
+    public static void TruncateAfter(string runDirectory, long step)
+    {
+        var dir = Path.Combine(runDirectory, "metrics");
+        Keep(Path.Combine(dir, "steps.csv"), l => CsvStep(l, 2) <= step);
+        Keep(Path.Combine(dir, "eval.csv"), l => CsvStep(l, 1) <= step);
+        Keep(Path.Combine(dir, "steps.jsonl"), l => JsonStep(l) <= step);
+        Keep(Path.Combine(dir, "eval.jsonl"), l => JsonStep(l) <= step);
+
+        static long CsvStep(string line, int column) => long.Parse(line.Split(',')[column], CultureInfo.InvariantCulture);
+        static long JsonStep(string line) => JsonDocument.Parse(line).RootElement.GetProperty("global_step").GetInt64();
+        static void Keep(string path, Func<string, bool> keep)
+        {
+            if (!File.Exists(path)) return;
+            var lines = File.ReadAllLines(path);
+            bool csv = path.EndsWith(".csv", StringComparison.Ordinal);
+            var kept = lines.Where((l, i) => (csv && i == 0) || (l.Length > 0 && SafeKeep(l))).ToArray();
+            Training.AtomicFile.Write(path, tmp => File.WriteAllLines(tmp, kept));
+
+            bool SafeKeep(string l)
+            {
+                try { return keep(l); }
+                catch (Exception e) when (e is FormatException or JsonException or IndexOutOfRangeException or KeyNotFoundException) { return false; }
+            }
+        }
+    }
+
     public void OnStep(StepRecord s)
     {
         lock (gate)

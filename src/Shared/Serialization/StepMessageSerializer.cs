@@ -35,6 +35,7 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
         EvaluateLocal => "EL",
         ExportWeights => "EW",
         WeightsChunk => "WC",
+        RestoreChunk => "RC",
         _ => throw new ArgumentException($"{nameof(StepMessageSerializer)} cannot serialize {o.GetType()}"),
     };
 
@@ -80,6 +81,10 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
                 case ExportWeights m:
                     w.Write(m.ExportId); w.Write(m.FullState);
                     break;
+                case RestoreChunk m:
+                    w.Write(m.ModelId); w.Write(m.Index); w.Write(m.Count);
+                    WriteArray(w, m.Data.AsSpan());
+                    break;
                 case WeightsChunk m:
                     w.Write(m.ExportId); w.Write(m.ModelId); w.Write(m.Index); w.Write(m.Count);
                     WriteArray(w, m.Data.AsSpan());
@@ -105,6 +110,7 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
                 "TL" => new TrainStepLocal(r.ReadInt64(), r.ReadInt32(), r.ReadInt32()),
                 "EL" => new EvaluateLocal(r.ReadInt64()),
                 "EW" => new ExportWeights(r.ReadInt64(), r.ReadBoolean()),
+                "RC" => new RestoreChunk(r.ReadString(), r.ReadInt32(), r.ReadInt32(), ReadArray<byte>(r)),
                 "WC" => new WeightsChunk(r.ReadInt64(), r.ReadString(), r.ReadInt32(), r.ReadInt32(), ReadArray<byte>(r)),
                 "AT" => new ApplyTargets(r.ReadInt64(), new DistillTargets(ReadOptional(r), ReadOptional(r), ReadOptional(r), r.ReadInt32())),
                 "SD" => new StepDone(r.ReadInt64(), r.ReadString(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(),
@@ -192,6 +198,7 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
         EvaluateBatch m => 64 + m.Batch.Pixels.Length + 4 * m.Batch.Labels.Length,
         EvalProbabilities m => 64 + m.ModelId.Length + 4 * m.Probabilities.Length,
         WeightsChunk m => 64 + m.ModelId.Length + m.Data.Length,
+        RestoreChunk m => 64 + m.ModelId.Length + m.Data.Length,
         StepLogits m => 64 + m.ModelId.Length + 4 * m.Logits.Length,
         ApplyTargets m => 64 + (int)m.Targets.PayloadBytes,
         _ => 128,

@@ -104,6 +104,42 @@ public sealed class MultiProcessSpecs : IDisposable
     }
 
     [Fact]
+    [Trait("Category", "Fault")]
+    public void Should_resume_a_crashed_run_from_its_last_checkpoint_without_gaps_or_duplicates()
+    {
+        string[] settings = ["--epochs", "2", "--max-steps", "20", "--checkpoint-every", "5", "--student-model", "cnn-student", "--teacher-model", "cnn-teacher"];
+        var first = Coordinator(settings);
+        first.WaitFor("Waiting for a teacher", Long);
+        var crashed = new[]
+        {
+            Peer("teacher", "teacher", "--model", "cnn-teacher"), Peer("student-a", "student", "--model", "cnn-student"),
+            Peer("student-b", "student", "--model", "cnn-student"),
+        };
+        first.WaitFor("Checkpoint at step 10", Long);
+        first.Kill();
+        foreach (var p in crashed) p.Kill();
+
+        var second = Coordinator([.. settings, "--resume", Path.Combine(dir, "run")]);
+        second.WaitFor("Resuming run", Long);
+        var peers = new[]
+        {
+            Peer("teacher-2", "teacher", "--model", "cnn-teacher"), Peer("student-c", "student", "--model", "cnn-student"),
+            Peer("student-d", "student", "--model", "cnn-student"),
+        };
+        Assert.True(second.WaitForExit(Long) == 0, second.Output);
+        Assert.Contains("training resumes at step", second.Output);
+        foreach (var p in peers) Assert.Contains("Restored", p.Output);
+
+        var rows = File.ReadAllLines(Path.Combine(dir, "run", "metrics", "steps.csv")).Skip(1).Select(l => l.Split(',')).ToList();
+        var perStep = rows.GroupBy(r => long.Parse(r[2])).ToDictionary(g => g.Key, g => g.Select(r => r[3]).Order().ToList());
+        Assert.Equal(Enumerable.Range(1, 40).Select(i => (long)i), perStep.Keys.Order());
+        Assert.All(perStep.Values, ids => Assert.Equal(["student-1", "student-2", "teacher"], ids));
+        var evals = File.ReadAllLines(Path.Combine(dir, "run", "metrics", "eval.csv")).Skip(1).Select(l => l.Split(',')).ToList();
+        Assert.Equal(["20", "40"], evals.Select(e => e[1]).Distinct().Order());
+        Assert.Equal(8, evals.Count); // 2 evaluations x (teacher, 2 students, ensemble)
+    }
+
+    [Fact]
     public void Should_train_in_local_data_mode_sending_no_pixels()
     {
         var coordinator = Coordinator("--epochs", "1", "--max-steps", "10", "--data-mode", "local");
