@@ -43,18 +43,7 @@ public sealed class EmbeddedCohortSpecs
         await system.Terminate();
 
         Assert.True(result.Completed, result.StopReason);
-        Assert.Equal(reference.Steps.Count, recorder.Steps.Count);
-        for (int s = 0; s < reference.Steps.Count; s++)
-        {
-            var expected = reference.Steps[s].Models.ToDictionary(m => m.Id);
-            Assert.Equal(expected.Keys.Order(), recorder.Steps[s].Models.Select(m => m.Id).Order());
-            foreach (var m in recorder.Steps[s].Models)
-            {
-                Assert.Equal(expected[m.Id].Loss.Total, m.Loss.Total, 1e-5);
-                Assert.Equal(expected[m.Id].Loss.Kd, m.Loss.Kd, 1e-5);
-                Assert.Equal(expected[m.Id].Loss.Ml, m.Loss.Ml, 1e-5);
-            }
-        }
+        reference.AssertSameLosses(recorder);
         Assert.Equal(2, recorder.Evaluations.Count);
         var final = recorder.Evaluations[^1];
         var referenceFinal = reference.Evaluations[^1];
