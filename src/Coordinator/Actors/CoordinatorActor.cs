@@ -222,17 +222,50 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     /// <summary>Accepts a model; in a resumed run, also sends it its checkpointed state in frame-sized chunks.</summary>
     private void SendAcceptance(IActorRef model, int slot, TrainerSetup setup)
     {
-        if (!pendingRestore.TryGetValue(setup.Id, out var state))
+        long from = completedSteps;
+        if (!pendingRestore.TryGetValue(setup.Id, out var state) && !FromLastCheckpoint(setup, out state, out from))
         {
             model.Tell(Acceptance(slot, setup));
             return;
         }
         int size = ModelActor.WeightsChunkBytes;
-        int count = Math.Max(1, (state.Length + size - 1) / size);
-        model.Tell(Acceptance(slot, setup) with { RestoreChunks = count });
+        int count = Math.Max(1, (state!.Length + size - 1) / size);
+        model.Tell(Acceptance(slot, setup) with { RestoreChunks = count, RestoreStep = from });
         for (int i = 0; i < count; i++)
             model.Tell(new RestoreChunk(setup.Id, i, count, state[(i * size)..Math.Min(state.Length, (i + 1) * size)]));
-        log.Info("{0} gets its state from the checkpoint at step {1}", setup.Id, completedSteps);
+        log.Info("{0} gets its state from the checkpoint at step {1}", setup.Id, from);
+    }
+
+    /// <summary>
+    /// A model (re)joining a run that has checkpoints (a restarted student, a teacher back under the <c>wait</c>
+    /// policy) starts from its slot's state in the newest good checkpoint, not from fresh weights (DESIGN.md §6).
+    /// </summary>
+    private bool FromLastCheckpoint(TrainerSetup setup, out byte[]? state, out long step)
+    {
+        state = null;
+        step = 0;
+        if (settings.CheckpointDirectory is null || (completedSteps == 0 && !runClock.IsRunning)) return false;
+        try
+        {
+            var store = new CheckpointStore(settings.CheckpointDirectory, plan.Training.KeepCheckpoints);
+            var latest = store.LatestGood(why => log.Warning("Skipping a bad checkpoint: {0}", why));
+            if (latest is null) return false;
+            var manifest = CheckpointStore.ReadManifest(latest);
+            var saved = manifest.Models.FirstOrDefault(m => m.Id == setup.Id && m.ModelName == setup.ModelName && m.Seed == setup.Seed);
+            if (saved is null)
+            {
+                log.Info("{0} is not in the checkpoint at step {1}: it starts from fresh weights", setup.Id, manifest.Step);
+                return false;
+            }
+            state = File.ReadAllBytes(Path.Combine(latest, saved.File));
+            step = CheckpointStore.StateStepOf(manifest, saved);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or System.Text.Json.JsonException or UnauthorizedAccessException)
+        {
+            log.Warning("Could not read the last checkpoint for {0} ({1}): it starts from fresh weights", setup.Id, e.Message);
+            return false;
+        }
     }
 
     private string? Refusal(RegisterModel r)
@@ -655,7 +688,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             try
             {
                 var store = new CheckpointStore(settings.CheckpointDirectory, plan.Training.KeepCheckpoints);
-                var path = store.Write(settings.RunId, completedSteps, epoch, step, results.Select(r => (r.Member.Setup, r.Member.Slot, r.Bytes)));
+                var path = store.Write(settings.RunId, completedSteps, epoch, step, results.Select(r => (r.Member.Setup, r.Member.Slot, r.Bytes)),
+                    carryOverAbsent: true);
                 log.Info("Checkpoint at step {0}: {1} models in {2}", completedSteps, results.Count, path);
             }
             catch (IOException e)

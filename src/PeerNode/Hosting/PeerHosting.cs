@@ -17,8 +17,18 @@ public static class PeerHosting
 
     /// <summary>A clustered node with the peer's role, hosting one model actor that registers with the coordinator.</summary>
     public static AkkaConfigurationBuilder AddPeer(this AkkaConfigurationBuilder akka, NodeOptions node, PeerOptions peer, IHostApplicationLifetime lifetime,
-        Microsoft.Extensions.Logging.ILoggerFactory? logging = null)
+        Microsoft.Extensions.Logging.ILoggerFactory? logging = null, PeerSession? session = null)
     {
+        session ??= new PeerSession();
+        lifetime.ApplicationStopping.Register(session.MarkStopping);
+        bool rejoining = session.LostSinceUtc is not null;
+        var joinTimeout = rejoining
+            ? TimeSpan.FromSeconds(Math.Max(1, PeerSession.Remaining(peer.RejoinTimeoutSeconds, session.LostSinceUtc!.Value, DateTime.UtcNow)))
+            : TimeSpan.FromSeconds(peer.JoinTimeoutSeconds);
+        void Rejoin(string why, DateTime since)
+        {
+            if (session.RequestRejoin(why, since)) lifetime.StopApplication();
+        }
         int threads = peer.Threads > 0 ? peer.Threads : Environment.ProcessorCount;
         torch.set_num_threads(threads);
         var role = peer.ParsedRole == Shared.Training.ModelRole.Teacher ? "teacher" : "student";
@@ -40,14 +50,21 @@ public static class PeerHosting
                     Logging: logging,
                     DataPath: peer.DataPath,
                     Threads: threads,
-                    JoinTimeout: TimeSpan.FromSeconds(peer.JoinTimeoutSeconds),
+                    JoinTimeout: joinTimeout,
                     RejoinTimeout: TimeSpan.FromSeconds(peer.RejoinTimeoutSeconds),
                     OnGaveUp: _ =>
                     {
                         Environment.ExitCode = GaveUpExitCode;
                         lifetime.StopApplication();
-                    });
+                    },
+                    OnRejoinNeeded: Rejoin,
+                    RejoinGrace: TimeSpan.FromSeconds(peer.RejoinGraceSeconds),
+                    LostCoordinator: session.LostCoordinator);
                 system.ActorOf(ModelActor.Props(settings), "model");
+                // Downed by the cluster (e.g. the split-brain resolver after a partition): this member is finished,
+                // but the node is not; a fresh member joins again.
+                Akka.Cluster.Cluster.Get(system).RegisterOnMemberRemoved(() =>
+                    Rejoin("this node was removed from the cluster", session.LostSinceUtc ?? DateTime.UtcNow));
             });
     }
 }

@@ -30,6 +30,12 @@ public sealed class PeerOptions
     /// <summary>Seconds to keep trying to rejoin after losing the coordinator before giving up (exit code 4).</summary>
     public double RejoinTimeoutSeconds { get; set; } = 300;
 
+    /// <summary>
+    /// Seconds the coordinator may stay unreachable before this node starts a fresh cluster member to rejoin (a restarted
+    /// coordinator forms a new cluster); a removed coordinator triggers it at once.
+    /// </summary>
+    public double RejoinGraceSeconds { get; set; } = 10;
+
     public ModelRole ParsedRole => Role.Trim().ToLowerInvariant() == "teacher" ? ModelRole.Teacher : ModelRole.Student;
 
     public string ModelName => string.IsNullOrWhiteSpace(Model) ? (ParsedRole == ModelRole.Teacher ? "cnn-teacher" : "cnn-student") : Model;
@@ -55,6 +61,7 @@ public sealed class PeerOptions
         if (Threads < 0) errors.Add($"threads must be >= 0 (got {Threads})");
         if (!(JoinTimeoutSeconds > 0)) errors.Add($"join-timeout must be > 0 seconds (got {JoinTimeoutSeconds})");
         if (!(RejoinTimeoutSeconds > 0)) errors.Add($"rejoin-timeout must be > 0 seconds (got {RejoinTimeoutSeconds})");
+        if (!(RejoinGraceSeconds > 0)) errors.Add($"rejoin-grace must be > 0 seconds (got {RejoinGraceSeconds})");
         return errors;
     }
 }

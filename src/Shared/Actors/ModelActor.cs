@@ -12,6 +12,13 @@ namespace P2PDistill.Shared.Actors;
 /// <param name="Declared">The input shape and classes this network is configured for; the coordinator checks them.</param>
 /// <param name="Coordinator">The coordinator in the same actor system (embedded mode); null: find it in the cluster by role.</param>
 /// <param name="OnRefused">Called once when the coordinator refuses the registration (the node then exits non-zero).</param>
+/// <param name="OnRejoinNeeded">
+/// Cluster mode: called (with why and when the coordinator was lost) when this node cannot get back to a coordinator in
+/// its current cluster — the coordinator's node was removed, or stayed unreachable for <paramref name="RejoinGrace"/>.
+/// A restarted coordinator forms a new cluster, which a node can only join as a fresh member: the host then starts a
+/// new actor system that joins the seed nodes again.
+/// </param>
+/// <param name="LostCoordinator">Set on such a fresh member: why the previous one lost the coordinator (for the give-up message).</param>
 public sealed record ModelActorSettings(
     ModelRole Role,
     string ModelName,
@@ -25,7 +32,10 @@ public sealed record ModelActorSettings(
     int Threads = 0,
     TimeSpan? JoinTimeout = null,
     TimeSpan? RejoinTimeout = null,
-    Action<string>? OnGaveUp = null);
+    Action<string>? OnGaveUp = null,
+    Action<string, DateTime>? OnRejoinNeeded = null,
+    TimeSpan? RejoinGrace = null,
+    string? LostCoordinator = null);
 
 /// <summary>
 /// Owns exactly one network, its optimizer and its generator (DESIGN.md §2) and runs on a pinned dispatcher:
@@ -47,6 +57,14 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     }
 
     private sealed record GiveUp(string Why);
+
+    private sealed record RejoinGraceOver
+    {
+        public static RejoinGraceOver Instance { get; } = new();
+    }
+
+    /// <summary>Why and since when the coordinator is lost (null: not lost).</summary>
+    private (string Why, DateTime Since)? lost;
 
     private readonly ModelActorSettings settings;
     private readonly ActorLog log;
@@ -74,7 +92,9 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
         // pinned thread that will run every forward and backward, not on the thread that built the host.
         if (settings.Threads > 0) TorchSharp.torch.set_num_threads(settings.Threads);
         if (settings.JoinTimeout is { } join)
-            Timers.StartSingleTimer(nameof(GiveUp), new GiveUp($"no coordinator answered within {join.TotalSeconds:F0} s; check --seed-nodes, the coordinator's address and port, and the firewall"), join);
+            Timers.StartSingleTimer(nameof(GiveUp), new GiveUp(settings.LostCoordinator is { } why
+                ? $"the coordinator was lost ({why}) and did not come back within {(settings.RejoinTimeout ?? join).TotalSeconds:F0} s"
+                : $"no coordinator answered within {join.TotalSeconds:F0} s; check --seed-nodes, the coordinator's address and port, and the firewall"), join);
         if (settings.Coordinator is not null) Register();
         else Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.InitialStateAsEvents, typeof(ClusterEvent.MemberUp), typeof(ClusterEvent.MemberRemoved),
             typeof(ClusterEvent.UnreachableMember));
@@ -95,8 +115,16 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             log.Info("Coordinator node {0} is up; registering {1} {2}", up.Member.Address, Name(settings.Role), settings.ModelName);
             Register();
         });
-        Receive<ClusterEvent.MemberRemoved>(_ => { });
+        Receive<ClusterEvent.MemberRemoved>(removed =>
+        {
+            if (lost is not null && removed.Member.HasRole(CoordinatorRole))
+                RejoinAsFreshMember($"the coordinator's node {removed.Member.Address} was removed from the cluster");
+        });
         Receive<ClusterEvent.UnreachableMember>(_ => { });
+        Receive<RejoinGraceOver>(_ =>
+        {
+            if (lost is not null) RejoinAsFreshMember($"the coordinator stayed unreachable for {settings.RejoinGrace!.Value.TotalSeconds:F0} s");
+        });
         Receive<RetryRegister>(_ => Register());
         Receive<GiveUp>(g =>
         {
@@ -108,6 +136,8 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
         {
             Timers.Cancel(nameof(RetryRegister));
             Timers.Cancel(nameof(GiveUp));
+            Timers.Cancel(nameof(RejoinGraceOver));
+            lost = null;
             if (accepted.Local is not null && !PrepareLocalData(accepted)) return;
             coordinator = Sender;
             Context.Watch(coordinator);
@@ -128,6 +158,8 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             if (accepted.RestoreChunks > 0)
             {
                 restoreParts = new byte[]?[accepted.RestoreChunks];
+                restoreStep = accepted.RestoreStep;
+                keepCurrent = same;
                 Become(Restoring);
                 return;
             }
@@ -144,6 +176,8 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     }
 
     private byte[]?[] restoreParts = [];
+    private long restoreStep;
+    private bool keepCurrent;
 
     /// <summary>Resumed run: receiving this model's checkpointed state before training.</summary>
     private void Restoring()
@@ -153,15 +187,28 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             if (c.Count != restoreParts.Length || c.Index < 0 || c.Index >= c.Count) return;
             restoreParts[c.Index] = c.Data;
             if (restoreParts.Any(p => p is null)) return;
-            trainer!.LoadState(restoreParts.SelectMany(p => p!).ToArray());
+            if (keepCurrent)
+            {
+                // Taken back after a blip: this network has trained past the checkpoint; keep it.
+                log.Info("Keeping {0}'s current network ({1} optimizer steps applied) rather than the checkpoint at step {2}",
+                    trainer!.Id, trainer.StepsApplied, restoreStep);
+            }
+            else
+            {
+                trainer!.LoadState(restoreParts.SelectMany(p => p!).ToArray());
+                log.Info("Restored {0} from the checkpoint at step {1}: {2} optimizer steps applied", trainer.Id, restoreStep, trainer.StepsApplied);
+            }
             restoreParts = [];
-            log.Info("Restored {0} from the checkpoint: {1} optimizer steps applied", trainer.Id, trainer.StepsApplied);
             coordinator!.Tell(new ModelReady(trainer.Id, trainer.ParameterCount));
             Become(Training);
         });
         Receive<RegistrationAccepted>(_ => { });
         Receive<Terminated>(t => t.ActorRef.Equals(coordinator), _ => CoordinatorLost("it stopped"));
-        Receive<ClusterEvent.MemberRemoved>(removed => removed.Member.HasRole(CoordinatorRole), removed => CoordinatorLost($"node {removed.Member.Address} was removed"));
+        Receive<ClusterEvent.MemberRemoved>(removed => removed.Member.HasRole(CoordinatorRole), removed =>
+        {
+            CoordinatorLost($"node {removed.Member.Address} was removed");
+            RejoinAsFreshMember($"the coordinator's node {removed.Member.Address} was removed from the cluster");
+        });
         Receive<ClusterEvent.IMemberEvent>(_ => { });
         Receive<ClusterEvent.UnreachableMember>(_ => { });
     }
@@ -204,7 +251,11 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
         Receive<GetParameters>(_ => Sender.Tell(new ModelParameters(trainer!.Id, trainer.StepsApplied, trainer.FlatParameters())));
         Receive<ExportWeights>(SendWeights);
         Receive<Terminated>(t => t.ActorRef.Equals(coordinator), _ => CoordinatorLost("it stopped"));
-        Receive<ClusterEvent.MemberRemoved>(removed => removed.Member.HasRole(CoordinatorRole), removed => CoordinatorLost($"node {removed.Member.Address} was removed"));
+        Receive<ClusterEvent.MemberRemoved>(removed => removed.Member.HasRole(CoordinatorRole), removed =>
+        {
+            CoordinatorLost($"node {removed.Member.Address} was removed");
+            RejoinAsFreshMember($"the coordinator's node {removed.Member.Address} was removed from the cluster");
+        });
         Receive<ClusterEvent.UnreachableMember>(u => u.Member.HasRole(CoordinatorRole), u => CoordinatorLost($"node {u.Member.Address} is unreachable"));
         Receive<ClusterEvent.UnreachableMember>(_ => { });
         Receive<ClusterEvent.MemberRemoved>(_ => { });
@@ -285,10 +336,23 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     {
         log.Warning("Lost the coordinator ({0}); registering again when one is up", why);
         coordinator = null;
+        lost = (why, DateTime.UtcNow);
         if (settings.RejoinTimeout is { } rejoin)
             Timers.StartSingleTimer(nameof(GiveUp), new GiveUp($"the coordinator was lost ({why}) and did not come back within {rejoin.TotalSeconds:F0} s"), rejoin);
+        if (settings.OnRejoinNeeded is not null && settings.RejoinGrace is { } grace)
+            Timers.StartSingleTimer(nameof(RejoinGraceOver), RejoinGraceOver.Instance, grace);
         Become(Registering);
         if (settings.Coordinator is null && coordinatorSelection is not null) Register();
+    }
+
+    /// <summary>The coordinator will not come back to this cluster (it was removed, or a restarted one formed a new cluster): start over as a fresh member.</summary>
+    private void RejoinAsFreshMember(string why)
+    {
+        if (settings.OnRejoinNeeded is null || lost is not { } l) return;
+        log.Warning("Rejoining: {0}; starting a fresh cluster member that joins the seed nodes again", why);
+        Timers.CancelAll();
+        Become(() => ReceiveAny(_ => { }));
+        settings.OnRejoinNeeded(l.Why, l.Since);
     }
 
     private void Register()

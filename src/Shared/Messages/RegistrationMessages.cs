@@ -15,8 +15,9 @@ public sealed record RegisterModel(
 /// (id, cohort slot seed, optimizer, loss settings, normalisation, schedule length): the coordinator's
 /// configuration is the single source of truth.
 /// </summary>
-/// <param name="RestoreChunks">When resuming: the number of <see cref="RestoreChunk"/> messages with this model's checkpointed state that follow.</param>
-public sealed record RegistrationAccepted(int Slot, TrainerSetup Setup, LocalData? Local = null, int RestoreChunks = 0) : IP2PDistillMessage;
+/// <param name="RestoreChunks">When resuming, or (re)joining a run that has a checkpoint: the number of <see cref="RestoreChunk"/> messages with this model's checkpointed state that follow.</param>
+/// <param name="RestoreStep">The global step of that checkpoint.</param>
+public sealed record RegistrationAccepted(int Slot, TrainerSetup Setup, LocalData? Local = null, int RestoreChunks = 0, long RestoreStep = 0) : IP2PDistillMessage;
 
 /// <summary>
 /// Local data mode: what a node needs to build every batch itself, and the coordinator's dataset fingerprint

@@ -4,7 +4,12 @@ using System.Text.Json;
 namespace P2PDistill.Shared.Training;
 
 /// <summary>One model's part of a checkpoint.</summary>
-public sealed record CheckpointModel(string Id, string Role, string ModelName, int Slot, long Seed, string File, string Sha256, long Bytes);
+/// <param name="StateStep">
+/// The step this state was taken at when it is older than the checkpoint: a model absent from the cohort at checkpoint
+/// time (a dead student, a lost teacher) keeps its last saved state, carried over from the previous checkpoint, so
+/// that it comes back from there when it is restarted. 0: the checkpoint's own step.
+/// </param>
+public sealed record CheckpointModel(string Id, string Role, string ModelName, int Slot, long Seed, string File, string Sha256, long Bytes, long StateStep = 0);
 
 /// <summary>A checkpoint's manifest (manifest.json), written last: a folder without one is incomplete.</summary>
 public sealed record CheckpointManifest(string RunId, long Step, int Epoch, int StepInEpoch, DateTime CreatedUtc, IReadOnlyList<CheckpointModel> Models);
@@ -20,9 +25,12 @@ public sealed class CheckpointStore(string directory, int keep)
 
     public string Directory { get; } = directory;
 
-    public string Write(string runId, long step, int epoch, int stepInEpoch, IEnumerable<(TrainerSetup Setup, int Slot, byte[] State)> models)
+    /// <param name="carryOverAbsent">Also keep, from the newest good checkpoint, the state of every model not in <paramref name="models"/>.</param>
+    public string Write(string runId, long step, int epoch, int stepInEpoch, IEnumerable<(TrainerSetup Setup, int Slot, byte[] State)> models,
+        bool carryOverAbsent = false)
     {
         System.IO.Directory.CreateDirectory(Directory);
+        var previous = carryOverAbsent ? LatestGood() : null;
         var name = $"step-{step:D8}";
         var final = Path.Combine(Directory, name);
         var tmp = Path.Combine(Directory, $".{name}.{Guid.NewGuid():N}.tmp");
@@ -38,6 +46,15 @@ public sealed class CheckpointStore(string directory, int keep)
             }
             parts.Add(new CheckpointModel(setup.Id, setup.Role == ModelRole.Teacher ? "teacher" : "student", setup.ModelName, slot, setup.Seed,
                 file, Convert.ToHexString(SHA256.HashData(state)).ToLowerInvariant(), state.LongLength));
+        }
+        if (previous is not null)
+        {
+            var old = ReadManifest(previous);
+            foreach (var absent in old.Models.Where(o => parts.All(p => p.Id != o.Id)))
+            {
+                File.Copy(Path.Combine(previous, absent.File), Path.Combine(tmp, absent.File));
+                parts.Add(absent with { StateStep = absent.StateStep > 0 ? absent.StateStep : old.Step });
+            }
         }
         var manifest = new CheckpointManifest(runId, step, epoch, stepInEpoch, DateTime.UtcNow, parts);
         AtomicFile.WriteAllText(Path.Combine(tmp, "manifest.json"), JsonSerializer.Serialize(manifest, Json));
@@ -76,6 +93,9 @@ public sealed class CheckpointStore(string directory, int keep)
         }
         return null;
     }
+
+    /// <summary>The step a model's saved state was taken at.</summary>
+    public static long StateStepOf(CheckpointManifest manifest, CheckpointModel model) => model.StateStep > 0 ? model.StateStep : manifest.Step;
 
     public static CheckpointManifest ReadManifest(string checkpoint) =>
         JsonSerializer.Deserialize<CheckpointManifest>(File.ReadAllText(Path.Combine(checkpoint, "manifest.json")), Json)

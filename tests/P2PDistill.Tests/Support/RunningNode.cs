@@ -58,6 +58,23 @@ public sealed class RunningNode : IDisposable
 
     public int ExitCode => process.ExitCode;
 
+    /// <summary>Operating-system process id (e.g. to read /proc/PID/status).</summary>
+    public int ProcessId => process.Id;
+
+    /// <summary>Resident memory (VmRSS) in KiB, or null once the process has gone.</summary>
+    public long? ResidentKiB()
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{process.Id}/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+            return line is null ? null : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Waits until the output contains <paramref name="text"/>; fails with the output when it does not in time.</summary>
     public void WaitFor(string text, TimeSpan timeout)
     {

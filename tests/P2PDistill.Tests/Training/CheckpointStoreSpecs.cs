@@ -33,6 +33,28 @@ public sealed class CheckpointStoreSpecs : IDisposable
     }
 
     [Fact]
+    public void Should_carry_over_the_last_state_of_a_model_absent_from_the_cohort()
+    {
+        var store = new CheckpointStore(dir, keep: 2);
+        store.Write("run", 10, 1, 0, Models(10), carryOverAbsent: true);
+        // student-1 died: the next checkpoints have only the teacher, but keep student-1's state from step 10.
+        store.Write("run", 20, 1, 0, Models(20).Take(1), carryOverAbsent: true);
+        store.Write("run", 30, 1, 0, Models(30).Take(1), carryOverAbsent: true);
+        var latest = store.LatestGood()!;
+        Assert.Null(CheckpointStore.Verify(latest));
+        var manifest = CheckpointStore.ReadManifest(latest);
+        var student = manifest.Models.Single(m => m.Id == "student-1");
+        Assert.Equal(10, CheckpointStore.StateStepOf(manifest, student));
+        Assert.Equal(Enumerable.Repeat((byte)11, 50), File.ReadAllBytes(Path.Combine(latest, student.File)));
+        var teacher = manifest.Models.Single(m => m.Id == "teacher");
+        Assert.Equal(30, CheckpointStore.StateStepOf(manifest, teacher));
+        Assert.Equal(Enumerable.Repeat((byte)30, 100), File.ReadAllBytes(Path.Combine(latest, teacher.File)));
+        // Without carry-over (the single-process trainer always has every model) nothing is added.
+        store.Write("run", 40, 1, 0, Models(40).Take(1));
+        Assert.Equal(["teacher"], CheckpointStore.ReadManifest(store.LatestGood()!).Models.Select(m => m.Id));
+    }
+
+    [Fact]
     [Trait("Category", "Fault")]
     public void Should_detect_a_corrupt_checkpoint_and_fall_back_to_the_previous_good_one()
     {
