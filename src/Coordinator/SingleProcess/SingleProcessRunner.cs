@@ -30,7 +30,8 @@ public sealed class SingleProcessRunner(
         }
         catch (Exception e) when (e is DatasetException or ArgumentException or IOException)
         {
-            logger.LogError("{Message}", e.Message);
+            // Bad input (dataset, models, paths): one line on stderr, like every other start-up error.
+            Console.Error.WriteLine($"error: {e.Message}");
             Environment.ExitCode = 2;
         }
         catch (Exception e)

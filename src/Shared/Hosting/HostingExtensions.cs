@@ -64,6 +64,9 @@ public static class HostRunner
     {
         try
         {
+            // Validate every option first, before any hosted service (the actor system, the run) is built from them: the
+            // host would validate only after resolving the hosted services, and Akka.Hosting reads the Node settings then.
+            host.Services.GetService<IStartupValidator>()?.Validate();
             await host.RunAsync();
             return Environment.ExitCode;
         }
