@@ -31,6 +31,7 @@ public sealed class CoordinatorRun : IDisposable
         logger.LogInformation("Dataset {Name}: {Train} training and {Test} test images, {Shape}, {Classes} classes",
             d.Dataset, splits.Train.Count, splits.Test.Count, splits.Shape, splits.NumClasses);
 
+        if (run.Value.Embedded) Plan.EnsureModelsFit();
         if (!run.Value.Embedded) node.Value.EnsurePortFree();
         var largest = LargestMessageBytes(Plan);
         if (!run.Value.Embedded && largest > node.Value.MaxFrameBytes)

@@ -30,7 +30,8 @@ public sealed class SingleProcessRunner(
         }
         catch (Exception e) when (e is DatasetException or ArgumentException or IOException)
         {
-            logger.LogError("{Message}", e.Message);
+            // Bad input (dataset, models, paths): one line on stderr, like every other start-up error.
+            Console.Error.WriteLine($"error: {e.Message}");
             Environment.ExitCode = 2;
         }
         catch (Exception e)
@@ -50,17 +51,22 @@ public sealed class SingleProcessRunner(
         var d = data.Value;
         torch.set_num_threads(t.Threads > 0 ? t.Threads : Environment.ProcessorCount);
 
-        var run = RunDirectory.Create(t.OutputDirectory, t.RunName);
-        logger.LogInformation("Run directory: {Run}", run.Path);
-        run.WriteConfiguration(new { mode = "single-process", training = t, data = d, optimizer = optimizer.Value });
-
+        // The dataset first: a missing or corrupt dataset stops the run before anything is written.
         var loadClock = System.Diagnostics.Stopwatch.StartNew();
         var splits = DatasetFactory.Load(d);
+        foreach (var warning in splits.Warnings) logger.LogWarning("{Warning}", warning);
         var normalization = DatasetFactory.DefaultNormalization(d, splits);
         logger.LogInformation("Dataset {Name}: {Train} training and {Test} test images, {Shape}, {Classes} classes, loaded in {Seconds:F1} s",
             d.Dataset, splits.Train.Count, splits.Test.Count, splits.Shape, splits.NumClasses, loadClock.Elapsed.TotalSeconds);
 
-        using var trainer = new CohortTrainer(t, d, splits, normalization, optimizer.Value, logger) {
+        var plan = new TrainingPlan(t, d, splits, normalization, optimizer.Value);
+        plan.EnsureModelsFit();
+
+        var run = RunDirectory.Create(t.OutputDirectory, t.RunName);
+        logger.LogInformation("Run directory: {Run}", run.Path);
+        run.WriteConfiguration(new { mode = "single-process", training = t, data = d, optimizer = optimizer.Value });
+
+        using var trainer = new CohortTrainer(plan, logger) {
             ExportDirectory = Path.Combine(run.Path, "models"),
             CheckpointDirectory = Path.Combine(run.Path, "checkpoints"),
         };

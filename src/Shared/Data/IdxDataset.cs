@@ -139,12 +139,12 @@ public static class IdxDataset
 
     public static DatasetSplits LoadFashionMnist(string? directory = null) =>
         Load("fashion-mnist", string.IsNullOrWhiteSpace(directory) ? FashionMnistDefaultPath : directory, FashionMnistClasses,
-            $"Install Fashion-MNIST with: {FashionMnistInstallHint}, or set Data:Path to a directory holding the four IDX files.");
+            $"Install Fashion-MNIST with: {FashionMnistInstallHint}, or set --data-path (Data:Path) to a directory holding the four IDX files.");
 
     public static DatasetSplits LoadMnist(string? directory = null) =>
         Load("mnist", string.IsNullOrWhiteSpace(directory) ? MnistDefaultPath : directory, MnistClasses,
             $"Debian has no MNIST package: download train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz " +
-            $"(e.g. from https://ossci-datasets.s3.amazonaws.com/mnist/) into {MnistDefaultPath}, or set Data:Path to the directory holding them.");
+            $"(e.g. from https://ossci-datasets.s3.amazonaws.com/mnist/) into {MnistDefaultPath}, or set --data-path (Data:Path) to the directory holding them.");
 
     /// <summary>
     /// Loads train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte from
@@ -153,6 +153,9 @@ public static class IdxDataset
     /// </summary>
     public static DatasetSplits Load(string name, string directory, IReadOnlyList<string> classNames, string installHint)
     {
+        if (File.Exists(directory))
+            throw new DatasetException($"{name}: dataset path '{directory}' is a file, not a directory. Set --data-path (Data:Path) to the directory " +
+                "holding the four IDX files (train-images, train-labels, t10k-images, t10k-labels).") { Path = directory };
         if (!Directory.Exists(directory))
             throw new DatasetException($"{name}: dataset directory '{directory}' does not exist. {installHint}") { Path = directory };
 

@@ -26,8 +26,11 @@ public static class ImageFolderDataset
             throw new DatasetException($"Image folder '{root}': image size {size} is outside 1..4096; set Data:ImageSize.") { Path = root };
         if (channels is not (1 or 3))
             throw new DatasetException($"Image folder '{root}': {channels} channels requested; Data:Channels must be 1 (grayscale) or 3 (RGB).") { Path = root };
+        if (File.Exists(root))
+            throw new DatasetException($"Image folder '{root}' is a file, not a directory. Set --data-path (Data:Path) to the directory with one sub-folder " +
+                "of images per class (optionally split into train/ and test/).") { Path = root };
         if (!Directory.Exists(root))
-            throw new DatasetException($"Image folder '{root}' does not exist. Set Data:Path to a directory with one sub-folder of images per class " +
+            throw new DatasetException($"Image folder '{root}' does not exist. Set --data-path (Data:Path) to a directory with one sub-folder of images per class " +
                 "(optionally split into train/ and test/).") { Path = root };
 
         var warnings = new List<string>();
@@ -70,7 +73,8 @@ public static class ImageFolderDataset
         {
             var list = files[classes[c]].ToArray();
             if (list.Length < 2)
-                throw new DatasetException($"Image folder '{Path.Combine(root, classes[c])}' holds only {list.Length} image; a train/test split needs at least 2 per class.") { Path = Path.Combine(root, classes[c]) };
+                throw new DatasetException($"Image folder '{Path.Combine(root, classes[c])}' holds only {list.Length} image; a train/test split needs at least 2 per class. " +
+                    "Add images to it, or provide train/ and test/ sub-folders.") { Path = Path.Combine(root, classes[c]) };
             var order = Enumerable.Range(0, list.Length).ToArray();
             new SplitMix64(DeterministicHash.Hash(DeterministicHash.SplitDomain, seed, DeterministicHash.Hash(classes[c]))).Shuffle(order);
             int nTest = Math.Clamp((int)Math.Round(list.Length * testFraction, MidpointRounding.AwayFromZero), 1, list.Length - 1);
@@ -84,6 +88,19 @@ public static class ImageFolderDataset
 
     /// <summary>Class folder name → its image files (ordinal order), classes in ordinal order. Errors for no classes or an empty class.</summary>
     private static SortedDictionary<string, List<string>> Scan(string dir, List<string> warnings)
+    {
+        try
+        {
+            return ScanReadable(dir, warnings);
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+        {
+            throw new DatasetException($"Image folder '{dir}' cannot be read ({e.Message}). Check that it and its class sub-folders exist and that this user " +
+                "may list and read them (ls -l, chmod, chown).", e) { Path = dir };
+        }
+    }
+
+    private static SortedDictionary<string, List<string>> ScanReadable(string dir, List<string> warnings)
     {
         var classDirs = Directory.GetDirectories(dir)
             .Where(d => !Path.GetFileName(d).StartsWith('.'))
@@ -144,6 +161,14 @@ public static class ImageFolderDataset
     /// <summary>Decodes one image file to size x size, 1 or 3 channels, channel-first uint8.</summary>
     public static byte[] DecodeImage(string path, int size, int channels)
     {
+        try
+        {
+            using var probe = File.OpenRead(path);
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+        {
+            throw new DatasetException($"Image file '{path}' cannot be read ({e.Message}). Check that this user may read it (ls -l, chmod), or delete it.", e) { Path = path };
+        }
         using var codec = SKCodec.Create(path, out var createResult);
         if (codec is null)
             throw new DatasetException($"Image file '{path}' cannot be decoded ({createResult}): it is corrupt or not really an image. Replace or delete it.") { Path = path };

@@ -41,6 +41,9 @@ public static class HostingExtensions
             o.TimestampFormat = "HH:mm:ss ";
             o.ColorBehavior = LoggerColorBehavior.Disabled;
         });
+        // The host logs "Hosting failed to start" with a full stack trace for every start-up failure; a bad setting or
+        // dataset is reported by HostRunner as one clear line instead, and anything else still surfaces (unhandled).
+        logging.AddFilter<ConsoleLoggerProvider>("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
         return logging;
     }
 
@@ -61,6 +64,9 @@ public static class HostRunner
     {
         try
         {
+            // Validate every option first, before any hosted service (the actor system, the run) is built from them: the
+            // host would validate only after resolving the hosted services, and Akka.Hosting reads the Node settings then.
+            host.Services.GetService<IStartupValidator>()?.Validate();
             await host.RunAsync();
             return Environment.ExitCode;
         }
@@ -74,6 +80,67 @@ public static class HostRunner
             Console.Error.WriteLine($"error: {e.Message}");
             return 2;
         }
+        catch (InvalidOperationException e) when (ConfigurationErrors.Describe(e) is { } message)
+        {
+            Console.Error.WriteLine($"error: {message}");
+            return 2;
+        }
+    }
+}
+
+/// <summary>
+/// A value that does not convert to its setting's type (<c>--epochs abc</c>) makes configuration binding throw; this
+/// turns that into one line naming the flag, the value and the type expected.
+/// </summary>
+public static class ConfigurationErrors
+{
+    private static readonly System.Text.RegularExpressions.Regex Conversion =
+        new(@"Failed to convert configuration value '(?<value>.*)' at '(?<key>[^']+)' to type '(?<type>[^']+)'", System.Text.RegularExpressions.RegexOptions.Singleline);
+
+    /// <summary>The flags of the running executable (set by <see cref="NodeHost.CreateBuilder"/>), to name a key by its flag.</summary>
+    public static CommandLine? Flags { get; set; }
+
+    private static int handlerInstalled;
+
+    /// <summary>A clear message for a configuration conversion error anywhere in <paramref name="e"/>'s chain, else null.</summary>
+    public static string? Describe(Exception e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
+        {
+            var m = Conversion.Match(x.Message);
+            if (!m.Success) continue;
+            string key = m.Groups["key"].Value, value = m.Groups["value"].Value;
+            var flag = Flags?.Flags.FirstOrDefault(f => f.Keys.Any(k => string.Equals(k, key, StringComparison.OrdinalIgnoreCase)));
+            string name = flag is null ? key : $"--{flag.Name} ({key})";
+            return $"invalid configuration: {name} is '{value}', which is not {Expected(m.Groups["type"].Value)}; give a valid value (see --help)";
+        }
+        return null;
+    }
+
+    private static string Expected(string type) => type switch
+    {
+        "System.Int32" or "System.Int64" => "a whole number",
+        "System.Double" or "System.Single" => "a number (use a dot for decimals, e.g. 0.5)",
+        "System.Boolean" => "true or false",
+        _ => $"a valid {type}",
+    };
+
+    /// <summary>
+    /// Settings bound at the top level of a Program (outside <see cref="HostRunner"/>) fail with the same error: report it
+    /// the same way, exit code 2, instead of an unhandled-exception crash.
+    /// </summary>
+    internal static void ExitCleanlyOnConversionErrors()
+    {
+        if (Interlocked.Exchange(ref handlerInstalled, 1) == 1) return;
+        AppDomain.CurrentDomain.UnhandledException += (_, args) =>
+        {
+            if (args.ExceptionObject is Exception e && Describe(e) is { } message)
+            {
+                Console.Error.WriteLine($"error: {message}");
+                Console.Error.Flush();
+                Environment.Exit(2);
+            }
+        };
     }
 }
 
@@ -104,6 +171,8 @@ public static class NodeHost
             exitCode = 2;
             return null;
         }
+        ConfigurationErrors.Flags = flags;
+        ConfigurationErrors.ExitCleanlyOnConversionErrors();
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.AddJsonFile(settingsFile, optional: true)
             .AddEnvironmentVariables("P2PDISTILL_")

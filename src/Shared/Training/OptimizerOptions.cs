@@ -22,14 +22,14 @@ public sealed class OptimizerOptions
     /// <summary>Null when valid, else what is wrong.</summary>
     public string? Validate()
     {
-        if (!Names.Contains(Name.ToLowerInvariant())) return $"optimizer '{Name}' is unknown; known: {string.Join(", ", Names)}";
-        if (!Schedules.Contains(Schedule.ToLowerInvariant())) return $"schedule '{Schedule}' is unknown; known: {string.Join(", ", Schedules)}";
-        if (!(LearningRate > 0) || double.IsInfinity(LearningRate)) return $"learning rate must be > 0 (got {LearningRate})";
-        if (Momentum is < 0 or >= 1) return $"momentum must be in [0, 1) (got {Momentum})";
-        if (!(WeightDecay >= 0)) return $"weight decay must be >= 0 (got {WeightDecay})";
-        if (StepEpochs < 1) return $"step-epochs must be >= 1 (got {StepEpochs})";
-        if (!(Gamma > 0)) return $"gamma must be > 0 (got {Gamma})";
-        if (WarmupSteps < 0) return $"warmup steps must be >= 0 (got {WarmupSteps})";
+        if (!Names.Contains(Name.ToLowerInvariant())) return $"--optimizer: optimizer '{Name}' is unknown; known: {string.Join(", ", Names)}";
+        if (!Schedules.Contains(Schedule.ToLowerInvariant())) return $"--schedule: schedule '{Schedule}' is unknown; known: {string.Join(", ", Schedules)}";
+        if (!(LearningRate > 0) || double.IsInfinity(LearningRate)) return $"--lr: learning rate must be > 0 and finite (got {LearningRate}); e.g. --lr 0.001";
+        if (Momentum is < 0 or >= 1 || double.IsNaN(Momentum)) return $"--momentum must be in [0, 1) (got {Momentum}); e.g. --momentum 0.9";
+        if (!(WeightDecay >= 0) || double.IsInfinity(WeightDecay)) return $"--weight-decay must be >= 0 and finite (got {WeightDecay}); use 0 for none";
+        if (StepEpochs < 1) return $"Optimizer:StepEpochs must be >= 1 (got {StepEpochs})";
+        if (!(Gamma > 0) || double.IsInfinity(Gamma)) return $"Optimizer:Gamma must be > 0 and finite (got {Gamma})";
+        if (WarmupSteps < 0) return $"--warmup steps must be >= 0 (got {WarmupSteps}); use 0 for none";
         return null;
     }
 

@@ -51,29 +51,39 @@ public sealed class TrainingOptions
         TemperatureKd ?? Temperature ?? 1.0,
         TemperatureMl ?? Temperature ?? 1.0);
 
-    /// <summary>Every problem with these settings, each naming the setting.</summary>
+    /// <summary>
+    /// Every problem with these settings, each naming the command-line flag (and so the Training:* key), the value given
+    /// and what to give instead. Empty when the settings are valid.
+    /// </summary>
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
-        if (Epochs < 1) errors.Add($"epochs must be >= 1 (got {Epochs})");
-        if (BatchSize < 1) errors.Add($"batch-size must be >= 1 (got {BatchSize})");
-        if (Students < 1) errors.Add($"students must be >= 1 (got {Students})");
-        if (MaxStepsPerEpoch < 0) errors.Add($"max-steps must be >= 0 (got {MaxStepsPerEpoch})");
-        if (EvalEveryEpochs < 1) errors.Add($"eval-every must be >= 1 (got {EvalEveryEpochs})");
-        if (Threads < 0) errors.Add($"threads must be >= 0 (got {Threads})");
-        if (CheckpointEverySteps < 0) errors.Add($"checkpoint-every must be >= 0 (got {CheckpointEverySteps})");
-        if (KeepCheckpoints < 1) errors.Add($"keep-checkpoints must be >= 1 (got {KeepCheckpoints})");
+        if (Epochs < 1) errors.Add($"--epochs must be >= 1 (got {Epochs}); give the number of epochs to train, e.g. --epochs 1");
+        if (BatchSize < 1) errors.Add($"--batch-size must be >= 1 (got {BatchSize}); give the images per step, e.g. --batch-size 128");
+        if (Students < 1) errors.Add($"--students must be >= 1 (got {Students}); give the number of students, e.g. --students 2");
+        if (MaxStepsPerEpoch < 0) errors.Add($"--max-steps must be >= 0 (got {MaxStepsPerEpoch}); use 0 for whole epochs");
+        if (EvalEveryEpochs < 1) errors.Add($"--eval-every must be >= 1 (got {EvalEveryEpochs}); use 1 to evaluate after every epoch");
+        if (Threads < 0) errors.Add($"--threads must be >= 0 (got {Threads}); use 0 for all cores");
+        if (CheckpointEverySteps < 0) errors.Add($"--checkpoint-every must be >= 0 (got {CheckpointEverySteps}); use 0 to checkpoint at the end of each epoch only");
+        if (KeepCheckpoints < 1) errors.Add($"--keep-checkpoints must be >= 1 (got {KeepCheckpoints}); the newest checkpoint is always kept");
+        // Temperatures: name the flag that was actually given (--temperature sets both).
+        foreach (var (flag, value) in new[] { ("temperature", Temperature), ("temperature-kd", TemperatureKd), ("temperature-ml", TemperatureMl) })
+            if (value is { } t && (!(t > 0) || double.IsInfinity(t)))
+                errors.Add($"--{flag} must be > 0 and finite (got {t}); 1 is the default, 4 is common for offline distillation");
+        foreach (var (flag, value) in new[] { ("weight-ce", WeightCe), ("alpha", Alpha), ("beta", Beta) })
+            if (!(value >= 0) || double.IsInfinity(value))
+                errors.Add($"--{flag} must be >= 0 and finite (got {value}); use 0 to switch the term off (or choose it with --mode)");
         try
         {
-            errors.AddRange(Distillation.Validate());
+            DistillModes.Parse(Mode);
         }
         catch (ArgumentException e)
         {
-            errors.Add(e.Message);
+            errors.Add($"--mode: {e.Message}");
         }
         foreach (var (what, name) in new[] { ("teacher-model", TeacherModel), ("student-model", StudentModel) })
             if (!Models.ModelRegistry.IsKnown(name))
-                errors.Add($"{what}: unknown model '{name}'. Known models: {string.Join(", ", Models.ModelRegistry.Names)}.");
+                errors.Add($"--{what}: unknown model '{name}'. Known models: {string.Join(", ", Models.ModelRegistry.Names)}.");
         return errors;
     }
 

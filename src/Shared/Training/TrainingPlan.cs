@@ -44,6 +44,21 @@ public sealed class TrainingPlan
     /// <summary>The input shape and classes every network must have.</summary>
     public ModelSpec Spec { get; }
 
+    /// <summary>
+    /// Runners that build the networks themselves (single-process, embedded): stops with one clear message, before anything is
+    /// written, when --teacher-model or --student-model cannot take the dataset's images or classes.
+    /// </summary>
+    /// <exception cref="ArgumentException">A model does not fit the dataset; the message names the flag, the model, the dataset and the fix.</exception>
+    public void EnsureModelsFit()
+    {
+        var problems = new List<string>();
+        foreach (var (flag, name) in new[] { ("teacher-model", Training.TeacherModel), ("student-model", Training.StudentModel) })
+            if (ModelRegistry.Validate(name, Spec) is { } why)
+                problems.Add($"--{flag}: {why} (the dataset '{Data.Dataset}' has {Splits.Shape} images in {Splits.NumClasses} classes); " +
+                    $"choose a model that fits ({string.Join(", ", ModelRegistry.Names.Where(n => ModelRegistry.Validate(n, Spec) is null))}) or change the image size");
+        if (problems.Count > 0) throw new ArgumentException(string.Join("; ", problems));
+    }
+
     /// <summary>The training batch of (epoch, step), augmented: identical on every runner.</summary>
     public ImageBatch TrainBatch(int epoch, int step) =>
         BatchBuilder.Build(Splits.Train, Batches.Indices(epoch, step), Data.Augment, (int)Training.Seed, epoch, step);

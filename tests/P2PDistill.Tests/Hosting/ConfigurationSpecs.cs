@@ -45,7 +45,7 @@ public sealed class ConfigurationSpecs
         var errors = string.Join("\n", o.Validate());
         Assert.Contains("epochs must be >= 1", errors);
         Assert.Contains("batch-size must be >= 1", errors);
-        Assert.Contains("temperature-kd must be > 0", errors);
+        Assert.Contains("--temperature must be > 0", errors);
         Assert.Contains("alpha must be >= 0", errors);
         Assert.Contains("teacher-model: unknown model 'nope'", errors);
     }

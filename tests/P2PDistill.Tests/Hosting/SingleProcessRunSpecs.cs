@@ -60,7 +60,7 @@ public sealed class SingleProcessRunSpecs : IDisposable
     }
 
     [Theory]
-    [InlineData(new[] { "--temperature", "0" }, "temperature-kd must be > 0")]
+    [InlineData(new[] { "--temperature", "0" }, "--temperature must be > 0")]
     [InlineData(new[] { "--batch-size", "0" }, "batch-size must be >= 1")]
     [InlineData(new[] { "--epochs", "0" }, "epochs must be >= 1")]
     [InlineData(new[] { "--alpha", "-1" }, "alpha must be >= 0")]
