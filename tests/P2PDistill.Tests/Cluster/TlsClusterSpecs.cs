@@ -133,7 +133,8 @@ public sealed class TlsClusterSpecs : IDisposable
     public async Task Should_not_let_in_a_node_without_tls()
     {
         var seed = await Start("coordinator", pki.Options(pki.Node("coordinator")));
-        var plain = await Start("student", tls: null, seed.Address());
+        // It dials the seed's port in plain TCP (akka.tcp): the seed expects a TLS handshake.
+        var plain = await Start("student", tls: null, seed.Address().Replace("akka.ssl.tcp://", "akka.tcp://"));
         var address = plain.Address();
         Assert.False(await Eventually(() => Knows(seed, address), TimeSpan.FromSeconds(10)));
         Assert.Equal(1, UpMembers(seed));
