@@ -71,7 +71,7 @@ public sealed class NodeOptions
             else if (!seed.StartsWith(Scheme + "://", StringComparison.Ordinal) || !seed.Contains('@'))
                 errors.Add($"seed node '{seed}' is not an address like {Scheme}://{SystemName}@host:port");
         }
-        errors.AddRange(Tls.Validate());
+        errors.AddRange(Tls.Validate(string.IsNullOrWhiteSpace(PublicHostname) ? Hostname : PublicHostname));
         return errors;
     }
 }

@@ -31,7 +31,7 @@ public sealed class TlsOptions
     public bool Enabled => !string.IsNullOrWhiteSpace(Certificate);
 
     /// <summary>Configuration errors, each naming the input and what to do; empty when TLS is off and nothing of it is set, or when everything loads.</summary>
-    public IReadOnlyList<string> Validate()
+    public IReadOnlyList<string> Validate(string? host = null)
     {
         if (!Enabled)
         {
@@ -42,6 +42,9 @@ public sealed class TlsOptions
         try
         {
             using var material = Load();
+            if (ValidateHostname && !string.IsNullOrWhiteSpace(host) && !material.Certificate.MatchesHostname(host))
+                return [$"tls: --tls-validate-hostname is on but certificate '{Certificate}' ({material.Certificate.Subject}) does not name this node's address '{host}' " +
+                        "in its subject alternative names: the other nodes would refuse it; issue it with SAN DNS:/IP:" + host + " or turn the check off"];
             return [];
         }
         catch (TlsConfigurationException e)

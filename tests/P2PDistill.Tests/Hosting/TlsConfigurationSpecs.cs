@@ -130,4 +130,17 @@ public sealed class TlsConfigurationSpecs : IDisposable
         var plain = Single(new NodeOptions { SeedNodes = ["akka.ssl.tcp://p2pdistill@10.0.0.1:4053"] }, isSeed: false);
         Assert.Contains("TLS is off", plain);
     }
+
+    [Fact]
+    public void Should_check_that_the_certificate_names_this_node_when_hostnames_are_validated()
+    {
+        var tls = pki.Options(pki.Node("a")); // SAN: localhost, 127.0.0.1
+        tls.ValidateHostname = true;
+        Assert.Empty(new NodeOptions { Tls = tls, Hostname = "127.0.0.1" }.Validate(isSeed: true));
+        Assert.Empty(new NodeOptions { Tls = tls, Hostname = "0.0.0.0", PublicHostname = "localhost" }.Validate(isSeed: true));
+        var e = Single(new NodeOptions { Tls = tls, Hostname = "10.1.2.3" });
+        Assert.Contains("does not name this node's address '10.1.2.3'", e);
+        tls.ValidateHostname = false;
+        Assert.Empty(new NodeOptions { Tls = tls, Hostname = "10.1.2.3" }.Validate(isSeed: true));
+    }
 }
