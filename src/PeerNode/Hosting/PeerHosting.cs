@@ -62,9 +62,13 @@ public static class PeerHosting
                     LostCoordinator: session.LostCoordinator);
                 system.ActorOf(ModelActor.Props(settings), "model");
                 // Downed by the cluster (e.g. the split-brain resolver after a partition): this member is finished,
-                // but the node is not; a fresh member joins again.
+                // but the node is not; a fresh member joins again. Any other shutdown (end of run, Ctrl+C, a failed TLS
+                // handshake) ends the node.
                 Akka.Cluster.Cluster.Get(system).RegisterOnMemberRemoved(() =>
-                    Rejoin("this node was removed from the cluster", session.LostSinceUtc ?? DateTime.UtcNow));
+                {
+                    if (CoordinatedShutdown.Get(system).ShutdownReason is CoordinatedShutdown.ClusterDowningReason)
+                        Rejoin("this node was downed and removed from the cluster", session.LostSinceUtc ?? DateTime.UtcNow);
+                });
             });
     }
 }

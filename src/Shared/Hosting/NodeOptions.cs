@@ -15,7 +15,7 @@ public sealed class NodeOptions
     /// <summary>TCP port; 0 picks a free one (fine for peer nodes, not for the seed).</summary>
     public int Port { get; set; }
 
-    /// <summary>Seed nodes, e.g. akka.tcp://p2pdistill@10.0.0.1:4053 (comma separated on the command line). Empty on the coordinator: it seeds itself.</summary>
+    /// <summary>Seed nodes, e.g. akka.tcp://p2pdistill@10.0.0.1:4053, or akka.ssl.tcp://... with TLS (comma separated on the command line). Empty on the coordinator: it seeds itself.</summary>
     public string[] SeedNodes { get; set; } = [];
 
     /// <summary>Largest remoting frame, in MiB; the same on every node. The coordinator checks that a batch fits.</summary>
@@ -23,6 +23,12 @@ public sealed class NodeOptions
 
     /// <summary>Seconds between the one-line cluster summaries in the log (0: never).</summary>
     public int ClusterSummarySeconds { get; set; } = 30;
+
+    /// <summary>TLS with mutual authentication for remoting (section "Node:Tls"); off unless a certificate is set.</summary>
+    public TlsOptions Tls { get; set; } = new();
+
+    /// <summary>The address scheme of this node's remoting: akka.tcp, or akka.ssl.tcp with TLS (Akka.Remote's DotNetty transport names it so).</summary>
+    public string Scheme => Tls.Enabled ? "akka.ssl.tcp" : "akka.tcp";
 
     public long MaxFrameBytes => (long)MaxFrameMiB * 1024 * 1024;
 
@@ -55,10 +61,17 @@ public sealed class NodeOptions
         if (string.IsNullOrWhiteSpace(Hostname)) errors.Add("hostname must not be empty");
         if (Port is < 0 or > 65535) errors.Add($"port must be 0..65535 (got {Port})");
         if (MaxFrameMiB is < 1 or > 1024) errors.Add($"max-frame-mb must be 1..1024 (got {MaxFrameMiB})");
-        if (!isSeed && SeedNodes.Length == 0) errors.Add("seed-nodes is required: the coordinator's address, e.g. --seed-nodes akka.tcp://p2pdistill@127.0.0.1:4053");
+        if (!isSeed && SeedNodes.Length == 0) errors.Add($"seed-nodes is required: the coordinator's address, e.g. --seed-nodes {Scheme}://p2pdistill@127.0.0.1:4053");
         foreach (var seed in SeedNodes)
-            if (!seed.StartsWith("akka.tcp://", StringComparison.Ordinal) || !seed.Contains('@'))
-                errors.Add($"seed node '{seed}' is not an address like akka.tcp://{SystemName}@host:port");
+        {
+            if (Tls.Enabled && seed.StartsWith("akka.tcp://", StringComparison.Ordinal))
+                errors.Add($"seed node '{seed}': with TLS on (--tls-cert) addresses use the scheme akka.ssl.tcp, e.g. {Scheme}{seed["akka.tcp".Length..]}");
+            else if (!Tls.Enabled && seed.StartsWith("akka.ssl.tcp://", StringComparison.Ordinal))
+                errors.Add($"seed node '{seed}' uses akka.ssl.tcp but TLS is off: give this node --tls-cert, --tls-ca and its password like the other nodes, or use akka.tcp:// if the cluster runs without TLS");
+            else if (!seed.StartsWith(Scheme + "://", StringComparison.Ordinal) || !seed.Contains('@'))
+                errors.Add($"seed node '{seed}' is not an address like {Scheme}://{SystemName}@host:port");
+        }
+        errors.AddRange(Tls.Validate(string.IsNullOrWhiteSpace(PublicHostname) ? Hostname : PublicHostname));
         return errors;
     }
 }

@@ -1,0 +1,110 @@
+using P2PDistill.Tests.Support;
+
+namespace P2PDistill.Tests.Cluster;
+
+/// <summary>Mutual TLS with the real executables: certificates made by the test, flags as a user gives them.</summary>
+[Trait("Category", "MultiProcess")]
+public sealed class TlsProcessSpecs : IDisposable
+{
+    private static readonly TimeSpan Long = TimeSpan.FromMinutes(1);
+    private readonly string dir = Directory.CreateTempSubdirectory("p2pdistill-tls-").FullName;
+    private readonly TestPki pki = new();
+    private readonly List<RunningNode> nodes = [];
+    private readonly int port = ClusterHosts.FreePort();
+
+    public void Dispose()
+    {
+        foreach (var n in nodes) n.Dispose();
+        pki.Dispose();
+        Directory.Delete(dir, recursive: true);
+    }
+
+    private string Seed => $"akka.ssl.tcp://p2pdistill@127.0.0.1:{port}";
+
+    private RunningNode Coordinator(params string[] extra)
+    {
+        var node = RunningNode.Start("coordinator", "p2pdistill-coordinator.dll",
+            ["--port", port.ToString(), "--dataset", "synthetic", "--Data:SyntheticTrain=512", "--Data:SyntheticTest=64",
+             "--teacher-model", "tiny", "--student-model", "tiny", "--batch-size", "32", "--output", dir, "--run-name", "run",
+             "--epochs", "1", "--max-steps", "4", "--threads", "1", .. pki.Flags(pki.Node("coordinator")), .. extra], dir);
+        nodes.Add(node);
+        return node;
+    }
+
+    private RunningNode Peer(string name, string role, string[] tls, params string[] extra)
+    {
+        var node = RunningNode.Start(name, "p2pdistill-peer.dll",
+            ["--role", role, "--model", "tiny", "--classes", "4", "--seed-nodes", Seed, "--threads", "1", .. tls, .. extra], dir);
+        nodes.Add(node);
+        return node;
+    }
+
+    [Fact]
+    public void Should_train_to_the_end_over_mutual_tls()
+    {
+        var coordinator = Coordinator();
+        coordinator.WaitFor("Waiting for a teacher", Long);
+        var peers = new[]
+        {
+            Peer("teacher", "teacher", pki.Flags(pki.Node("teacher"))),
+            Peer("student-a", "student", pki.Flags(pki.Node("student-a"))),
+            Peer("student-b", "student", pki.Flags(pki.Node("student-b"))),
+        };
+        Assert.True(coordinator.WaitForExit(Long) == 0, coordinator.Output);
+        foreach (var p in peers) Assert.True(p.WaitForExit(Long) == 0, p.Output);
+        var steps = File.ReadAllLines(Path.Combine(dir, "run", "metrics", "steps.csv"));
+        Assert.Equal(4 * 3, steps.Length - 1);
+        Assert.Contains("akka.ssl.tcp://p2pdistill@127.0.0.1", coordinator.Output);
+        Assert.DoesNotContain("TLS: refused", coordinator.Output);
+    }
+
+    [Fact]
+    public void Should_keep_out_a_peer_whose_certificate_another_ca_signed_while_trusted_peers_train()
+    {
+        var coordinator = Coordinator();
+        coordinator.WaitFor("Waiting for a teacher", Long);
+        var teacher = Peer("teacher", "teacher", pki.Flags(pki.Node("teacher")));
+        var rogue = Peer("rogue", "student", pki.Flags(pki.RogueNode("rogue"), caPath: pki.RogueCaPath), "--join-timeout", "30");
+
+        Assert.True(rogue.WaitForExit(Long) == 4, rogue.Output + "\n--- coordinator:\n" + coordinator.Output);
+        // It does not trust the cluster's certificates either; Akka.Remote stops a node whose outgoing handshake fails,
+        // so it exits before its join timeout, saying why.
+        Assert.Contains("TLS: refused", rogue.Output);
+        Assert.Contains("TLS: stopping", rogue.Output);
+        Assert.Contains("--tls-ca", rogue.Output);
+        coordinator.WaitFor("TLS: refused", Long);
+        coordinator.WaitFor("CN=rogue", Long);
+        Assert.DoesNotContain("student-1", coordinator.Output); // no student was ever admitted
+
+        // The trusted nodes are unaffected: two students join and the run ends normally, without the rogue.
+        var students = new[]
+        {
+            Peer("student-a", "student", pki.Flags(pki.Node("student-a"))),
+            Peer("student-b", "student", pki.Flags(pki.Node("student-b"))),
+        };
+        Assert.True(coordinator.WaitForExit(Long) == 0, coordinator.Output);
+        Assert.Equal(0, teacher.WaitForExit(Long));
+        foreach (var s in students) Assert.Equal(0, s.WaitForExit(Long));
+        var models = File.ReadAllLines(Path.Combine(dir, "run", "metrics", "steps.csv")).Skip(1).Select(l => l.Split(',')[3]).Distinct().Order();
+        Assert.Equal(["student-1", "student-2", "teacher"], models);
+    }
+
+    [Fact]
+    public void Should_refuse_to_start_with_a_wrong_password_or_an_unreadable_ca()
+    {
+        File.WriteAllText(Path.Combine(pki.Directory, "wrong.txt"), "wrong\n");
+        var peer = NodeProcess.Run("p2pdistill-peer.dll",
+            ["--seed-nodes", Seed, "--tls-cert", pki.Node("student"), "--tls-password-file", Path.Combine(pki.Directory, "wrong.txt"), "--tls-ca", pki.CaPath],
+            dir, Long);
+        Assert.Equal(2, peer.ExitCode);
+        Assert.Contains("cannot open certificate", peer.Stderr);
+        Assert.Contains("--tls-password-file", peer.Stderr);
+
+        var missingCa = Path.Combine(pki.Directory, "missing-ca.pem");
+        var coordinator = NodeProcess.Run("p2pdistill-coordinator.dll",
+            ["--port", port.ToString(), "--dataset", "synthetic", "--output", dir, .. pki.Flags(pki.Node("coordinator"), caPath: missingCa)], dir, Long);
+        Assert.Equal(2, coordinator.ExitCode);
+        Assert.Contains($"CA certificate file '{missingCa}' (--tls-ca) does not exist", coordinator.Stderr);
+        Assert.Empty(Directory.GetDirectories(dir)); // nothing was started or written
+    }
+}
