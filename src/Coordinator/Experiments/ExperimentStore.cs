@@ -49,11 +49,15 @@ public sealed class ExperimentStore
         return differences.Count == 0 ? null : string.Join("; ", differences);
     }
 
-    /// <summary>Every finished run in results.csv; a torn last line (a run killed while writing) is skipped and reported.</summary>
+    /// <summary>
+    /// Every finished run in results.csv. A line that cannot be read (a torn row of a run killed while writing) is reported,
+    /// removed from the file, and its run is redone.
+    /// </summary>
     public IReadOnlyList<ExperimentRow> Load(Action<string>? warn = null)
     {
         if (!File.Exists(CsvPath)) return [];
         var rows = new List<ExperimentRow>();
+        var good = new List<string> { ExperimentRow.CsvHeader };
         var lines = File.ReadAllLines(CsvPath);
         for (int i = 0; i < lines.Length; i++)
         {
@@ -62,12 +66,15 @@ public sealed class ExperimentStore
             try
             {
                 rows.Add(ExperimentRow.FromCsv(lines[i]));
+                good.Add(lines[i]);
             }
             catch (Exception e) when (e is FormatException or OverflowException)
             {
                 warn?.Invoke($"{CsvPath}:{i + 1}: skipped an unreadable row ({e.Message}); that run is redone.");
             }
         }
+        // Drop what could not be read, so the file holds whole rows only and the warning is given once.
+        if (good.Count != lines.Length) AtomicFile.Write(CsvPath, tmp => File.WriteAllLines(tmp, good));
         // A run that was redone keeps its newest row.
         return rows.GroupBy(r => r.Key).Select(g => g.Last()).ToList();
     }
