@@ -107,7 +107,7 @@ public static class ScalingBenchmark
             {
                 var y = ok.Select(r => pick(r.Stats!)).ToList();
                 var (a, b) = StepStats.Fit(x, y);
-                sb.AppendLine(inv, $"- {name}: {b:N2} {unit} per student + {a:N2} {unit} (R² {RSquared(x, y, a, b):F3})");
+                sb.AppendLine(inv, $"- {name}: {b:N2} {unit} per student {(a < 0 ? "−" : "+")} {Math.Abs(a):N2} {unit} (R² {RSquared(x, y, a, b):F3})");
             }
         }
         return sb.ToString();
