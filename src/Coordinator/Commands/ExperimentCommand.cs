@@ -67,7 +67,7 @@ public static class ExperimentCommand
         new("weight-ce", ["Training:WeightCe"], "weight of the cross-entropy term (default 1)"),
         new("teacher-model", ["Training:TeacherModel"], "teacher architecture (default cnn-teacher)"),
         new("student-model", ["Training:StudentModel"], "student architecture (default cnn-student)"),
-        new("threads", ["Training:Threads"], "TorchSharp threads (0: all cores)"),
+        new("threads", ["Training:Threads"], "TorchSharp threads (default 0: TorchSharp's default, one per core)"),
         new("optimizer", ["Optimizer:Name"], "sgd, adam (default) or adamw"),
         new("lr", ["Optimizer:LearningRate"], "learning rate (default 0.001)"),
         new("momentum", ["Optimizer:Momentum"], "SGD momentum (default 0.9)"),
@@ -215,7 +215,7 @@ public static class ExperimentCommand
             using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
             try
             {
-                status = Train(plan, store, todo, done, output, error, stop.Token);
+                status = OnOwnThread(() => Train(plan, store, todo, done, output, error, stop.Token));
             }
             finally
             {
@@ -234,13 +234,33 @@ public static class ExperimentCommand
         return status;
     }
 
+    /// <summary>
+    /// Runs the TorchSharp work on a thread of its own (DESIGN.md §8), not on a thread of the caller's pool.
+    /// </summary>
+    private static int OnOwnThread(Func<int> work)
+    {
+        int result = 0;
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo? failure = null;
+        var thread = new Thread(() =>
+        {
+            try { result = work(); }
+            catch (Exception e) { failure = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e); }
+        }) { Name = "experiment", IsBackground = true };
+        thread.Start();
+        thread.Join();
+        failure?.Throw();
+        return result;
+    }
+
     private static int Train(Plan plan, ExperimentStore store, IReadOnlyList<ExperimentKey> todo, List<ExperimentRow> done,
         TextWriter output, TextWriter error, CancellationToken cancellation)
     {
         var optimizer = OptimizerFor(plan.Values);
         var data = DataFor(plan.Values);
         var shared = TrainingFor(plan.Values, todo[0]);
-        torch.set_num_threads(shared.Threads > 0 ? shared.Threads : Environment.ProcessorCount);
+        // libtorch's thread setting is process-wide in effect: set it only when asked, so that the command run inside
+        // another process (the tests) leaves that process's setting alone.
+        if (shared.Threads > 0 && torch.get_num_threads() != shared.Threads) torch.set_num_threads(shared.Threads);
 
         var load = Stopwatch.StartNew();
         var splits = DatasetFactory.Load(data);

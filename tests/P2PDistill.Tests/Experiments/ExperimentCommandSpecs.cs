@@ -6,10 +6,11 @@ namespace P2PDistill.Tests.Experiments;
 /// <summary>Shared by the experiment command's tests: tiny models on a small synthetic set, a few steps per run.</summary>
 internal static class ExperimentRuns
 {
+    /// <remarks>No --threads: setting libtorch's threads inside the test host would change the rounding of other tests' runs.</remarks>
     public static string[] Tiny(string output, params string[] extra) =>
     [
         "--dataset", "synthetic", "--teacher-model", "tiny", "--student-model", "tiny", "--batch-size", "32", "--max-steps", "3",
-        "--threads", "1", "--Data:SyntheticTrain=128", "--Data:SyntheticTest=64", "--output", output, .. extra,
+        "--Data:SyntheticTrain=128", "--Data:SyntheticTest=64", "--output", output, .. extra,
     ];
 
     public static async Task<(int Code, string Out, string Err)> Run(string[] args, CancellationToken cancellation = default)
