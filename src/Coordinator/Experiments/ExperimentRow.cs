@@ -169,7 +169,7 @@ public static class ExperimentReport
             return $"{group.Title}: no verdict: it needs the kd-ml runs and the kd and/or ml runs.";
 
         var clauses = new List<string>();
-        bool beatsAll = true, clearOfAll = true;
+        bool beatsAll = true, clearOfAll = true, clearlyBehind = false, noSpread = false;
         foreach (var other in others)
         {
             double diff = kdml.Ensemble.Mean - other.Ensemble.Mean;
@@ -180,11 +180,13 @@ public static class ExperimentReport
             {
                 against = "no seed-to-seed spread to compare with (one seed)";
                 clearOfAll = false;
+                noSpread = true;
             }
             else if (spread == 0)
             {
                 against = "seed-to-seed std 0";
                 clearOfAll &= diff > 0;
+                clearlyBehind |= diff < 0;
             }
             else
             {
@@ -192,6 +194,7 @@ public static class ExperimentReport
                 bool clear = ratio > 1;
                 against = string.Create(inv, $"{ratio:F1}x the seed-to-seed std of {100 * spread:F2} points, so {(clear ? "larger than" : "within")} the spread");
                 clearOfAll &= clear && diff > 0;
+                clearlyBehind |= clear && diff < 0;
             }
             beatsAll &= diff > 0;
             clauses.Add(string.Create(inv,
@@ -199,7 +202,9 @@ public static class ExperimentReport
         }
         string answer = beatsAll && clearOfAll ? "yes, clearly"
             : beatsAll ? "yes on the mean, but not clearly beyond the seed-to-seed spread"
-            : "no";
+            : clearlyBehind ? "no: it is behind by more than the seed-to-seed spread"
+            : noSpread ? "no on the mean (one seed: no spread to judge by)"
+            : "no on the mean, but where it trails the gap is within the seed-to-seed spread";
         string compared = string.Join(" and ", others.Select(o => o.Mode + "'s"));
         return string.Create(inv, $"{group.Title}: does kd-ml's student ensemble beat {compared}? {answer}. ") +
                $"It {string.Join("; it ", clauses)} ({kdml.Seeds} seed(s) for kd-ml).";

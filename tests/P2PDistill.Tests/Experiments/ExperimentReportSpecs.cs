@@ -116,9 +116,19 @@ public sealed class ExperimentReportSpecs
     {
         var rows = new[] { 1, 2 }.SelectMany(s => new[] { Row("kd", s, 0.90 + 0.001 * s), Row("ml", s, 0.80), Row("kd-ml", s, 0.85 + 0.001 * s) });
         var verdict = ExperimentReport.Verdict(Group(rows));
-        Assert.Contains("? no.", verdict);
+        Assert.Contains("? no: it is behind by more than the seed-to-seed spread.", verdict);
         Assert.Contains("trails kd's by 5.00 points", verdict);
         Assert.Contains("beats ml's", verdict);
+    }
+
+    [Fact]
+    public void Should_say_when_kd_ml_trails_by_less_than_the_spread()
+    {
+        var rows = new[] { 1, 2, 3 }.SelectMany(s => new[] { Row("kd", s, 0.80 + 0.02 * s), Row("ml", s, 0.78 + 0.02 * s), Row("kd-ml", s, 0.795 + 0.02 * s) });
+        var verdict = ExperimentReport.Verdict(Group(rows));
+        Assert.Contains("? no on the mean, but where it trails the gap is within the seed-to-seed spread.", verdict);
+        Assert.Contains("trails kd's by 0.50 points", verdict);
+        Assert.Contains("beats ml's by 1.50 points", verdict);
     }
 
     [Fact]
@@ -127,6 +137,9 @@ public sealed class ExperimentReportSpecs
         var one = ExperimentReport.Verdict(Group([Row("kd", 1, 0.80), Row("kd-ml", 1, 0.85)]));
         Assert.Contains("yes on the mean, but not clearly", one);
         Assert.Contains("no seed-to-seed spread to compare with (one seed)", one);
+
+        var behind = ExperimentReport.Verdict(Group([Row("ml", 1, 0.85), Row("kd-ml", 1, 0.80)]));
+        Assert.Contains("? no on the mean (one seed: no spread to judge by).", behind);
 
         var none = ExperimentReport.Verdict(Group([Row("kd", 1, 0.80), Row("independent", 1, 0.85)]));
         Assert.Contains("no verdict", none);
