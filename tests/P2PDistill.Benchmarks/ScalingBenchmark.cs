@@ -45,7 +45,7 @@ public static class ScalingBenchmark
             }
             catch (Exception e) when (e is TimeoutException or InvalidOperationException)
             {
-                output.WriteLine($"  N = {n}: failed: {e.Message.Split('\n')[0]}");
+                output.WriteLine($"  N = {n}: failed: {CohortRunner.Brief(e.Message)}");
                 rows.Add((n, new CohortOutcome(spec, Path.Combine(results, "runs", spec.Name), -1, 0, [], 0), null));
                 continue;
             }
@@ -77,7 +77,7 @@ public static class ScalingBenchmark
         sb.AppendLine(inv, $"# Scaling the students: teacher + N x {o["model"]}, synthetic 1x28x28, batch {o["batch-size"]}, mode {o["mode"]}, runner {kind.Name()}");
         sb.AppendLine();
         sb.AppendLine(inv, $"- {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; {machine}");
-        sb.Append(inv, $"- {o["steps"]} steps per run, the first {o["warmup"]} left out; {o["threads"]} thread(s) per model; ");
+        sb.Append(inv, $"- {o["steps"]} steps per run, the first {o["warmup"]} (at most half) left out; {o["threads"]} thread(s) per model; ");
         sb.AppendLine(kind == RunnerKind.MultiProcess ? "one process per node (coordinator + teacher + N students)" : "all nodes in one process (embedded)");
         sb.AppendLine("- overhead: step wall time − the slowest model's forward + backward; bytes: step messages the coordinator sent / received per step");
         sb.AppendLine();

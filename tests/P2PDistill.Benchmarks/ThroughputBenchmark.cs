@@ -49,7 +49,16 @@ public static class ThroughputBenchmark
             var spec = new CohortSpec($"throughput-{stamp}-{kind.Name()}", kind, students, o["teacher-model"], o["student-model"], o["mode"],
                 o["dataset"], o["data-path"], o.Int("batch-size"), o.Int("steps"), 1, o.Int("test-limit"),
                 kind == RunnerKind.Embedded ? embedded : budget, teacher, o.Int("student-threads"));
-            var outcome = CohortRunner.Run(spec, results, TimeSpan.FromMinutes(o.Double("timeout-minutes")), output);
+            CohortOutcome outcome;
+            try
+            {
+                outcome = CohortRunner.Run(spec, results, TimeSpan.FromMinutes(o.Double("timeout-minutes")), output);
+            }
+            catch (Exception e) when (e is TimeoutException or InvalidOperationException)
+            {
+                output.WriteLine($"  {kind.Name()}: failed: {CohortRunner.Brief(e.Message)}");
+                outcome = new CohortOutcome(spec, Path.Combine(results, "runs", spec.Name), -1, 0, [], 0);
+            }
             var stats = outcome.Steps.Count > 0 ? StepStats.Of(outcome.Steps, o.Int("warmup"), sequential: kind == RunnerKind.SingleProcess) : null;
             outcomes.Add((outcome, stats));
             output.WriteLine(stats is null
@@ -74,7 +83,7 @@ public static class ThroughputBenchmark
         sb.AppendLine(inv, $"# Throughput: teacher {o["teacher-model"]} + {o["students"]} x {o["student-model"]}, {o["dataset"]}, batch {o["batch-size"]}, mode {o["mode"]}");
         sb.AppendLine();
         sb.AppendLine(inv, $"- {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; {machine}");
-        sb.AppendLine(inv, $"- {o["steps"]} steps per run, the first {o["warmup"]} left out; thread budget {o["threads"]}");
+        sb.AppendLine(inv, $"- {o["steps"]} steps per run, the first {o["warmup"]} (at most half) left out; thread budget {o["threads"]}");
         sb.AppendLine("- images/s: images of the measured steps / their summed wall time (evaluation and start-up excluded); ratio: to single-process");
         sb.AppendLine("- critical path: the slowest model's own forward + backward (single-process: the sum of all models', which run in turn); " +
                       "overhead: step wall time − critical path (serialisation, round trips, target building, scheduling)");

@@ -144,6 +144,10 @@ public static class CohortRunner
         }
     }
 
+    /// <summary>A failure message cut to its lines' first 300 characters (the node logs have the rest).</summary>
+    public static string Brief(string message) =>
+        string.Join(Environment.NewLine, message.Split('\n').Select(l => l.Length > 300 ? l[..300] + " ..." : l));
+
     /// <summary>A line about the machine and its load, for the report.</summary>
     public static string Machine()
     {
