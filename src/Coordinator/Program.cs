@@ -10,6 +10,7 @@ using P2PDistill.Shared.Hosting;
 
 if (args.Length > 0 && args[0] == "evaluate") return await EvaluateCommand.RunAsync(args[1..]);
 if (args.Length > 0 && args[0] == "predict") return await PredictCommand.RunAsync(args[1..]);
+if (args.Length > 0 && args[0] == "experiment") return await ExperimentCommand.RunAsync(args[1..]);
 
 var builder = NodeHost.CreateBuilder(args, CoordinatorCli.Create(), CoordinatorCli.Usage, "appsettings.coordinator.json", out var exitCode);
 if (builder is null) return exitCode;

@@ -1,0 +1,235 @@
+using System.Globalization;
+using System.Text;
+
+namespace P2PDistill.Coordinator.Experiments;
+
+/// <summary>
+/// Which run of an experiment: cohort size, temperature, mode, seed. Independent training does not depend on the
+/// temperature (no KD or ML term), so its runs carry no temperature (<see cref="Temperature"/> is null) and are shared by
+/// every temperature of a sweep.
+/// </summary>
+public sealed record ExperimentKey(int Students, double? Temperature, string Mode, long Seed)
+{
+    public const string Independent = "independent";
+
+    public static ExperimentKey For(int students, double temperature, string mode, long seed) =>
+        new(students, mode == Independent ? null : temperature, mode, seed);
+
+    /// <summary>A folder name for the run, e.g. <c>s2-T1-kd-ml-seed3</c> or <c>s2-independent-seed1</c>.</summary>
+    public string RunName => Temperature is { } t
+        ? string.Create(CultureInfo.InvariantCulture, $"s{Students}-T{t:R}-{Mode}-seed{Seed}")
+        : string.Create(CultureInfo.InvariantCulture, $"s{Students}-{Mode}-seed{Seed}");
+
+    public override string ToString() => Temperature is { } t
+        ? string.Create(CultureInfo.InvariantCulture, $"{Students} students, T {t:R}, {Mode}, seed {Seed}")
+        : string.Create(CultureInfo.InvariantCulture, $"{Students} students, {Mode}, seed {Seed}");
+}
+
+/// <summary>One finished run of an experiment: the test accuracies after the last epoch.</summary>
+public sealed record ExperimentRow(
+    ExperimentKey Key,
+    int Epochs,
+    long Steps,
+    double Seconds,
+    double Teacher,
+    IReadOnlyList<double> StudentAccuracies,
+    double Ensemble)
+{
+    public double StudentMean => StudentAccuracies.Count == 0 ? double.NaN : StudentAccuracies.Average();
+
+    public const string CsvHeader = "students,temperature,mode,seed,epochs,steps,seconds,teacher,student_mean,ensemble,student_accuracies";
+
+    /// <summary>One CSV line; the students' accuracies are joined with ';' in the last column.</summary>
+    public string ToCsv()
+    {
+        var inv = CultureInfo.InvariantCulture;
+        return string.Join(",",
+            Key.Students.ToString(inv),
+            Key.Temperature?.ToString("R", inv) ?? "",
+            Key.Mode,
+            Key.Seed.ToString(inv),
+            Epochs.ToString(inv),
+            Steps.ToString(inv),
+            Seconds.ToString("F1", inv),
+            Teacher.ToString("R", inv),
+            StudentMean.ToString("R", inv),
+            Ensemble.ToString("R", inv),
+            string.Join(";", StudentAccuracies.Select(a => a.ToString("R", inv))));
+    }
+
+    /// <summary>Parses a line written by <see cref="ToCsv"/>; <see cref="FormatException"/> when it is not one.</summary>
+    public static ExperimentRow FromCsv(string line)
+    {
+        var f = line.Split(',');
+        if (f.Length != 11) throw new FormatException($"expected 11 columns, got {f.Length}: '{line}'");
+        var inv = CultureInfo.InvariantCulture;
+        double D(string s) => double.Parse(s, NumberStyles.Float, inv);
+        var key = new ExperimentKey(int.Parse(f[0], inv), f[1].Length == 0 ? null : D(f[1]), f[2], long.Parse(f[3], inv));
+        var students = f[10].Split(';', StringSplitOptions.RemoveEmptyEntries).Select(D).ToArray();
+        if (students.Length != key.Students) throw new FormatException($"expected {key.Students} student accuracies, got {students.Length}: '{line}'");
+        return new ExperimentRow(key, int.Parse(f[4], inv), long.Parse(f[5], inv), D(f[6]), D(f[7]), students, D(f[9]));
+    }
+}
+
+/// <summary>Mean and sample standard deviation (n − 1) of a handful of values; the std is NaN for fewer than two.</summary>
+public readonly record struct MeanStd(double Mean, double Std, int Count)
+{
+    public static MeanStd Of(IReadOnlyCollection<double> values)
+    {
+        if (values.Count == 0) return new MeanStd(double.NaN, double.NaN, 0);
+        double mean = values.Average();
+        double std = values.Count < 2 ? double.NaN : Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1));
+        return new MeanStd(mean, std, values.Count);
+    }
+
+    /// <summary><c>0.8601 ± 0.0021</c>; without a spread (one seed) only the mean.</summary>
+    public string Format()
+    {
+        var inv = CultureInfo.InvariantCulture;
+        if (Count == 0) return "–";
+        return double.IsNaN(Std) ? Mean.ToString("F4", inv) : $"{Mean.ToString("F4", inv)} ± {Std.ToString("F4", inv)}";
+    }
+}
+
+/// <summary>One mode's results at one cohort size and temperature, over the seeds.</summary>
+public sealed record ModeSummary(string Mode, int Seeds, MeanStd Teacher, IReadOnlyList<MeanStd> Students, MeanStd StudentMean, MeanStd Ensemble);
+
+/// <summary>The results of one (cohort size, temperature) cell of the experiment, one summary per mode.</summary>
+public sealed record ExperimentGroup(int Students, double Temperature, IReadOnlyList<ModeSummary> Modes)
+{
+    public ModeSummary? this[string mode] => Modes.FirstOrDefault(m => m.Mode == mode);
+
+    public string Title => string.Create(CultureInfo.InvariantCulture, $"teacher + {Students} students, T = {Temperature:R}");
+}
+
+/// <summary>Groups runs, computes mean ± std over seeds, writes the table and the verdict.</summary>
+public static class ExperimentReport
+{
+    public static readonly IReadOnlyList<string> ModeOrder = [ExperimentKey.Independent, "kd", "ml", "kd-ml"];
+
+    /// <summary>
+    /// One group per (students, temperature) asked for; independent runs (no temperature) join every temperature's group.
+    /// Only rows of the requested modes and seeds are used, so an output folder may hold more runs than a report shows.
+    /// </summary>
+    public static IReadOnlyList<ExperimentGroup> Aggregate(IEnumerable<ExperimentRow> rows, IReadOnlyList<int> students,
+        IReadOnlyList<double> temperatures, IReadOnlyList<string> modes, IReadOnlyList<long> seeds)
+    {
+        var all = rows.Where(r => seeds.Contains(r.Key.Seed) && modes.Contains(r.Key.Mode)).ToList();
+        var groups = new List<ExperimentGroup>();
+        foreach (var n in students)
+            foreach (var t in temperatures)
+            {
+                var summaries = new List<ModeSummary>();
+                foreach (var mode in modes.OrderBy(Rank))
+                {
+                    var runs = all.Where(r => r.Key.Students == n && r.Key.Mode == mode && (r.Key.Temperature is null || r.Key.Temperature == t))
+                        .GroupBy(r => r.Key.Seed).Select(g => g.First()).ToList();
+                    if (runs.Count == 0) continue;
+                    summaries.Add(new ModeSummary(mode, runs.Count,
+                        MeanStd.Of(runs.Select(r => r.Teacher).ToList()),
+                        Enumerable.Range(0, n).Select(i => MeanStd.Of(runs.Select(r => r.StudentAccuracies[i]).ToList())).ToList(),
+                        MeanStd.Of(runs.Select(r => r.StudentMean).ToList()),
+                        MeanStd.Of(runs.Select(r => r.Ensemble).ToList())));
+                }
+                groups.Add(new ExperimentGroup(n, t, summaries));
+            }
+        return groups;
+    }
+
+    /// <summary>Known modes in the paper's order (independent, kd, ml, kd-ml), others after them.</summary>
+    public static int Rank(string mode)
+    {
+        for (int i = 0; i < ModeOrder.Count; i++) if (ModeOrder[i] == mode) return i;
+        return int.MaxValue;
+    }
+
+    /// <summary>The Markdown table of one group: mean ± std of test accuracy per mode.</summary>
+    public static string Table(ExperimentGroup group)
+    {
+        var sb = new StringBuilder();
+        var studentColumns = Enumerable.Range(1, group.Students).Select(i => $"student-{i}");
+        sb.AppendLine($"| mode | seeds | teacher | {string.Join(" | ", studentColumns)} | student mean | student ensemble |");
+        sb.AppendLine("|---|---|---|" + string.Concat(Enumerable.Repeat("---|", group.Students)) + "---|---|");
+        foreach (var m in group.Modes)
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {m.Mode} | {m.Seeds} | {m.Teacher.Format()} | {string.Join(" | ", m.Students.Select(s => s.Format()))} | {m.StudentMean.Format()} | **{m.Ensemble.Format()}** |"));
+        return sb.ToString();
+    }
+
+    /// <summary>
+    /// A plain-words answer to the paper's question for one group: does kd-ml's student ensemble beat kd's and ml's, by how
+    /// many accuracy points, and is that more than the seed-to-seed spread (the pooled sample std of the two modes' ensembles)?
+    /// </summary>
+    public static string Verdict(ExperimentGroup group)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var kdml = group["kd-ml"];
+        var others = new[] { "kd", "ml" }.Select(m => group[m]).Where(m => m is not null).Cast<ModeSummary>().ToList();
+        if (kdml is null || others.Count == 0)
+            return $"{group.Title}: no verdict: it needs the kd-ml runs and the kd and/or ml runs.";
+
+        var clauses = new List<string>();
+        bool beatsAll = true, clearOfAll = true, clearlyBehind = false, noSpread = false;
+        foreach (var other in others)
+        {
+            double diff = kdml.Ensemble.Mean - other.Ensemble.Mean;
+            double spread = PooledStd(kdml.Ensemble, other.Ensemble);
+            string verb = diff > 0 ? "beats" : diff < 0 ? "trails" : "ties";
+            string against;
+            if (double.IsNaN(spread))
+            {
+                against = "no seed-to-seed spread to compare with (one seed)";
+                clearOfAll = false;
+                noSpread = true;
+            }
+            else if (spread == 0)
+            {
+                against = "seed-to-seed std 0";
+                clearOfAll &= diff > 0;
+                clearlyBehind |= diff < 0;
+            }
+            else
+            {
+                double ratio = Math.Abs(diff) / spread;
+                bool clear = ratio > 1;
+                against = string.Create(inv, $"{ratio:F1}x the seed-to-seed std of {100 * spread:F2} points, so {(clear ? "larger than" : "within")} the spread");
+                clearOfAll &= clear && diff > 0;
+                clearlyBehind |= clear && diff < 0;
+            }
+            beatsAll &= diff > 0;
+            clauses.Add(string.Create(inv,
+                $"{verb} {other.Mode}'s by {100 * Math.Abs(diff):F2} points ({kdml.Ensemble.Mean:F4} vs {other.Ensemble.Mean:F4}; {against})"));
+        }
+        string answer = beatsAll && clearOfAll ? "yes, clearly"
+            : beatsAll ? "yes on the mean, but not clearly beyond the seed-to-seed spread"
+            : clearlyBehind ? "no: it is behind by more than the seed-to-seed spread"
+            : noSpread ? "no on the mean (one seed: no spread to judge by)"
+            : "no on the mean, but where it trails the gap is within the seed-to-seed spread";
+        string compared = string.Join(" and ", others.Select(o => o.Mode + "'s"));
+        return string.Create(inv, $"{group.Title}: does kd-ml's student ensemble beat {compared}? {answer}. ") +
+               $"It {string.Join("; it ", clauses)} ({kdml.Seeds} seed(s) for kd-ml).";
+    }
+
+    /// <summary>sqrt of the mean of the two variances; NaN when either has fewer than two seeds.</summary>
+    public static double PooledStd(MeanStd a, MeanStd b) =>
+        double.IsNaN(a.Std) || double.IsNaN(b.Std) ? double.NaN : Math.Sqrt((a.Std * a.Std + b.Std * b.Std) / 2);
+
+    /// <summary>Mean ± std of the student ensemble per mode against the temperature, for each cohort size (the sweep).</summary>
+    public static string TemperatureSweep(IReadOnlyList<ExperimentGroup> groups)
+    {
+        var sb = new StringBuilder();
+        foreach (var bySize in groups.GroupBy(g => g.Students))
+        {
+            var modes = bySize.SelectMany(g => g.Modes.Select(m => m.Mode)).Distinct().ToList();
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Student ensemble, teacher + {bySize.Key} students:"));
+            sb.AppendLine();
+            sb.AppendLine($"| T | {string.Join(" | ", modes)} |");
+            sb.AppendLine("|---|" + string.Concat(Enumerable.Repeat("---|", modes.Count)));
+            foreach (var g in bySize)
+                sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| {g.Temperature:R} | {string.Join(" | ", modes.Select(m => g[m]?.Ensemble.Format() ?? "–"))} |"));
+            sb.AppendLine();
+        }
+        return sb.ToString();
+    }
+}

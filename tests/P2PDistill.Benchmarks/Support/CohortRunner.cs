@@ -1,0 +1,161 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace P2PDistill.Benchmarks.Support;
+
+public enum RunnerKind { SingleProcess, Embedded, MultiProcess }
+
+public static class RunnerKinds
+{
+    public static RunnerKind Parse(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "single-process" or "single" => RunnerKind.SingleProcess,
+        "embedded" => RunnerKind.Embedded,
+        "multi-process" or "multi" or "cluster" => RunnerKind.MultiProcess,
+        _ => throw new ArgumentException($"unknown runner '{text}': use single-process, embedded or multi-process"),
+    };
+
+    public static string Name(this RunnerKind kind) => kind switch
+    {
+        RunnerKind.SingleProcess => "single-process",
+        RunnerKind.Embedded => "embedded",
+        _ => "multi-process",
+    };
+}
+
+/// <summary>One training run to benchmark: the cohort, the data, the runner and how its threads are shared out.</summary>
+public sealed record CohortSpec(
+    string Name, RunnerKind Kind, int Students, string TeacherModel, string StudentModel, string Mode,
+    string Dataset, string? DataPath, int BatchSize, int MaxSteps, int Epochs, int TestLimit,
+    int Threads, int TeacherThreads, int StudentThreads)
+{
+    public int Classes => Dataset == "synthetic" ? 4 : 10;
+    public string InputShape => "1x28x28";
+
+    /// <summary>How the intra-op threads are shared out, in words.</summary>
+    public string ThreadsText => Kind switch
+    {
+        RunnerKind.SingleProcess => $"{Threads} (all models in turn)",
+        RunnerKind.Embedded => $"{Threads} per model actor",
+        _ => $"teacher {TeacherThreads}, students {StudentThreads} each",
+    };
+
+    /// <summary>The coordinator's command line (without the multi-process node options).</summary>
+    public List<string> CoordinatorArgs(string outputDirectory)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var args = new List<string>
+        {
+            "--dataset", Dataset, "--teacher-model", TeacherModel, "--student-model", StudentModel, "--mode", Mode,
+            "--batch-size", BatchSize.ToString(inv), "--max-steps", MaxSteps.ToString(inv), "--epochs", Epochs.ToString(inv),
+            "--test-limit", TestLimit.ToString(inv), "--output", outputDirectory, "--run-name", Name,
+        };
+        if (!string.IsNullOrEmpty(DataPath)) args.AddRange(["--data-path", DataPath]);
+        if (Dataset == "synthetic")
+        {
+            // Enough synthetic images for the steps asked (one epoch), and a small test split.
+            int train = Math.Max(2048, (MaxSteps > 0 ? MaxSteps : 16) * BatchSize);
+            args.AddRange([$"--Data:SyntheticTrain={train}", "--Data:SyntheticTest=256"]);
+        }
+        switch (Kind)
+        {
+            case RunnerKind.SingleProcess:
+                args.AddRange(["--single-process", "--students", Students.ToString(inv), "--threads", Threads.ToString(inv)]);
+                break;
+            case RunnerKind.Embedded:
+                args.AddRange(["--embedded", "--students", Students.ToString(inv), "--threads", Threads.ToString(inv)]);
+                break;
+        }
+        return args;
+    }
+}
+
+/// <summary>What a run left behind.</summary>
+public sealed record CohortOutcome(CohortSpec Spec, string RunDirectory, int ExitCode, double WallSeconds, IReadOnlyList<StepSample> Steps, int Nodes);
+
+/// <summary>Runs a cohort with one of the three runners as real processes and collects its steps.jsonl.</summary>
+public static class CohortRunner
+{
+    /// <param name="sample">Called every <paramref name="sampleSeconds"/> with (seconds since start, node name, pid) while the run lasts (memory sampling).</param>
+    public static CohortOutcome Run(CohortSpec spec, string resultsDirectory, TimeSpan timeout, TextWriter log,
+        double sampleSeconds = 0, Action<double, Node>? sample = null)
+    {
+        var runs = Path.Combine(resultsDirectory, "runs");
+        var runDirectory = Path.Combine(runs, spec.Name);
+        if (Directory.Exists(runDirectory)) Directory.Delete(runDirectory, recursive: true);
+        var logs = Path.Combine(runDirectory, "logs");
+        var nodes = new List<Node>();
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            var args = spec.CoordinatorArgs(runs);
+            Node coordinator;
+            if (spec.Kind != RunnerKind.MultiProcess)
+            {
+                coordinator = Node.Start("coordinator", Node.CoordinatorDll, args, logs);
+                nodes.Add(coordinator);
+            }
+            else
+            {
+                int port = Node.FreePort();
+                var seed = $"akka.tcp://p2pdistill@127.0.0.1:{port}";
+                var inv = CultureInfo.InvariantCulture;
+                args.AddRange(["--port", port.ToString(inv), "--min-students", spec.Students.ToString(inv)]);
+                coordinator = Node.Start("coordinator", Node.CoordinatorDll, args, logs);
+                nodes.Add(coordinator);
+                coordinator.WaitFor("Waiting for a teacher", TimeSpan.FromMinutes(3));
+                Node Peer(string name, string role, string model, int threads) => Node.Start(name, Node.PeerDll,
+                    ["--role", role, "--model", model, "--classes", spec.Classes.ToString(inv), "--input-shape", spec.InputShape,
+                     "--seed-nodes", seed, "--threads", threads.ToString(inv)], logs);
+                nodes.Add(Peer("teacher", "teacher", spec.TeacherModel, spec.TeacherThreads));
+                for (int i = 1; i <= spec.Students; i++) nodes.Add(Peer($"student-{i}", "student", spec.StudentModel, spec.StudentThreads));
+            }
+            log.WriteLine($"  {spec.Name}: {spec.Kind.Name()}, {nodes.Count} process(es), threads {spec.ThreadsText}; logs in {logs}");
+
+            var deadline = clock.Elapsed + timeout;
+            double nextSample = 0;
+            while (!coordinator.HasExited)
+            {
+                if (clock.Elapsed > deadline) throw new TimeoutException($"{spec.Name} did not finish within {timeout}; coordinator output:\n{coordinator.Tail()}");
+                if (sample is not null && clock.Elapsed.TotalSeconds >= nextSample)
+                {
+                    foreach (var n in nodes.Where(n => !n.HasExited)) sample(clock.Elapsed.TotalSeconds, n);
+                    nextSample = clock.Elapsed.TotalSeconds + sampleSeconds;
+                }
+                Thread.Sleep(100);
+            }
+            int exit = coordinator.WaitForExit(TimeSpan.FromSeconds(30));
+            double wall = clock.Elapsed.TotalSeconds;
+            // Peers leave on their own when the coordinator ends the run; give them a moment, then stop them.
+            foreach (var peer in nodes.Skip(1))
+            {
+                var until = Stopwatch.StartNew();
+                while (!peer.HasExited && until.Elapsed < TimeSpan.FromSeconds(20)) Thread.Sleep(100);
+                peer.Stop(TimeSpan.FromSeconds(10));
+            }
+            if (exit != 0) log.WriteLine($"  {spec.Name}: coordinator exited {exit}; last lines:\n{coordinator.Tail(15)}");
+            var stepsFile = Path.Combine(runDirectory, "metrics", "steps.jsonl");
+            var steps = File.Exists(stepsFile) ? StepStats.Read(stepsFile) : [];
+            return new CohortOutcome(spec, runDirectory, exit, wall, steps, nodes.Count);
+        }
+        finally
+        {
+            foreach (var n in nodes) n.Dispose();
+        }
+    }
+
+    /// <summary>A failure message cut to its lines' first 300 characters (the node logs have the rest).</summary>
+    public static string Brief(string message) =>
+        string.Join(Environment.NewLine, message.Split('\n').Select(l => l.Length > 300 ? l[..300] + " ..." : l));
+
+    /// <summary>A line about the machine and its load, for the report.</summary>
+    public static string Machine()
+    {
+        string load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "n/a";
+        string cpu = "n/a";
+        if (File.Exists("/proc/cpuinfo"))
+            cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? cpu;
+        return $"{Environment.ProcessorCount} cores ({cpu}), {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, " +
+               $".NET {Environment.Version}; load average at start {load}";
+    }
+}

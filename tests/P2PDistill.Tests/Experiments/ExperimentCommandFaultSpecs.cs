@@ -1,0 +1,78 @@
+using P2PDistill.Coordinator.Commands;
+using P2PDistill.Coordinator.Experiments;
+
+namespace P2PDistill.Tests.Experiments;
+
+/// <summary>The experiment command on bad input, a changed setting, a torn results file and an interruption.</summary>
+[Trait("Category", "Fault")]
+public sealed class ExperimentCommandFaultSpecs : IDisposable
+{
+    private readonly string dir = Directory.CreateTempSubdirectory("p2pdistill-experiment-fault-").FullName;
+
+    public void Dispose() => Directory.Delete(dir, recursive: true);
+
+    [Theory]
+    [InlineData("--modes", "kd,fancy", "Unknown mode 'fancy'")]
+    [InlineData("--seeds", "1,x", "--seeds: 'x'")]
+    [InlineData("--students", "0", "--students: '0'")]
+    [InlineData("--temperatures", "-1", "--temperatures: '-1'")]
+    [InlineData("--epochs", "0", "epochs must be >= 1")]
+    [InlineData("--lr", "0", "learning rate must be > 0")]
+    public async Task Should_exit_2_naming_the_bad_option_before_any_run(string flag, string value, string message)
+    {
+        var output = Path.Combine(dir, "bad");
+        var (code, _, error) = await ExperimentRuns.Run(ExperimentRuns.Tiny(output, flag, value));
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains(message, error);
+        Assert.False(File.Exists(Path.Combine(output, "results.csv")));
+    }
+
+    [Fact]
+    public async Task Should_refuse_to_mix_runs_made_with_other_settings_into_one_folder()
+    {
+        var output = Path.Combine(dir, "mixed");
+        Assert.Equal(0, (await ExperimentRuns.Run(ExperimentRuns.Tiny(output, "--modes", "kd", "--seeds", "1"))).Code);
+        var (code, _, error) = await ExperimentRuns.Run(ExperimentRuns.Tiny(output, "--modes", "kd", "--seeds", "2", "--epochs", "2"));
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("epochs: 1 then, 2 now", error);
+        Assert.Single(ExperimentRuns.Rows(output));
+    }
+
+    [Fact]
+    public async Task Should_redo_a_run_whose_row_was_torn_by_a_kill()
+    {
+        var output = Path.Combine(dir, "torn");
+        string[] args = ExperimentRuns.Tiny(output, "--modes", "kd,ml", "--seeds", "1");
+        Assert.Equal(0, (await ExperimentRuns.Run(args)).Code);
+        var csv = Path.Combine(output, "results.csv");
+        var whole = File.ReadAllText(csv);
+        File.WriteAllText(csv, whole[..(whole.Length - 20)]); // the last row cut short, no newline
+
+        var (code, stdout, error) = await ExperimentRuns.Run(args);
+        Assert.True(code == 0, stdout + error);
+        Assert.Contains("skipped an unreadable row", error);
+        Assert.Contains("2 run(s), 1 already done, 1 to do", stdout);
+        var before = whole.TrimEnd().Split('\n')[1..].Select(ExperimentRow.FromCsv).ToList();
+        var rows = File.ReadAllLines(csv);
+        Assert.Equal(ExperimentRow.CsvHeader, rows[0]);
+        var now = rows[1..].Select(ExperimentRow.FromCsv).ToList(); // whole rows only: the torn one is gone
+        Assert.Equal(before.Select(r => r.Key), now.Select(r => r.Key));
+        // The redone run gives the same accuracies (same seeds, same data).
+        Assert.Equal(before[^1].StudentAccuracies, now[^1].StudentAccuracies);
+        Assert.Equal((before[^1].Teacher, before[^1].Ensemble), (now[^1].Teacher, now[^1].Ensemble));
+        Assert.DoesNotContain("unreadable", (await ExperimentRuns.Run(args)).Err);
+    }
+
+    [Fact]
+    public async Task Should_stop_when_cancelled_keep_no_partial_row_and_say_how_to_continue()
+    {
+        var output = Path.Combine(dir, "stopped");
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        var (code, stdout, _) = await ExperimentRuns.Run(ExperimentRuns.Tiny(output, "--modes", "kd", "--seeds", "1,2"), cancelled.Token);
+        Assert.Equal(ExperimentCommand.Interrupted, code);
+        Assert.Contains("rerun the same command to continue", stdout);
+        Assert.False(File.Exists(Path.Combine(output, "results.csv")));
+        Assert.Contains("**incomplete**: 2 of 2 runs", File.ReadAllText(Path.Combine(output, "results.md")));
+    }
+}

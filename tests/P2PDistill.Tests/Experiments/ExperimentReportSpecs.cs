@@ -1,0 +1,163 @@
+using P2PDistill.Coordinator.Experiments;
+
+namespace P2PDistill.Tests.Experiments;
+
+/// <summary>The experiment's aggregation: mean ± sample std over seeds, grouping, the table and the verdict.</summary>
+[Trait("Category", "Unit")]
+public sealed class ExperimentReportSpecs
+{
+    private static ExperimentRow Row(string mode, long seed, double ensemble, double teacher = 0.9, double[]? students = null, int n = 2, double? t = 1) =>
+        new(new ExperimentKey(n, mode == "independent" ? null : t, mode, seed), 1, 10, 1, teacher, students ?? Enumerable.Repeat(ensemble - 0.01, n).ToArray(), ensemble);
+
+    private static ExperimentGroup Group(IEnumerable<ExperimentRow> rows, double t = 1) =>
+        ExperimentReport.Aggregate(rows, [2], [t], ["independent", "kd", "ml", "kd-ml"], [1, 2, 3]).Single();
+
+    [Fact]
+    public void Should_compute_the_mean_and_the_sample_standard_deviation()
+    {
+        var s = MeanStd.Of([0.80, 0.82, 0.84]);
+        Assert.Equal(0.82, s.Mean, 12);
+        Assert.Equal(0.02, s.Std, 12); // sample std (n - 1); the population std would be 0.01633
+        Assert.Equal("0.8200 ± 0.0200", s.Format());
+    }
+
+    [Fact]
+    public void Should_have_no_spread_for_a_single_seed()
+    {
+        var s = MeanStd.Of([0.8]);
+        Assert.True(double.IsNaN(s.Std));
+        Assert.Equal("0.8000", s.Format());
+        Assert.True(double.IsNaN(MeanStd.Of([]).Mean));
+    }
+
+    [Fact]
+    public void Should_average_each_mode_over_its_seeds_and_each_student_slot_separately()
+    {
+        var rows = new[]
+        {
+            Row("kd", 1, 0.80, teacher: 0.90, students: [0.70, 0.74]),
+            Row("kd", 2, 0.84, teacher: 0.92, students: [0.72, 0.78]),
+            Row("kd-ml", 1, 0.86),
+        };
+        var g = Group(rows);
+        Assert.Equal(["kd", "kd-ml"], g.Modes.Select(m => m.Mode));
+        var kd = g["kd"]!;
+        Assert.Equal(2, kd.Seeds);
+        Assert.Equal(0.91, kd.Teacher.Mean, 12);
+        Assert.Equal(0.71, kd.Students[0].Mean, 12);
+        Assert.Equal(0.76, kd.Students[1].Mean, 12);
+        Assert.Equal((0.72 + 0.75) / 2, kd.StudentMean.Mean, 12);
+        Assert.Equal(0.82, kd.Ensemble.Mean, 12);
+        Assert.Equal(Math.Sqrt(0.0008), kd.Ensemble.Std, 12);
+        Assert.Equal(1, g["kd-ml"]!.Seeds);
+    }
+
+    [Fact]
+    public void Should_share_independent_runs_across_temperatures_and_keep_other_temperatures_apart()
+    {
+        var rows = new[] { Row("independent", 1, 0.70), Row("kd", 1, 0.80, t: 1), Row("kd", 1, 0.60, t: 4) };
+        var groups = ExperimentReport.Aggregate(rows, [2], [1, 4], ["independent", "kd"], [1]);
+        Assert.Equal(0.70, groups[0]["independent"]!.Ensemble.Mean, 12);
+        Assert.Equal(0.70, groups[1]["independent"]!.Ensemble.Mean, 12);
+        Assert.Equal(0.80, groups[0]["kd"]!.Ensemble.Mean, 12);
+        Assert.Equal(0.60, groups[1]["kd"]!.Ensemble.Mean, 12);
+    }
+
+    [Fact]
+    public void Should_leave_out_seeds_modes_and_sizes_that_were_not_asked_for()
+    {
+        var rows = new[] { Row("kd", 1, 0.80), Row("kd", 9, 0.10), Row("ml", 1, 0.5), Row("kd", 1, 0.3, n: 4) };
+        var g = ExperimentReport.Aggregate(rows, [2], [1], ["kd"], [1, 2]).Single();
+        Assert.Equal("kd", Assert.Single(g.Modes).Mode);
+        Assert.Equal(0.80, g["kd"]!.Ensemble.Mean, 12);
+    }
+
+    [Fact]
+    public void Should_write_one_table_row_per_mode_with_a_column_per_student()
+    {
+        var g = Group([Row("ml", 1, 0.80), Row("ml", 2, 0.82), Row("independent", 1, 0.75)]);
+        var table = ExperimentReport.Table(g);
+        var lines = table.TrimEnd().Split('\n');
+        Assert.Equal(4, lines.Length);
+        Assert.StartsWith("| mode | seeds | teacher | student-1 | student-2 | student mean | student ensemble |", lines[0]);
+        Assert.StartsWith("| independent | 1 |", lines[2]); // the paper's order: independent before ml
+        Assert.Contains("| ml | 2 |", lines[3]);
+        Assert.Contains("**0.8100 ± 0.0141**", lines[3]);
+    }
+
+    [Fact]
+    public void Should_say_yes_clearly_when_kd_ml_beats_both_by_more_than_the_spread()
+    {
+        var rows = new[] { 1, 2, 3 }.SelectMany(s => new[]
+        {
+            Row("kd", s, 0.850 + 0.001 * s), Row("ml", s, 0.845 + 0.001 * s), Row("kd-ml", s, 0.860 + 0.001 * s),
+        });
+        var verdict = ExperimentReport.Verdict(Group(rows));
+        Assert.Contains("? yes, clearly.", verdict);
+        Assert.Contains("beats kd's by 1.00 points", verdict);
+        Assert.Contains("beats ml's by 1.50 points", verdict);
+        Assert.Contains("10.0x the seed-to-seed std of 0.10 points, so larger than the spread", verdict);
+    }
+
+    [Fact]
+    public void Should_say_the_difference_is_within_the_spread_when_seeds_disagree_more_than_modes()
+    {
+        var rows = new[] { 1, 2, 3 }.SelectMany(s => new[]
+        {
+            Row("kd", s, 0.80 + 0.02 * s), Row("ml", s, 0.80 + 0.02 * s), Row("kd-ml", s, 0.805 + 0.02 * s),
+        });
+        var verdict = ExperimentReport.Verdict(Group(rows));
+        Assert.Contains("yes on the mean, but not clearly beyond the seed-to-seed spread", verdict);
+        Assert.Contains("so within the spread", verdict);
+    }
+
+    [Fact]
+    public void Should_say_no_when_kd_ml_trails_one_of_them()
+    {
+        var rows = new[] { 1, 2 }.SelectMany(s => new[] { Row("kd", s, 0.90 + 0.001 * s), Row("ml", s, 0.80), Row("kd-ml", s, 0.85 + 0.001 * s) });
+        var verdict = ExperimentReport.Verdict(Group(rows));
+        Assert.Contains("? no: it is behind by more than the seed-to-seed spread.", verdict);
+        Assert.Contains("trails kd's by 5.00 points", verdict);
+        Assert.Contains("beats ml's", verdict);
+    }
+
+    [Fact]
+    public void Should_say_when_kd_ml_trails_by_less_than_the_spread()
+    {
+        var rows = new[] { 1, 2, 3 }.SelectMany(s => new[] { Row("kd", s, 0.80 + 0.02 * s), Row("ml", s, 0.78 + 0.02 * s), Row("kd-ml", s, 0.795 + 0.02 * s) });
+        var verdict = ExperimentReport.Verdict(Group(rows));
+        Assert.Contains("? no on the mean, but where it trails the gap is within the seed-to-seed spread.", verdict);
+        Assert.Contains("trails kd's by 0.50 points", verdict);
+        Assert.Contains("beats ml's by 1.50 points", verdict);
+    }
+
+    [Fact]
+    public void Should_not_claim_a_spread_with_one_seed_and_give_no_verdict_without_the_modes()
+    {
+        var one = ExperimentReport.Verdict(Group([Row("kd", 1, 0.80), Row("kd-ml", 1, 0.85)]));
+        Assert.Contains("yes on the mean, but not clearly", one);
+        Assert.Contains("no seed-to-seed spread to compare with (one seed)", one);
+
+        var behind = ExperimentReport.Verdict(Group([Row("ml", 1, 0.85), Row("kd-ml", 1, 0.80)]));
+        Assert.Contains("? no on the mean (one seed: no spread to judge by).", behind);
+
+        var none = ExperimentReport.Verdict(Group([Row("kd", 1, 0.80), Row("independent", 1, 0.85)]));
+        Assert.Contains("no verdict", none);
+    }
+
+    [Fact]
+    public void Should_round_trip_a_row_through_csv_and_refuse_a_torn_line()
+    {
+        var row = new ExperimentRow(new ExperimentKey(4, 2.5, "kd-ml", 3), 5, 2340, 812.4, 0.9012, [0.85, 0.86, 0.87, 0.1 + 0.2], 0.8877);
+        var back = ExperimentRow.FromCsv(row.ToCsv());
+        Assert.Equal(row.Key, back.Key);
+        Assert.Equal(row.StudentAccuracies, back.StudentAccuracies); // "R" keeps every bit
+        Assert.Equal((row.Teacher, row.Ensemble, row.Steps), (back.Teacher, back.Ensemble, back.Steps));
+
+        var independent = new ExperimentRow(ExperimentKey.For(2, 4, "independent", 1), 1, 1, 1, 0.5, [0.4, 0.6], 0.55);
+        Assert.Null(ExperimentRow.FromCsv(independent.ToCsv()).Key.Temperature);
+
+        var csv = row.ToCsv();
+        Assert.Throws<FormatException>(() => ExperimentRow.FromCsv(csv[..(csv.Length / 2)]));
+    }
+}
