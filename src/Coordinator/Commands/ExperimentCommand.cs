@@ -42,6 +42,13 @@ public static class ExperimentCommand
           Exit code 0: done; 2: bad input; 1: a run failed (the others are kept); 130: interrupted (rerun to continue).
         """;
 
+    /// <summary>The data, loss-weight, model and optimizer flags, exactly as the coordinator has them.</summary>
+    private static readonly HashSet<string> SharedFlags =
+    [
+        "dataset", "data-path", "image-size", "channels", "train-limit", "test-limit", "crop-padding", "flip", "batch-size", "max-steps",
+        "alpha", "beta", "weight-ce", "teacher-model", "student-model", "optimizer", "lr", "momentum", "weight-decay", "schedule", "warmup",
+    ];
+
     public static CommandLine Create() => new(
     [
         new("modes", [$"{Section}:Modes"], "comma-separated modes among independent, kd, ml, kd-ml (default: all four)"),
@@ -50,30 +57,10 @@ public static class ExperimentCommand
         new("temperatures", [$"{Section}:Temperatures"], "comma-separated temperatures of KD and ML (default 1; several make a sweep)"),
         new("output", [$"{Section}:Output"], "experiment folder: results, report, plots, runs (default runs/experiment)"),
         new("report-only", [$"{Section}:ReportOnly"], "only rebuild results.md and the plots from results.csv; train nothing", IsSwitch: true),
-        new("dataset", ["Data:Dataset"], "fashion-mnist (default), mnist, folder or synthetic"),
-        new("data-path", ["Data:Path"], "directory of the IDX files or of the image folder"),
-        new("image-size", ["Data:ImageSize"], "image folder: side length images are resized to (default 64)"),
-        new("channels", ["Data:Channels"], "image folder: 1 (grayscale) or 3 (RGB)"),
-        new("train-limit", ["Data:TrainLimit"], "use only the first N training images (0: all)"),
-        new("test-limit", ["Data:TestLimit"], "use only the first N test images (0: all)"),
-        new("crop-padding", ["Data:CropPadding"], "augmentation: random crop after zero padding of N pixels"),
-        new("flip", ["Data:HorizontalFlip"], "augmentation: random horizontal flip", IsSwitch: true),
         new("data-seed", ["Data:Seed"], "seed of the image-folder split and of synthetic data, the same for every run (default 1)"),
-        new("epochs", ["Training:Epochs"], "training epochs of every run (default 1)"),
-        new("batch-size", ["Training:BatchSize"], "images per step (default 128)"),
-        new("max-steps", ["Training:MaxStepsPerEpoch"], "stop each epoch after N steps (0: whole epoch)"),
-        new("alpha", ["Training:Alpha"], "weight of the KD term (default 1)"),
-        new("beta", ["Training:Beta"], "weight of the ML term (default 1)"),
-        new("weight-ce", ["Training:WeightCe"], "weight of the cross-entropy term (default 1)"),
-        new("teacher-model", ["Training:TeacherModel"], "teacher architecture (default cnn-teacher)"),
-        new("student-model", ["Training:StudentModel"], "student architecture (default cnn-student)"),
         new("threads", ["Training:Threads"], "TorchSharp threads (default 0: TorchSharp's default, one per core)"),
-        new("optimizer", ["Optimizer:Name"], "sgd, adam (default) or adamw"),
-        new("lr", ["Optimizer:LearningRate"], "learning rate (default 0.001)"),
-        new("momentum", ["Optimizer:Momentum"], "SGD momentum (default 0.9)"),
-        new("weight-decay", ["Optimizer:WeightDecay"], "weight decay (default 0)"),
-        new("schedule", ["Optimizer:Schedule"], "learning-rate schedule: constant (default), cosine or step"),
-        new("warmup", ["Optimizer:WarmupSteps"], "linear warm-up steps (default 0)"),
+        new("epochs", ["Training:Epochs"], "training epochs of every run (default 1)"),
+        .. Cli.CoordinatorCli.Create().Flags.Where(f => SharedFlags.Contains(f.Name)),
     ]);
 
     /// <summary>What the command was asked to do, parsed and validated.</summary>

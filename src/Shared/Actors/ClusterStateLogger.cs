@@ -6,7 +6,8 @@ namespace P2PDistill.Shared.Actors;
 
 /// <summary>
 /// Logs cluster state on every node (DESIGN.md §6): members joining, up, leaving, exiting, removed,
-/// unreachable and reachable again, leader changes, and a periodic one-line summary of members by role.
+/// unreachable and reachable again, leader changes, and a periodic one-line summary of members by role,
+/// followed by this node's memory (resident, managed heap, native tensors' share).
 /// </summary>
 public sealed class ClusterStateLogger : ReceiveActor, IWithTimers
 {
@@ -55,7 +56,11 @@ public sealed class ClusterStateLogger : ReceiveActor, IWithTimers
             if (members.ContainsKey(e.Member.Address)) members[e.Member.Address] = e.Member;
         });
         Receive<ClusterEvent.CurrentClusterState>(_ => { });
-        Receive<Summarize>(_ => log.Info("cluster: {0}", Summary(cluster.State.Members, cluster.State, cluster.SelfAddress)));
+        Receive<Summarize>(_ =>
+        {
+            log.Info("cluster: {0}", Summary(cluster.State.Members, cluster.State, cluster.SelfAddress));
+            log.Info("memory: {0}", NodeMemory.Read());
+        });
     }
 
     public ITimerScheduler Timers { get; set; } = null!;

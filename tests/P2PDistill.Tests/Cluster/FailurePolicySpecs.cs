@@ -11,39 +11,21 @@ namespace P2PDistill.Tests.Cluster;
 public sealed class FailurePolicySpecs : IDisposable
 {
     private static readonly TimeSpan Long = TimeSpan.FromMinutes(3);
-    private readonly string dir = Directory.CreateTempSubdirectory("p2pdistill-policy-").FullName;
-    private readonly List<RunningNode> nodes = [];
-    private readonly int port = ClusterHosts.FreePort();
+    private readonly ProcessCluster cluster = new("p2pdistill-policy-");
 
-    public void Dispose()
-    {
-        foreach (var n in nodes) n.Dispose();
-        Directory.Delete(dir, recursive: true);
-    }
+    public void Dispose() => cluster.Dispose();
 
-    private string Seed => $"akka.tcp://p2pdistill@127.0.0.1:{port}";
-
-    private string Run => Path.Combine(dir, "run");
+    private string Run => Path.Combine(cluster.Dir, "run");
 
     /// <summary>A coordinator with CNN models on synthetic data: steps long enough (tens of ms) to act mid-run.</summary>
-    private RunningNode Coordinator(params string[] extra)
-    {
-        var node = RunningNode.Start("coordinator", "p2pdistill-coordinator.dll",
-            ["--port", port.ToString(), "--dataset", "synthetic", "--Data:SyntheticTrain=16384", "--Data:SyntheticTest=128",
-             "--teacher-model", "cnn-teacher", "--student-model", "cnn-student", "--batch-size", "32", "--output", dir, "--run-name", "run",
-             "--checkpoint-every", "5", "--step-timeout", "30", "--Node:ClusterSummarySeconds=5", .. extra], dir);
-        nodes.Add(node);
-        return node;
-    }
+    private RunningNode Coordinator(params string[] extra) => cluster.Start("coordinator", "p2pdistill-coordinator.dll",
+        ["--port", cluster.Port.ToString(), "--dataset", "synthetic", "--Data:SyntheticTrain=16384", "--Data:SyntheticTest=128",
+         "--teacher-model", "cnn-teacher", "--student-model", "cnn-student", "--batch-size", "32", "--output", cluster.Dir, "--run-name", "run",
+         "--checkpoint-every", "5", "--step-timeout", "30", "--Node:ClusterSummarySeconds=5", .. extra]);
 
-    private RunningNode Peer(string name, string role, params string[] extra)
-    {
-        var node = RunningNode.Start(name, "p2pdistill-peer.dll",
-            ["--role", role, "--model", role == "teacher" ? "cnn-teacher" : "cnn-student", "--classes", "4", "--seed-nodes", Seed, "--threads", "1",
-             "--Node:ClusterSummarySeconds=5", .. extra], dir);
-        nodes.Add(node);
-        return node;
-    }
+    private RunningNode Peer(string name, string role, params string[] extra) => cluster.Start(name, "p2pdistill-peer.dll",
+        ["--role", role, "--model", role == "teacher" ? "cnn-teacher" : "cnn-student", "--classes", "4", "--seed-nodes", cluster.Seed, "--threads", "1",
+         "--Node:ClusterSummarySeconds=5", .. extra]);
 
     private List<string[]> StepRows() =>
         File.ReadAllLines(Path.Combine(Run, "metrics", "steps.csv")).Skip(1).Select(l => l.Split(',')).ToList();

@@ -8,35 +8,23 @@ namespace P2PDistill.Tests.Cluster;
 public sealed class MultiProcessSpecs : IDisposable
 {
     private static readonly TimeSpan Long = TimeSpan.FromMinutes(3);
-    private readonly string dir = Directory.CreateTempSubdirectory("p2pdistill-mp-").FullName;
-    private readonly List<RunningNode> nodes = [];
-    private readonly int port = ClusterHosts.FreePort();
+    private readonly ProcessCluster cluster = new("p2pdistill-mp-");
 
-    public void Dispose()
-    {
-        foreach (var n in nodes) n.Dispose();
-        Directory.Delete(dir, recursive: true);
-    }
+    public void Dispose() => cluster.Dispose();
 
-    private string Seed => $"akka.tcp://p2pdistill@127.0.0.1:{port}";
+    private string dir => cluster.Dir;
 
-    private RunningNode Coordinator(params string[] extra)
-    {
-        var node = RunningNode.Start("coordinator", "p2pdistill-coordinator.dll",
-            ["--port", port.ToString(), "--dataset", "synthetic", "--Data:SyntheticTrain=1024", "--Data:SyntheticTest=128",
-             "--teacher-model", "tiny", "--student-model", "tiny", "--batch-size", "32", "--output", dir, "--run-name", "run",
-             "--Node:ClusterSummarySeconds=2", .. extra], dir);
-        nodes.Add(node);
-        return node;
-    }
+    private int port => cluster.Port;
 
-    private RunningNode Peer(string name, string role, params string[] extra)
-    {
-        var node = RunningNode.Start(name, "p2pdistill-peer.dll",
-            ["--role", role, "--model", "tiny", "--classes", "4", "--seed-nodes", Seed, "--threads", "1", "--Node:ClusterSummarySeconds=2", .. extra], dir);
-        nodes.Add(node);
-        return node;
-    }
+    private string Seed => cluster.Seed;
+
+    private RunningNode Coordinator(params string[] extra) => cluster.Start("coordinator", "p2pdistill-coordinator.dll",
+        ["--port", port.ToString(), "--dataset", "synthetic", "--Data:SyntheticTrain=1024", "--Data:SyntheticTest=128",
+         "--teacher-model", "tiny", "--student-model", "tiny", "--batch-size", "32", "--output", dir, "--run-name", "run",
+         "--Node:ClusterSummarySeconds=2", .. extra]);
+
+    private RunningNode Peer(string name, string role, params string[] extra) => cluster.Start(name, "p2pdistill-peer.dll",
+        ["--role", role, "--model", "tiny", "--classes", "4", "--seed-nodes", Seed, "--threads", "1", "--Node:ClusterSummarySeconds=2", .. extra]);
 
     [Fact]
     public void Should_train_an_epoch_with_a_coordinator_and_three_peer_processes()
@@ -62,7 +50,7 @@ public sealed class MultiProcessSpecs : IDisposable
         Assert.Equal(3, P2PDistill.Shared.Training.CheckpointStore.ReadManifest(checkpoints[0]).Models.Count);
 
         // Cluster state is in every node's log.
-        foreach (var n in nodes)
+        foreach (var n in cluster.Nodes)
         {
             Assert.Contains("cluster: member up", n.Output);
             Assert.Contains("cluster: leader is now", n.Output);
@@ -165,14 +153,12 @@ public sealed class MultiProcessSpecs : IDisposable
         var theirs = Path.Combine(dir, "data-peer");
         Data.TestFiles.WriteIdxSet(mine, gzip: true, train: 64, test: 16);
         Data.TestFiles.WriteIdxSet(theirs, gzip: true, train: 65, test: 16);
-        var coordinator = RunningNode.Start("coordinator", "p2pdistill-coordinator.dll",
+        var coordinator = cluster.Start("coordinator", "p2pdistill-coordinator.dll",
             ["--port", port.ToString(), "--dataset", "fashion-mnist", "--data-path", mine, "--data-mode", "local", "--batch-size", "16",
-             "--teacher-model", "tiny", "--student-model", "tiny", "--output", dir, "--run-name", "run"], dir);
-        nodes.Add(coordinator);
+             "--teacher-model", "tiny", "--student-model", "tiny", "--output", dir, "--run-name", "run"]);
         coordinator.WaitFor("Waiting for a teacher", Long);
-        var peer = RunningNode.Start("student", "p2pdistill-peer.dll",
-            ["--role", "student", "--model", "tiny", "--seed-nodes", Seed, "--data-path", theirs], dir);
-        nodes.Add(peer);
+        var peer = cluster.Start("student", "p2pdistill-peer.dll",
+            ["--role", "student", "--model", "tiny", "--seed-nodes", Seed, "--data-path", theirs]);
         Assert.Equal(3, peer.WaitForExit(Long));
         Assert.Contains("differs from the coordinator's", peer.Output);
         Assert.Contains(theirs, peer.Output);
