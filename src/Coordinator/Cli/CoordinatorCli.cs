@@ -15,6 +15,9 @@ public static class CoordinatorCli
         Exported models (BASE.json cards beside BASE.dat and BASE.safetensors):
                p2pdistill-coordinator evaluate --model MODEL.json [--model ...] [--dataset ...]   (evaluate --help)
                p2pdistill-coordinator predict --model MODEL.json [--model ...] IMAGE...           (predict --help)
+
+        The paper's comparison (modes x seeds x cohort sizes x temperatures, resumable):
+               p2pdistill-coordinator experiment [--modes ...] [--seeds 1,2,3] [--students 2,4] [--epochs N] (experiment --help)
         """;
 
     public static CommandLine Create() => new(
