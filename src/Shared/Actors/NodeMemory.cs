@@ -3,20 +3,25 @@ namespace P2PDistill.Shared.Actors;
 /// <summary>This process's memory, for the periodic log line and the soak test: is a node leaking over a long run?</summary>
 public sealed record NodeMemory(long ResidentBytes, long ManagedHeapBytes, long GcCommittedBytes, int Gen2Collections)
 {
-    /// <summary>Reads VmRSS from /proc/self/status (0 where there is none) and the GC's own figures.</summary>
+    /// <summary>Reads this process's VmRSS (0 where there is none) and the GC's own figures.</summary>
     public static NodeMemory Read()
     {
-        long rss = 0;
+        var info = GC.GetGCMemoryInfo();
+        return new NodeMemory((ResidentKiB("self") ?? 0) * 1024, GC.GetTotalMemory(forceFullCollection: false), info.TotalCommittedBytes, GC.CollectionCount(2));
+    }
+
+    /// <summary>A process's resident memory (VmRSS of /proc/<paramref name="process"/>/status, "self" or a pid) in KiB; null when it is gone or unreadable.</summary>
+    public static long? ResidentKiB(string process)
+    {
         try
         {
-            var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
-            if (line is not null) rss = long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+            var line = File.ReadLines($"/proc/{process}/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+            return line is null ? null : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
         {
+            return null;
         }
-        var info = GC.GetGCMemoryInfo();
-        return new NodeMemory(rss, GC.GetTotalMemory(forceFullCollection: false), info.TotalCommittedBytes, GC.CollectionCount(2));
     }
 
     /// <summary>Resident memory outside the managed heap's committed memory: native code, libtorch, tensors, stacks.</summary>

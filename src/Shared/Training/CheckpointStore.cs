@@ -30,7 +30,6 @@ public sealed class CheckpointStore(string directory, int keep)
         bool carryOverAbsent = false)
     {
         System.IO.Directory.CreateDirectory(Directory);
-        var previous = carryOverAbsent ? LatestGood() : null;
         var name = $"step-{step:D8}";
         var final = Path.Combine(Directory, name);
         var tmp = Path.Combine(Directory, $".{name}.{Guid.NewGuid():N}.tmp");
@@ -47,7 +46,8 @@ public sealed class CheckpointStore(string directory, int keep)
             parts.Add(new CheckpointModel(setup.Id, setup.Role == ModelRole.Teacher ? "teacher" : "student", setup.ModelName, slot, setup.Seed,
                 file, Convert.ToHexString(SHA256.HashData(state)).ToLowerInvariant(), state.LongLength));
         }
-        if (previous is not null)
+        // Only when the newest checkpoint has a model this one lacks is the previous good one verified and read.
+        if (carryOverAbsent && NewestHasAbsent(parts) && LatestGood() is { } previous)
         {
             var old = ReadManifest(previous);
             foreach (var absent in old.Models.Where(o => parts.All(p => p.Id != o.Id)))
@@ -92,6 +92,21 @@ public sealed class CheckpointStore(string directory, int keep)
             if (sha != m.Sha256) return $"{path}: checksum mismatch (corrupt)";
         }
         return null;
+    }
+
+    /// <summary>Whether the newest checkpoint lists a model not in <paramref name="parts"/> (an unreadable manifest: maybe, let verification decide).</summary>
+    private bool NewestHasAbsent(List<CheckpointModel> parts)
+    {
+        var newest = List().FirstOrDefault();
+        if (newest is null) return false;
+        try
+        {
+            return ReadManifest(newest).Models.Any(o => parts.All(p => p.Id != o.Id));
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or JsonException)
+        {
+            return true;
+        }
     }
 
     /// <summary>The step a model's saved state was taken at.</summary>

@@ -136,19 +136,7 @@ public sealed class Node : IDisposable
     /// <summary>Resident memory in MiB from /proc/PID/status (VmRSS); null when the process is gone.</summary>
     public double? RssMiB() => ReadRssMiB(process.Id);
 
-    public static double? ReadRssMiB(int pid)
-    {
-        try
-        {
-            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
-                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                    return double.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024.0;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-        }
-        return null;
-    }
+    public static double? ReadRssMiB(int pid) => P2PDistill.Shared.Actors.NodeMemory.ResidentKiB(pid.ToString()) / 1024.0;
 
     public static int FreePort()
     {

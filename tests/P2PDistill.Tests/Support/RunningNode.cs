@@ -62,18 +62,7 @@ public sealed class RunningNode : IDisposable
     public int ProcessId => process.Id;
 
     /// <summary>Resident memory (VmRSS) in KiB, or null once the process has gone.</summary>
-    public long? ResidentKiB()
-    {
-        try
-        {
-            var line = File.ReadLines($"/proc/{process.Id}/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
-            return line is null ? null : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
-        }
-        catch (IOException)
-        {
-            return null;
-        }
-    }
+    public long? ResidentKiB() => P2PDistill.Shared.Actors.NodeMemory.ResidentKiB(process.Id.ToString());
 
     /// <summary>Waits until the output contains <paramref name="text"/>; fails with the output when it does not in time.</summary>
     public void WaitFor(string text, TimeSpan timeout)
