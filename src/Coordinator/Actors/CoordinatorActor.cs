@@ -1,9 +1,6 @@
-using System.Diagnostics;
 using Akka.Actor;
 using Akka.Cluster;
-using Akka.Event;
 using P2PDistill.Shared.Actors;
-using P2PDistill.Shared.Data;
 using P2PDistill.Shared.Losses;
 using P2PDistill.Shared.Messages;
 using P2PDistill.Shared.Models;
@@ -12,91 +9,68 @@ using P2PDistill.Shared.Training;
 
 namespace P2PDistill.Coordinator.Actors;
 
-/// <summary>What to do when the teacher is lost mid-run (DESIGN.md §6).</summary>
-public enum TeacherLostPolicy
-{
-    /// <summary>Pause until a teacher registers again.</summary>
-    Wait,
-    /// <summary>Go on with the students, mutual learning only.</summary>
-    ContinueMl,
-}
-
 /// <summary>The coordinator's own settings, beside the training plan.</summary>
 /// <param name="ExportDirectory">Where every model's final weights are written at the end (null: not exported).</param>
-/// <summary>Where a resumed run starts: the checkpoint's position and every model's saved state by model id.</summary>
-public sealed record ResumePoint(long Step, int Epoch, int StepInEpoch, IReadOnlyDictionary<string, byte[]> States);
-
 /// <param name="CheckpointDirectory">Where checkpoints go (null: none).</param>
 public sealed record CoordinatorSettings(int MinStudents, TimeSpan StepTimeout, TimeSpan EvalTimeout, TeacherLostPolicy TeacherLost = TeacherLostPolicy.Wait,
     Microsoft.Extensions.Logging.ILoggerFactory? Logging = null, string? ExportDirectory = null, string? CheckpointDirectory = null, string RunId = "run",
     ResumePoint? Resume = null);
 
 /// <summary>
-/// Drives the cohort through DESIGN.md §3, one step at a time. An explicit state machine:
-/// <c>WaitingForMembers → Training ⇄ Evaluating → Finished | Failed</c>. Registration, admission at step
-/// boundaries and departures are handled in every state; the step protocol is all in this file.
+/// Drives the cohort through DESIGN.md §3, one step at a time, as an explicit state machine (the shape of Ray Train's
+/// controller; the states and their data are in <c>CoordinatorStates.cs</c>):
+/// <code>
+///   Waiting ──▶ Step ──▶ Step … ──▶ Evaluating ──▶ Collecting ──▶ Writing ──▶ Step | Collecting (export) | Finished
+///      ▲          │ (every model left, teacher lost)                 ▲             │
+///      └──────────┘                                    Step (--checkpoint-every) ─┘
+/// </code>
+/// Every request carries the state's attempt id and only a reply with that id, from a model the state waits for, counts.
+/// A departure, a timeout, a failure report or a stop request is handled by the state it happens in; the decisions to
+/// train, pause or stop come from <see cref="CohortPolicy"/>. Checkpoint and export files are written off the mailbox.
 /// </summary>
-public sealed class CoordinatorActor : ReceiveActor, IWithTimers
+public sealed class CoordinatorActor : UntypedActor, IWithTimers
 {
-    private sealed class Member(IActorRef actor, RegisterModel registration, int slot, TrainerSetup setup)
-    {
-        public IActorRef Actor { get; } = actor;
-        public RegisterModel Registration { get; } = registration;
-        public int Slot { get; } = slot;
-        public TrainerSetup Setup { get; } = setup;
-        public string Id => Setup.Id;
-        public ModelRole Role => Setup.Role;
-        public bool Ready { get; set; }
-    }
-
-    private sealed record NextStep
-    {
-        public static NextStep Instance { get; } = new();
-    }
-
-    private sealed record PhaseTimeout(long Id);
-
     /// <summary>Host → coordinator on Ctrl+C / SIGTERM: stop at the next step boundary after a final checkpoint.</summary>
     public sealed record StopRequested
     {
         public static StopRequested Instance { get; } = new();
     }
 
-    private bool stopRequested;
+    /// <summary>Every transition the coordinator may take, in one place; any other is a bug and fails the run clearly.</summary>
+    private static readonly Dictionary<Type, Type[]> Transitions = new()
+    {
+        [typeof(WaitingState)] = [typeof(WaitingState), typeof(StepState), typeof(CollectingState), typeof(FinishedState)],
+        [typeof(StepState)] = [typeof(StepState), typeof(WaitingState), typeof(EvaluatingState), typeof(CollectingState), typeof(FinishedState)],
+        [typeof(EvaluatingState)] = [typeof(StepState), typeof(WaitingState), typeof(CollectingState), typeof(FinishedState)],
+        [typeof(CollectingState)] = [typeof(WritingState), typeof(StepState), typeof(WaitingState), typeof(CollectingState), typeof(FinishedState)],
+        [typeof(WritingState)] = [typeof(StepState), typeof(WaitingState), typeof(CollectingState), typeof(FinishedState)],
+        [typeof(FinishedState)] = [],
+    };
 
-    /// <summary>Resume: checkpointed states not yet handed to a model; handed out until training restarts.</summary>
-    private Dictionary<string, byte[]> pendingRestore = [];
-
-    private enum Phase { Logits, Done }
+    private const string TimerKey = "phase";
 
     private readonly TrainingPlan plan;
     private readonly CoordinatorSettings settings;
     private readonly ITrainingObserver observer;
     private readonly TaskCompletionSource<CohortResult> completion;
     private readonly ActorLog log;
-    private readonly DistillationSettings distillation;
+    private readonly CohortPolicy policy;
     private readonly Dictionary<IActorRef, Member> known = [];
     private readonly List<Member> cohort = [];
+    private readonly SavedStates saved;
     private readonly List<EvalRecord> evaluations = [];
-    private readonly Stopwatch runClock = new();
+    private readonly List<ExportedWeights> exports = [];
+    private readonly System.Diagnostics.Stopwatch runClock = new();
 
-    // The step under way.
+    // Where the run is: the next step is (epoch, step); completedSteps steps are done.
     private int epoch;
     private int step;
     private long completedSteps;
-    private long phaseId;
-    private Phase phase;
-    private int stepBatchSize;
-    private readonly Stopwatch stepClock = new();
-    private readonly HashSet<IActorRef> awaiting = [];
-    private readonly Dictionary<IActorRef, StepLogits> logits = [];
-    private readonly Dictionary<IActorRef, StepDone> done = [];
-    private long bytesSent;
-    private long bytesReceived;
-
-    // The evaluation under way.
-    private Dictionary<IActorRef, float[]?[]> evalParts = [];
-    private int evalBatches;
+    private long lastCheckpointStep;
+    private bool started;
+    private bool stopRequested;
+    private long attempts;
+    private CoordinatorState state = new WaitingState("starting");
 
     public CoordinatorActor(TrainingPlan plan, CoordinatorSettings settings, ITrainingObserver observer, TaskCompletionSource<CohortResult> completion)
     {
@@ -104,16 +78,11 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         this.settings = settings;
         this.observer = observer;
         this.completion = completion;
-        distillation = plan.Training.Distillation;
         log = ActorLog.For(Context, settings.Logging, "P2PDistill.Coordinator");
+        policy = new CohortPolicy(settings.MinStudents, settings.TeacherLost);
+        saved = SavedStates.From(settings.Resume);
         if (settings.Resume is { } resume)
-        {
-            completedSteps = resume.Step;
-            epoch = resume.Epoch;
-            step = resume.StepInEpoch;
-            pendingRestore = new Dictionary<string, byte[]>(resume.States);
-        }
-        WaitingForMembers();
+            (completedSteps, epoch, step, lastCheckpointStep) = (resume.Step, resume.Epoch, resume.StepInEpoch, resume.Step);
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -131,73 +100,88 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     protected override void PostStop()
     {
-        completion.TrySetResult(Result(false, "the coordinator stopped"));
-    }
-
-    // ---------------------------------------------------------------- states
-
-    private void WaitingForMembers()
-    {
-        Receive<StopRequested>(_ =>
+        if (state is not FinishedState)
         {
-            log.Warning("Stop requested while waiting for members: nothing to checkpoint beyond what is on disk");
-            Stopped();
-        });
-        Membership();
-        Receive<NextStep>(_ => TryStart());
+            TellEveryone(new TrainingFinished(false, "the coordinator stopped"));
+            completion.TrySetResult(Result(false, "the coordinator stopped", failed: true));
+        }
     }
 
-    private void Training()
+    /// <summary>
+    /// Supervision of the coordinator itself: an exception in any handler (a bug, a malformed reply that slipped
+    /// through) ends the run as a failure that says what happened, with the peers told, instead of a silent restart
+    /// that would forget the cohort and the step counters.
+    /// </summary>
+    protected override bool AroundReceive(Receive receive, object message)
     {
-        Receive<StopRequested>(_ =>
+        try
         {
-            log.Warning("Stop requested: finishing step {0}, then a final checkpoint", completedSteps + 1);
-            stopRequested = true;
-            if (awaiting.Count == 0) Self.Tell(NextStep.Instance);
-        });
-        Membership();
-        Receive<NextStep>(_ => StartStep());
-        Receive<StepLogits>(OnLogits);
-        Receive<StepDone>(OnDone);
-        Receive<PhaseTimeout>(t => t.Id == phaseId, _ => OnPhaseTimeout());
-        Receive<PhaseTimeout>(_ => { });
-    }
-
-    private void Evaluating()
-    {
-        Receive<StopRequested>(_ => stopRequested = true);
-        Membership();
-        Receive<EvalProbabilities>(OnEvalProbabilities);
-        Receive<PhaseTimeout>(t => t.Id == phaseId, _ => OnEvalTimeout());
-        Receive<PhaseTimeout>(_ => { });
-        Receive<NextStep>(_ => { });
-    }
-
-    private void Finished()
-    {
-        Receive<RegisterModel>(_ => Sender.Tell(new RegistrationRefused("the run has finished")));
-        ReceiveAny(_ => { });
-    }
-
-    // ---------------------------------------------------------------- membership (every state)
-
-    private void Membership()
-    {
-        Receive<RegisterModel>(OnRegister);
-        Receive<ModelReady>(OnReady);
-        Receive<Terminated>(t => Leave(t.ActorRef, "it stopped"));
-        Receive<ClusterEvent.UnreachableMember>(u =>
+            return base.AroundReceive(receive, message);
+        }
+        catch (Exception e) when (state is not FinishedState)
         {
-            foreach (var m in known.Values.Where(m => m.Actor.Path.Address.Equals(u.Member.Address)).ToList())
-                Drop(m.Actor, $"node {u.Member.Address} is unreachable");
-        });
+            Fail($"internal error while {state.Name} handling {message.GetType().Name}: {e.GetType().Name}: {e.Message}");
+            return true;
+        }
     }
+
+    // ---------------------------------------------------------------- dispatch: every message, every state
+
+    protected override void OnReceive(object message)
+    {
+        switch (message)
+        {
+            // Membership, in every state.
+            case RegisterModel r: OnRegister(r); break;
+            case RestoreLoaded l: OnRestoreLoaded(l); break;
+            case ModelReady ready: OnReady(ready); break;
+            case Terminated t: Depart(t.ActorRef, "it stopped", tell: false); break;
+            case ClusterEvent.UnreachableMember u:
+                foreach (var m in known.Values.Where(m => m.Actor.Path.Address.Equals(u.Member.Address)).ToList())
+                    Depart(m.Actor, $"node {u.Member.Address} is unreachable", tell: true);
+                break;
+            case StopRequested: OnStopRequested(); break;
+
+            // Replies: only the state that asked, with its attempt id.
+            case PhaseTimeout t when t.Attempt == state.Attempt: OnTimeout(); break;
+            case StepLogits l when state is StepState { Phase: StepPhase.Logits } s && l.Attempt == s.Attempt: OnLogits(s, l); break;
+            case StepDone d when state is StepState { Phase: StepPhase.Done } s && d.Attempt == s.Attempt: OnDone(s, d); break;
+            case EvalProbabilities p when state is EvaluatingState e && p.EvalId == e.Attempt: OnProbabilities(e, p); break;
+            case WeightsChunk c when state is CollectingState s && c.ExportId == s.Attempt: OnChunk(s, c); break;
+            case StepFailed f when f.Attempt == state.Attempt && state is not (WaitingState or WritingState or FinishedState): OnModelFailed(f); break;
+            case SaveFinished f when state is WritingState w && f.Attempt == w.Attempt: OnSaved(w, f); break;
+            case PhaseTimeout or StepLogits or StepDone or EvalProbabilities or WeightsChunk or StepFailed or SaveFinished:
+                log.Debug("Ignoring a stale {0} while {1}", message.GetType().Name, state.Name);
+                break;
+            default: Unhandled(message); break;
+        }
+    }
+
+    private void GoTo(CoordinatorState next, TimeSpan? timeout = null)
+    {
+        if (!Transitions[state.GetType()].Contains(next.GetType()))
+            throw new InvalidOperationException($"no transition from {state.Name} to {next.Name}");
+        Timers.Cancel(TimerKey);
+        log.Debug("{0} → {1}", state.Name, next.Name);
+        state = next;
+        if (timeout is { } t) Timers.StartSingleTimer(TimerKey, new PhaseTimeout(next.Attempt), t);
+    }
+
+    private long NextAttempt() => ++attempts;
+
+    // ---------------------------------------------------------------- membership
 
     private void OnRegister(RegisterModel r)
     {
+        if (state is FinishedState)
+        {
+            Sender.Tell(new RegistrationRefused("the run has finished"));
+            return;
+        }
         if (known.TryGetValue(Sender, out var again))
         {
-            SendAcceptance(Sender, again.Slot, again.Setup);
+            // A retried registration: the acceptance is on its way (or is sent once its saved state is read).
+            if (again.Accepted) Sender.Tell(Acceptance(again.Slot, again.Setup));
             return;
         }
         var why = Refusal(r);
@@ -207,66 +191,74 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             Sender.Tell(new RegistrationRefused(why));
             return;
         }
-        int slot = r.Role == ModelRole.Teacher ? 0 : Enumerable.Range(1, int.MaxValue - 1).First(s => known.Values.All(m => m.Role != ModelRole.Student || m.Slot != s));
+        int slot = ChooseSlot(r);
         var setup = plan.Setup(r.Role, slot, r.ModelName);
         var member = new Member(Sender, r, slot, setup);
         known[Sender] = member;
         Context.Watch(Sender);
         log.Info("Accepted {0} ({1}) from {2}", setup.Id, r.ModelName, r.NodeAddress);
-        SendAcceptance(Sender, slot, setup);
+
+        var savedState = saved.For(setup.Id);
+        if (savedState is not null && savedState.Fits(setup, slot))
+        {
+            // The state is read and its checksum verified off the mailbox; the acceptance follows with it.
+            var model = Sender;
+            Task.Run(() =>
+            {
+                try
+                {
+                    return new RestoreLoaded(model, setup, savedState.Load(), savedState.Step, null);
+                }
+                catch (Exception e)
+                {
+                    return new RestoreLoaded(model, setup, null, 0, e.Message);
+                }
+            }).PipeTo(Self);
+            return;
+        }
+        if (savedState is not null)
+            log.Info("The saved state of {0} is a {1} (seed {2}), not this {3} (seed {4}): it starts from fresh weights",
+                setup.Id, savedState.ModelName, savedState.Seed, setup.ModelName, setup.Seed);
+        member.Accepted = true;
+        Sender.Tell(Acceptance(slot, setup));
+    }
+
+    /// <summary>
+    /// The teacher takes slot 0. A student takes the lowest free slot whose saved state is of its architecture, else the
+    /// lowest free slot with no saved state, else the lowest free slot: in a mixed cohort (tiny and mlp students) restarted
+    /// in any order, every student finds its own state.
+    /// </summary>
+    private int ChooseSlot(RegisterModel r)
+    {
+        if (r.Role == ModelRole.Teacher) return 0;
+        var taken = known.Values.Where(m => m.Role == ModelRole.Student).Select(m => m.Slot).ToHashSet();
+        var free = Enumerable.Range(1, Math.Max(taken.DefaultIfEmpty().Max(), saved.MaxStudentSlot) + 1).Where(s => !taken.Contains(s)).ToList();
+        string? SavedName(int s) => saved.ModelNameOf(TrainingPlan.ModelId(ModelRole.Student, s));
+        return free.Where(s => SavedName(s) == r.ModelName).Cast<int?>().FirstOrDefault()
+               ?? free.Where(s => SavedName(s) is null).Cast<int?>().FirstOrDefault()
+               ?? free[0];
+    }
+
+    private void OnRestoreLoaded(RestoreLoaded l)
+    {
+        if (!known.TryGetValue(l.Model, out var m) || m.Accepted || m.Setup != l.Setup) return;
+        m.Accepted = true;
+        if (l.State is null)
+        {
+            log.Warning("Could not read the saved state of {0} ({1}): it starts from fresh weights", m.Id, l.Problem);
+            m.Actor.Tell(Acceptance(m.Slot, m.Setup));
+            return;
+        }
+        int size = ModelActor.WeightsChunkBytes;
+        int count = Math.Max(1, (l.State.Length + size - 1) / size);
+        m.Actor.Tell(Acceptance(m.Slot, m.Setup) with { RestoreChunks = count, RestoreStep = l.Step });
+        for (int i = 0; i < count; i++)
+            m.Actor.Tell(new RestoreChunk(m.Id, i, count, l.State[(i * size)..Math.Min(l.State.Length, (i + 1) * size)]));
+        log.Info("{0} gets its state from the checkpoint at step {1}", m.Id, l.Step);
     }
 
     private RegistrationAccepted Acceptance(int slot, TrainerSetup setup) =>
         new(slot, setup, plan.Data.IsLocal ? new LocalData(plan.Data, plan.Training, plan.Fingerprint) : null);
-
-    /// <summary>Accepts a model; in a resumed run, also sends it its checkpointed state in frame-sized chunks.</summary>
-    private void SendAcceptance(IActorRef model, int slot, TrainerSetup setup)
-    {
-        long from = completedSteps;
-        if (!pendingRestore.TryGetValue(setup.Id, out var state) && !FromLastCheckpoint(setup, out state, out from))
-        {
-            model.Tell(Acceptance(slot, setup));
-            return;
-        }
-        int size = ModelActor.WeightsChunkBytes;
-        int count = Math.Max(1, (state!.Length + size - 1) / size);
-        model.Tell(Acceptance(slot, setup) with { RestoreChunks = count, RestoreStep = from });
-        for (int i = 0; i < count; i++)
-            model.Tell(new RestoreChunk(setup.Id, i, count, state[(i * size)..Math.Min(state.Length, (i + 1) * size)]));
-        log.Info("{0} gets its state from the checkpoint at step {1}", setup.Id, from);
-    }
-
-    /// <summary>
-    /// A model (re)joining a run that has checkpoints (a restarted student, a teacher back under the <c>wait</c>
-    /// policy) starts from its slot's state in the newest good checkpoint, not from fresh weights (DESIGN.md §6).
-    /// </summary>
-    private bool FromLastCheckpoint(TrainerSetup setup, out byte[]? state, out long step)
-    {
-        state = null;
-        step = 0;
-        if (settings.CheckpointDirectory is null || (completedSteps == 0 && !runClock.IsRunning)) return false;
-        try
-        {
-            var store = new CheckpointStore(settings.CheckpointDirectory, plan.Training.KeepCheckpoints);
-            var latest = store.LatestGood(why => log.Warning("Skipping a bad checkpoint: {0}", why));
-            if (latest is null) return false;
-            var manifest = CheckpointStore.ReadManifest(latest);
-            var saved = manifest.Models.FirstOrDefault(m => m.Id == setup.Id && m.ModelName == setup.ModelName && m.Seed == setup.Seed);
-            if (saved is null)
-            {
-                log.Info("{0} is not in the checkpoint at step {1}: it starts from fresh weights", setup.Id, manifest.Step);
-                return false;
-            }
-            state = File.ReadAllBytes(Path.Combine(latest, saved.File));
-            step = CheckpointStore.StateStepOf(manifest, saved);
-            return true;
-        }
-        catch (Exception e) when (e is IOException or InvalidDataException or System.Text.Json.JsonException or UnauthorizedAccessException)
-        {
-            log.Warning("Could not read the last checkpoint for {0} ({1}): it starts from fresh weights", setup.Id, e.Message);
-            return false;
-        }
-    }
 
     private string? Refusal(RegisterModel r)
     {
@@ -284,31 +276,36 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     private void OnReady(ModelReady ready)
     {
-        if (!known.TryGetValue(Sender, out var m)) return;
+        if (!known.TryGetValue(Sender, out var m) || !m.Accepted || m.Ready) return;
         m.Ready = true;
         log.Info("{0} is ready ({1:N0} parameters); it joins the cohort at the next step boundary", m.Id, ready.Parameters);
-        Self.Tell(NextStep.Instance);
-    }
-
-    private void Leave(IActorRef actor, string why)
-    {
-        if (!known.Remove(actor, out var m)) return;
-        Context.Unwatch(actor);
-        bool wasInCohort = cohort.Remove(m);
-        log.Warning("{0} left{1}: {2}; cohort now {3}", m.Id, wasInCohort ? " the cohort" : "", why, Describe(cohort));
-        if (awaiting.Remove(actor)) CheckPhaseComplete();
-        evalParts.Remove(actor);
+        if (state is WaitingState) StartStep();
     }
 
     /// <summary>
-    /// Leaves the model out at once, and tells it so: if it is alive after all (a network hiccup, a slow step), it
-    /// registers again and rejoins at a step boundary instead of waiting forever.
+    /// A model leaves (stopped, unreachable, missed a timeout). The state it happens in completes its own phase
+    /// without it; when <paramref name="tell"/>, the model is told, so that if it is alive after all it registers again.
     /// </summary>
-    private void Drop(IActorRef actor, string why)
+    private void Depart(IActorRef actor, string why, bool tell)
     {
-        if (!known.ContainsKey(actor)) return;
-        actor.Tell(new P2PDistill.Shared.Messages.Dropped(why));
-        Leave(actor, why);
+        if (!known.Remove(actor, out var m)) return;
+        Context.Unwatch(actor);
+        if (tell) actor.Tell(new P2PDistill.Shared.Messages.Dropped(why));
+        bool wasInCohort = cohort.Remove(m);
+        log.Warning("{0} left{1} while {2}: {3}; cohort now {4}", m.Id, wasInCohort ? " the cohort" : "", state.Name, why, Describe(cohort));
+        switch (state)
+        {
+            case StepState s when s.Awaiting.Remove(actor):
+                Advance(s);
+                break;
+            case EvaluatingState e:
+                e.Parts.Remove(actor);
+                if (e.Awaiting.Remove(actor) && e.Awaiting.Count == 0) CompleteEvaluation(e);
+                break;
+            case CollectingState c when c.Awaiting.Remove(actor) && c.Awaiting.Count == 0:
+                EndCollect(c);
+                break;
+        }
     }
 
     /// <summary>At a step boundary: ready models join the cohort.</summary>
@@ -322,269 +319,363 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         cohort.Sort((a, b) => a.Slot.CompareTo(b.Slot));
     }
 
-    // ---------------------------------------------------------------- starting and pausing
-
-    private void TryStart()
+    private void OnStopRequested()
     {
-        AdmitReady();
-        int students = cohort.Count(m => m.Role == ModelRole.Student);
-        bool teacher = cohort.Any(m => m.Role == ModelRole.Teacher);
-        if (!teacher || students < settings.MinStudents) return;
-        log.Info("Cohort complete ({0}); training {1} at step {2}", Describe(cohort), completedSteps == 0 ? "starts" : "resumes", completedSteps + 1);
-        pendingRestore.Clear();
-        if (!runClock.IsRunning) runClock.Start();
-        Become(Training);
-        Self.Tell(NextStep.Instance);
+        if (state is FinishedState || stopRequested) return;
+        stopRequested = true;
+        log.Warning("Stop requested while {0}: a final checkpoint at the next step boundary, then the end", state.Name);
+        if (state is WaitingState) StartStep();
     }
 
-    private bool MustPause(out string why)
+    private void OnTimeout()
     {
-        why = "";
-        bool teacher = cohort.Any(m => m.Role == ModelRole.Teacher);
-        if (!teacher && settings.TeacherLost == TeacherLostPolicy.Wait)
+        switch (state)
         {
-            why = "no teacher in the cohort (teacher-lost policy: wait)";
-            return true;
+            case StepState s:
+                foreach (var actor in s.Awaiting.ToList())
+                {
+                    s.Awaiting.Remove(actor); // first, so that the departure does not advance the step: it advances once, below
+                    log.Warning("{0} missed the {1} s step timeout at step {2} and is dropped", IdOf(actor), settings.StepTimeout.TotalSeconds, s.GlobalStep);
+                    Depart(actor, "missed the step timeout", tell: true);
+                }
+                Advance(s);
+                break;
+            case EvaluatingState e:
+                foreach (var actor in e.Awaiting)
+                {
+                    log.Warning("{0} did not finish the evaluation in {1} s and is left out of it", IdOf(actor), settings.EvalTimeout.TotalSeconds);
+                    e.Parts.Remove(actor);
+                }
+                e.Awaiting.Clear();
+                CompleteEvaluation(e);
+                break;
+            case CollectingState c:
+                log.Warning("No model state from {0} within {1} s", string.Join(", ", c.Awaiting.Select(IdOf)), settings.EvalTimeout.TotalSeconds);
+                c.Awaiting.Clear();
+                EndCollect(c);
+                break;
         }
-        if (cohort.All(m => m.Role != ModelRole.Student))
+    }
+
+    /// <summary>A model reports that a request failed in it: the phase goes on without it, and it keeps its network.</summary>
+    private void OnModelFailed(StepFailed f)
+    {
+        log.Error("{0} failed while {1}: {2}; going on without it", f.ModelId, state.Name, f.Reason);
+        switch (state)
         {
-            why = "no student in the cohort";
-            return true;
+            case StepState s when s.Awaiting.Remove(Sender):
+                s.Logits.Remove(Sender);
+                Advance(s);
+                break;
+            case EvaluatingState e:
+                e.Parts.Remove(Sender);
+                if (e.Awaiting.Remove(Sender) && e.Awaiting.Count == 0) CompleteEvaluation(e);
+                break;
+            case CollectingState c when c.Awaiting.Remove(Sender) && c.Awaiting.Count == 0:
+                EndCollect(c);
+                break;
         }
-        return false;
     }
 
     // ---------------------------------------------------------------- the step (DESIGN.md §3)
 
+    /// <summary>At a step boundary: ask the policy, then train, wait or stop.</summary>
     private void StartStep()
     {
-        if (awaiting.Count > 0) return; // a step is under way; this NextStep came from a model getting ready
-        if (stopRequested)
-        {
-            Checkpoint(Stopped);
-            return;
-        }
         AdmitReady();
-        if (MustPause(out var why))
+        var decision = policy.Decide(new CohortView(cohort.Any(m => m.Role == ModelRole.Teacher), cohort.Count(m => m.Role == ModelRole.Student),
+            started, stopRequested));
+        switch (decision)
         {
-            log.Warning("Training paused before step {0}: {1}", completedSteps + 1, why);
-            Become(WaitingForMembers);
-            return;
+            case CohortDecision.Stop:
+                if (completedSteps > lastCheckpointStep) Save(SaveKind.Checkpoint, AfterSave.Stop);
+                else Stopped(); // nothing trained since the checkpoint on disk
+                return;
+            case CohortDecision.Wait w:
+                if (state is WaitingState current && current.Why == w.Why) return;
+                if (started) log.Warning("Training paused before step {0}: {1}", completedSteps + 1, w.Why);
+                else log.Info("{0}", w.Why);
+                GoTo(new WaitingState(w.Why));
+                return;
         }
+        if (state is WaitingState)
+        {
+            log.Info("Cohort complete ({0}); training {1} at step {2}", Describe(cohort), completedSteps == 0 ? "starts" : "resumes", completedSteps + 1);
+            runClock.Start();
+        }
+        started = true;
 
+        var s = new StepState(NextAttempt(), completedSteps + 1, epoch, step, plan.TrainBatchSize(epoch, step));
+        GoTo(s, settings.StepTimeout);
         // Ship mode sends the batch's pixels; local mode only (epoch, step) and each node builds the batch itself.
         object message = plan.Data.IsLocal
-            ? new TrainStepLocal(completedSteps + 1, epoch, step)
-            : new TrainStep(completedSteps + 1, epoch, step, plan.TrainBatch(epoch, step));
-        stepBatchSize = plan.TrainBatchSize(epoch, step);
+            ? new TrainStepLocal(s.GlobalStep, epoch, step, s.Attempt)
+            : new TrainStep(s.GlobalStep, epoch, step, plan.TrainBatch(epoch, step), s.Attempt);
         long size = StepMessageSerializer.WireSize(message);
-        logits.Clear();
-        done.Clear();
-        awaiting.Clear();
-        bytesSent = 0;
-        bytesReceived = 0;
-        stepClock.Restart();
         foreach (var m in cohort)
         {
             m.Actor.Tell(message);
-            awaiting.Add(m.Actor);
-            bytesSent += size;
+            s.Awaiting.Add(m.Actor);
+            s.BytesSent += size;
         }
-        StartPhase(Phase.Logits, settings.StepTimeout);
     }
 
-    private void OnLogits(StepLogits l)
+    private void OnLogits(StepState s, StepLogits l)
     {
-        if (phase != Phase.Logits || l.GlobalStep != completedSteps + 1 || !awaiting.Remove(Sender)) return;
-        logits[Sender] = l;
-        bytesReceived += StepMessageSerializer.WireSize(l);
-        CheckPhaseComplete();
+        if (!s.Awaiting.Remove(Sender)) return;
+        s.Logits[Sender] = l;
+        s.BytesReceived += StepMessageSerializer.WireSize(l);
+        Advance(s);
     }
 
-    private void SendTargets()
+    private void OnDone(StepState s, StepDone d)
     {
-        var teacher = cohort.FirstOrDefault(m => m.Role == ModelRole.Teacher && logits.ContainsKey(m.Actor));
-        var students = cohort.Where(m => m.Role == ModelRole.Student && logits.ContainsKey(m.Actor)).ToList();
-        var b = stepBatchSize;
-        var targets = TargetBuilder.Build(teacher is null ? null : logits[teacher.Actor].Logits, students.Select(s => logits[s.Actor].Logits).ToList(),
-            b, plan.Spec.NumClasses, distillation);
-        if (teacher is not null) Send(teacher, new ApplyTargets(completedSteps + 1, DistillTargets.None));
-        for (int i = 0; i < students.Count; i++) Send(students[i], new ApplyTargets(completedSteps + 1, targets[i]));
-        StartPhase(Phase.Done, settings.StepTimeout);
+        if (!s.Awaiting.Remove(Sender)) return;
+        s.Done[Sender] = d;
+        s.BytesReceived += StepMessageSerializer.WireSize(d);
+        if (!d.Applied)
+        {
+            Fail($"{d.ModelId}: the loss is not finite at epoch {s.Epoch + 1} step {s.Step + 1} (loss {d.Loss}, CE {d.Ce}, KD {d.Kd}, ML {d.Ml}); the step was refused");
+            return;
+        }
+        Advance(s);
+    }
+
+    /// <summary>When nobody is awaited any more: the targets after the logits, the next step after the step-done replies.</summary>
+    private void Advance(StepState s)
+    {
+        if (!ReferenceEquals(state, s) || s.Awaiting.Count > 0) return;
+        if (s.Phase == StepPhase.Done)
+        {
+            CompleteStep(s);
+            return;
+        }
+        var teacher = cohort.FirstOrDefault(m => m.Role == ModelRole.Teacher && s.Logits.ContainsKey(m.Actor));
+        var students = cohort.Where(m => m.Role == ModelRole.Student && s.Logits.ContainsKey(m.Actor)).ToList();
+        if (teacher is null && students.Count == 0)
+        {
+            log.Warning("Training paused at step {0}: every model left during the step; the step is run again", s.GlobalStep);
+            GoTo(new WaitingState("every model left during the step"));
+            StartStep();
+            return;
+        }
+        var targets = TargetBuilder.Build(teacher is null ? null : s.Logits[teacher.Actor].Logits, students.Select(m => s.Logits[m.Actor].Logits).ToList(),
+            s.BatchSize, plan.Spec.NumClasses, plan.Training.Distillation);
+        s.Phase = StepPhase.Done;
+        Timers.StartSingleTimer(TimerKey, new PhaseTimeout(s.Attempt), settings.StepTimeout);
+        if (teacher is not null) Send(teacher, new ApplyTargets(s.GlobalStep, DistillTargets.None, s.Attempt));
+        for (int i = 0; i < students.Count; i++) Send(students[i], new ApplyTargets(s.GlobalStep, targets[i], s.Attempt));
 
         void Send(Member m, ApplyTargets message)
         {
             m.Actor.Tell(message);
-            awaiting.Add(m.Actor);
-            bytesSent += StepMessageSerializer.WireSize(message);
+            s.Awaiting.Add(m.Actor);
+            s.BytesSent += StepMessageSerializer.WireSize(message);
         }
     }
 
-    private void OnDone(StepDone d)
+    private void CompleteStep(StepState s)
     {
-        if (phase != Phase.Done || d.GlobalStep != completedSteps + 1 || !awaiting.Remove(Sender)) return;
-        done[Sender] = d;
-        bytesReceived += StepMessageSerializer.WireSize(d);
-        if (!d.Applied)
+        Timers.Cancel(TimerKey);
+        completedSteps = s.GlobalStep;
+        var records = cohort.Where(m => s.Done.ContainsKey(m.Actor)).Select(m =>
         {
-            Fail($"{d.ModelId}: the loss is not finite at epoch {epoch + 1} step {step + 1} (loss {d.Loss}, CE {d.Ce}, KD {d.Kd}, ML {d.Ml}); the step was refused");
-            return;
-        }
-        CheckPhaseComplete();
-    }
-
-    private void CheckPhaseComplete()
-    {
-        if (awaiting.Count > 0) return;
-        if (phase == Phase.Logits)
-        {
-            if (logits.Count == 0) { Pause("every model left during the step"); return; }
-            SendTargets();
-            return;
-        }
-        CompleteStep();
-    }
-
-    private void CompleteStep()
-    {
-        Timers.Cancel(nameof(PhaseTimeout));
-        completedSteps++;
-        var records = cohort.Where(m => done.ContainsKey(m.Actor)).Select(m =>
-        {
-            var d = done[m.Actor];
-            var compute = d.ComputeMs + (logits.TryGetValue(m.Actor, out var l) ? l.ComputeMs : 0);
+            var d = s.Done[m.Actor];
+            var compute = d.ComputeMs + (s.Logits.TryGetValue(m.Actor, out var l) ? l.ComputeMs : 0);
             return new ModelStepRecord(m.Id, m.Role, new LossParts(d.Loss, d.Ce, d.Kd, d.Ml), d.BatchAccuracy, d.LearningRate, compute);
         }).ToList();
-        var record = new StepRecord(epoch, step, completedSteps, plan.StepsPerEpoch, stepBatchSize, stepClock.Elapsed.TotalSeconds, records, bytesSent, bytesReceived);
-        observer.OnStep(record);
+        var record = new StepRecord(s.Epoch, s.Step, completedSteps, plan.StepsPerEpoch, s.BatchSize, s.Clock.Elapsed.TotalSeconds, records, s.BytesSent, s.BytesReceived);
+        if (!Observe(() => observer.OnStep(record), "the step metrics")) return;
         if (log.IsDebugEnabled)
-            log.Debug("step {0}: {1:F1} ms, coordination {2:F1} ms, {3:N0} bytes sent, {4:N0} received", completedSteps, record.Seconds * 1000, record.CoordinationMs, bytesSent, bytesReceived);
+            log.Debug("step {0}: {1:F1} ms, coordination {2:F1} ms, {3:N0} bytes sent, {4:N0} received", completedSteps, record.Seconds * 1000, record.CoordinationMs,
+                s.BytesSent, s.BytesReceived);
 
         step++;
         if (step < plan.StepsPerEpoch)
         {
             int every = plan.Training.CheckpointEverySteps;
-            if (every > 0 && completedSteps % every == 0)
-                Checkpoint(() =>
-                {
-                    Become(Training);
-                    Self.Tell(NextStep.Instance);
-                });
-            else
-                Self.Tell(NextStep.Instance);
+            if (every > 0 && completedSteps % every == 0) Save(SaveKind.Checkpoint, AfterSave.NextStep);
+            else StartStep();
             return;
         }
         int finishedEpoch = epoch;
         step = 0;
         epoch++;
-        bool last = epoch == plan.Training.Epochs;
-        if (last || (finishedEpoch + 1) % plan.Training.EvalEveryEpochs == 0) StartEvaluation(finishedEpoch);
-        else Checkpoint(ContinueAfterEpoch);
-    }
-
-    private void OnPhaseTimeout()
-    {
-        foreach (var actor in awaiting.ToList())
-        {
-            var id = known.TryGetValue(actor, out var m) ? m.Id : actor.Path.ToString();
-            log.Warning("{0} missed the {1} s step timeout at step {2} and is dropped", id, settings.StepTimeout.TotalSeconds, completedSteps + 1);
-            Drop(actor, "missed the step timeout");
-        }
-        CheckPhaseComplete();
-    }
-
-    private void StartPhase(Phase next, TimeSpan timeout)
-    {
-        phase = next;
-        phaseId++;
-        Timers.StartSingleTimer(nameof(PhaseTimeout), new PhaseTimeout(phaseId), timeout);
-    }
-
-    private void Pause(string why)
-    {
-        log.Warning("Training paused at step {0}: {1}", completedSteps + 1, why);
-        Timers.Cancel(nameof(PhaseTimeout));
-        awaiting.Clear();
-        Become(WaitingForMembers);
+        if (epoch == plan.Training.Epochs || (finishedEpoch + 1) % plan.Training.EvalEveryEpochs == 0) StartEvaluation(finishedEpoch);
+        else Save(SaveKind.Checkpoint, AfterSave.EndOfEpoch);
     }
 
     // ---------------------------------------------------------------- evaluation (DESIGN.md §5)
 
     private void StartEvaluation(int finishedEpoch)
     {
-        Become(Evaluating);
-        evalBatches = plan.TestBatchCount;
-        evalParts = cohort.ToDictionary(m => m.Actor, _ => new float[]?[evalBatches]);
-        awaiting.Clear();
-        StartPhase(phase, settings.EvalTimeout);
-        evalEpoch = finishedEpoch;
+        var e = new EvaluatingState(NextAttempt(), finishedEpoch, cohort.ToDictionary(m => m.Actor, _ => new float[]?[plan.TestBatchCount]));
+        GoTo(e, settings.EvalTimeout);
         if (plan.Data.IsLocal)
         {
-            foreach (var m in cohort) m.Actor.Tell(new EvaluateLocal(phaseId));
+            foreach (var m in cohort) m.Actor.Tell(new EvaluateLocal(e.Attempt));
         }
         else
         {
             int i = 0;
             foreach (var testBatch in plan.TestBatches())
             {
-                var message = new EvaluateBatch(phaseId, i++, testBatch);
+                var message = new EvaluateBatch(e.Attempt, i++, testBatch);
                 foreach (var m in cohort) m.Actor.Tell(message);
             }
         }
-        foreach (var m in cohort) awaiting.Add(m.Actor);
+        if (e.Awaiting.Count == 0) CompleteEvaluation(e);
     }
 
-    private int evalEpoch;
-
-    private void OnEvalProbabilities(EvalProbabilities p)
+    private void OnProbabilities(EvaluatingState e, EvalProbabilities p)
     {
-        if (p.EvalId != phaseId || !evalParts.TryGetValue(Sender, out var parts) || p.Index < 0 || p.Index >= parts.Length) return;
+        if (!e.Awaiting.Contains(Sender) || !e.Parts.TryGetValue(Sender, out var parts) || p.Index < 0 || p.Index >= parts.Length) return;
         parts[p.Index] = p.Probabilities;
-        if (parts.All(x => x is not null)) awaiting.Remove(Sender);
-        if (awaiting.Count == 0) CompleteEvaluation();
+        if (parts.Any(x => x is null)) return;
+        e.Awaiting.Remove(Sender);
+        if (e.Awaiting.Count == 0) CompleteEvaluation(e);
     }
 
-    private void OnEvalTimeout()
+    private void CompleteEvaluation(EvaluatingState e)
     {
-        foreach (var actor in awaiting.ToList())
-        {
-            log.Warning("{0} did not finish the evaluation in {1} s and is left out of it", known.TryGetValue(actor, out var m) ? m.Id : actor.Path.ToString(), settings.EvalTimeout.TotalSeconds);
-            evalParts.Remove(actor);
-        }
-        awaiting.Clear();
-        CompleteEvaluation();
-    }
-
-    private void CompleteEvaluation()
-    {
-        Timers.Cancel(nameof(PhaseTimeout));
-        var models = cohort.Where(m => evalParts.TryGetValue(m.Actor, out var parts) && parts.All(x => x is not null))
-            .Select(m => (m.Id, m.Role, evalParts[m.Actor].SelectMany(x => x!).ToArray())).ToList();
+        if (!ReferenceEquals(state, e)) return;
+        Timers.Cancel(TimerKey);
+        var models = cohort.Where(m => e.Parts.TryGetValue(m.Actor, out var parts) && parts.All(x => x is not null))
+            .Select(m => (m.Id, m.Role, e.Parts[m.Actor].SelectMany(x => x!).ToArray())).ToList();
         if (models.Count > 0)
         {
-            var evaluation = Evaluation.Combine(evalEpoch, completedSteps, models, plan.TestLabels(), plan.Spec.NumClasses);
+            var evaluation = Evaluation.Combine(e.Epoch, completedSteps, models, plan.TestLabels(), plan.Spec.NumClasses);
             evaluations.Add(evaluation);
-            observer.OnEvaluation(evaluation);
+            if (!Observe(() => observer.OnEvaluation(evaluation), "the evaluation metrics")) return;
         }
-        evalParts = [];
-        Checkpoint(ContinueAfterEpoch);
+        else log.Warning("No model finished the evaluation of epoch {0}", e.Epoch + 1);
+        Save(SaveKind.Checkpoint, AfterSave.EndOfEpoch);
     }
 
-    /// <summary>After an epoch's evaluation and checkpoint: the next epoch, or the end.</summary>
-    private void ContinueAfterEpoch()
+    // ---------------------------------------------------------------- checkpoints and the export
+
+    /// <summary>Collects every cohort model's state (or weights, for the export), then writes it off the mailbox.</summary>
+    private void Save(SaveKind kind, AfterSave then)
     {
-        if (stopRequested && epoch < plan.Training.Epochs)
+        var directory = kind == SaveKind.Checkpoint ? settings.CheckpointDirectory : settings.ExportDirectory;
+        if (directory is null || cohort.Count == 0)
         {
-            Stopped(); // the epoch's checkpoint was just written
+            Continue(then);
             return;
         }
-        if (epoch >= plan.Training.Epochs)
+        var c = new CollectingState(NextAttempt(), kind, then, cohort.Select(m => m.Actor).ToList());
+        GoTo(c, settings.EvalTimeout);
+        foreach (var m in cohort) m.Actor.Tell(new ExportWeights(c.Attempt, kind == SaveKind.Checkpoint));
+    }
+
+    private void OnChunk(CollectingState s, WeightsChunk c)
+    {
+        if (!s.Awaiting.Contains(Sender) || !s.Parts.TryGetValue(Sender, out var parts) || c.Count < 1 || c.Index < 0 || c.Index >= c.Count) return;
+        parts ??= s.Parts[Sender] = new byte[]?[c.Count];
+        if (parts.Length != c.Count) return;
+        parts[c.Index] = c.Data;
+        if (parts.Any(p => p is null) || !known.TryGetValue(Sender, out var m)) return;
+        s.Collected.Add((m, parts.SelectMany(p => p!).ToArray()));
+        s.Awaiting.Remove(Sender);
+        if (s.Awaiting.Count == 0) EndCollect(s);
+    }
+
+    private void EndCollect(CollectingState c)
+    {
+        if (!ReferenceEquals(state, c)) return;
+        if (c.Collected.Count == 0)
         {
-            Finish();
+            log.Warning("Nothing collected for the {0}: nothing written", c.Kind == SaveKind.Checkpoint ? "checkpoint" : "export");
+            Continue(c.Then);
             return;
         }
-        Become(Training);
-        Self.Tell(NextStep.Instance);
+        var w = new WritingState(NextAttempt(), c.Kind, c.Then);
+        GoTo(w);
+        var collected = c.Collected.OrderBy(x => x.Member.Slot).Select(x => (x.Member.Setup, x.Member.Slot, x.Bytes)).ToList();
+        long attempt = w.Attempt;
+        if (c.Kind == SaveKind.Checkpoint)
+        {
+            var store = new CheckpointStore(settings.CheckpointDirectory!, plan.Training.KeepCheckpoints);
+            var (runId, at, ep, st) = (settings.RunId, completedSteps, epoch, step);
+            Task.Run(() =>
+            {
+                try
+                {
+                    var path = store.Write(runId, at, ep, st, collected, carryOverAbsent: true);
+                    return new SaveFinished(attempt, path, CheckpointStore.ReadManifest(path), [], null);
+                }
+                catch (Exception e)
+                {
+                    return new SaveFinished(attempt, null, null, [], $"checkpoint at step {at} in '{store.Directory}': {e.Message}");
+                }
+            }).PipeTo(Self);
+        }
+        else
+        {
+            var directory = settings.ExportDirectory!;
+            Task.Run(() =>
+            {
+                try
+                {
+                    Directory.CreateDirectory(directory);
+                    var written = new List<ExportedWeights>();
+                    foreach (var (setup, _, bytes) in collected)
+                    {
+                        var path = Path.Combine(directory, setup.Id + ".dat");
+                        AtomicFile.Write(path, tmp => File.WriteAllBytes(tmp, bytes));
+                        written.Add(new ExportedWeights(setup, path));
+                    }
+                    return new SaveFinished(attempt, directory, null, written, null);
+                }
+                catch (Exception e)
+                {
+                    return new SaveFinished(attempt, null, null, [], $"export to '{directory}': {e.Message}");
+                }
+            }).PipeTo(Self);
+        }
+    }
+
+    private void OnSaved(WritingState w, SaveFinished f)
+    {
+        if (f.Error is not null)
+        {
+            Fail($"could not write the {f.Error}; the last good checkpoint on disk is kept");
+            return;
+        }
+        if (w.Kind == SaveKind.Checkpoint)
+        {
+            lastCheckpointStep = completedSteps;
+            saved.Update(f.Path!, f.Manifest!);
+            log.Info("Checkpoint at step {0}: {1} models in {2}", completedSteps, f.Manifest!.Models.Count, f.Path!);
+        }
+        else exports.AddRange(f.Exports);
+        Continue(w.Then);
+    }
+
+    /// <summary>What follows a checkpoint or the export (or its skipping): declared by <see cref="AfterSave"/>.</summary>
+    private void Continue(AfterSave then)
+    {
+        switch (then)
+        {
+            case AfterSave.NextStep:
+                StartStep();
+                break;
+            case AfterSave.EndOfEpoch when epoch >= plan.Training.Epochs:
+                Finish();
+                break;
+            case AfterSave.EndOfEpoch when stopRequested:
+                Stopped(); // the epoch's checkpoint was just written
+                break;
+            case AfterSave.EndOfEpoch:
+                StartStep();
+                break;
+            case AfterSave.Stop:
+                Stopped();
+                break;
+            case AfterSave.Complete:
+                Complete();
+                break;
+        }
     }
 
     // ---------------------------------------------------------------- ending
@@ -593,138 +684,42 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     {
         log.Info("Training finished: {0} steps in {1:F1} s", completedSteps, runClock.Elapsed.TotalSeconds);
         runClock.Stop();
-        if (settings.ExportDirectory is null || cohort.Count == 0)
-        {
-            Complete();
-            return;
-        }
-        // Exporting: every model sends its final weights; they are written under the run directory.
-        Collect(fullState: false, results =>
-        {
-            System.IO.Directory.CreateDirectory(settings.ExportDirectory);
-            foreach (var (m, bytes) in results)
-            {
-                var path = System.IO.Path.Combine(settings.ExportDirectory, m.Id + ".dat");
-                AtomicFile.Write(path, tmp => System.IO.File.WriteAllBytes(tmp, bytes));
-                exports.Add(new ExportedWeights(m.Setup, path));
-            }
-            Complete();
-        });
-    }
-
-    private readonly List<ExportedWeights> exports = [];
-
-    // ---------------------------------------------------------------- collecting model states (checkpoints, exports)
-
-    private Dictionary<IActorRef, byte[]?[]?> weightParts = [];
-    private List<(Member Member, byte[] Bytes)> collectedStates = [];
-    private Action<List<(Member Member, byte[] Bytes)>>? afterCollect;
-
-    /// <summary>Asks every cohort model for its weights (or full training state) and continues with what arrives.</summary>
-    private void Collect(bool fullState, Action<List<(Member Member, byte[] Bytes)>> then)
-    {
-        Become(Collecting);
-        awaiting.Clear();
-        StartPhase(phase, settings.EvalTimeout);
-        weightParts = cohort.ToDictionary(m => m.Actor, _ => (byte[]?[]?)null);
-        collectedStates = [];
-        afterCollect = then;
-        foreach (var m in cohort)
-        {
-            m.Actor.Tell(new ExportWeights(phaseId, fullState));
-            awaiting.Add(m.Actor);
-        }
-        if (awaiting.Count == 0) EndCollect();
-    }
-
-    private void Collecting()
-    {
-        Receive<WeightsChunk>(c =>
-        {
-            if (c.ExportId != phaseId || !weightParts.TryGetValue(Sender, out var parts) || c.Count < 1 || c.Index < 0 || c.Index >= c.Count) return;
-            parts ??= weightParts[Sender] = new byte[]?[c.Count];
-            if (parts.Length != c.Count) return;
-            parts[c.Index] = c.Data;
-            if (parts.Any(p => p is null) || !known.TryGetValue(Sender, out var m)) return;
-            collectedStates.Add((m, parts.SelectMany(p => p!).ToArray()));
-            awaiting.Remove(Sender);
-            if (awaiting.Count == 0) EndCollect();
-        });
-        Receive<PhaseTimeout>(t => t.Id == phaseId, _ =>
-        {
-            log.Warning("No model state from {0} within {1} s", string.Join(", ", awaiting.Select(a => known.TryGetValue(a, out var m) ? m.Id : a.Path.ToString())), settings.EvalTimeout.TotalSeconds);
-            EndCollect();
-        });
-        Receive<PhaseTimeout>(_ => { });
-        Receive<Terminated>(t =>
-        {
-            Leave(t.ActorRef, "it stopped");
-            if (awaiting.Count == 0) EndCollect();
-        });
-        Receive<NextStep>(_ => { });
-        Receive<StopRequested>(_ => stopRequested = true);
-        Membership();
-    }
-
-    private void EndCollect()
-    {
-        Timers.Cancel(nameof(PhaseTimeout));
-        awaiting.Clear();
-        var then = afterCollect;
-        afterCollect = null;
-        then?.Invoke(collectedStates.OrderBy(x => x.Member.Slot).ToList());
-    }
-
-    /// <summary>Writes a checkpoint of every model's full state, then continues with <paramref name="next"/>.</summary>
-    private void Checkpoint(Action next)
-    {
-        if (settings.CheckpointDirectory is null || cohort.Count == 0)
-        {
-            next();
-            return;
-        }
-        Collect(fullState: true, results =>
-        {
-            try
-            {
-                var store = new CheckpointStore(settings.CheckpointDirectory, plan.Training.KeepCheckpoints);
-                var path = store.Write(settings.RunId, completedSteps, epoch, step, results.Select(r => (r.Member.Setup, r.Member.Slot, r.Bytes)),
-                    carryOverAbsent: true);
-                log.Info("Checkpoint at step {0}: {1} models in {2}", completedSteps, results.Count, path);
-            }
-            catch (IOException e)
-            {
-                log.Error("Checkpoint at step {0} failed: {1}; the previous checkpoints are kept", completedSteps, e.Message);
-            }
-            next();
-        });
+        Save(SaveKind.Export, AfterSave.Complete);
     }
 
     /// <summary>Ends a run stopped on request: not completed, but cleanly, with its last checkpoint on disk.</summary>
-    private void Stopped()
-    {
-        Timers.Cancel(nameof(PhaseTimeout));
-        runClock.Stop();
-        completion.TrySetResult(Result(false, $"stopped on request after step {completedSteps}"));
-        TellEveryone(new TrainingFinished(false, "the coordinator was stopped"));
-        Become(Finished);
-    }
+    private void Stopped() => End(Result(false, $"stopped on request after step {completedSteps}"), new TrainingFinished(false, "the coordinator was stopped"));
 
-    private void Complete()
-    {
-        Timers.Cancel(nameof(PhaseTimeout));
-        completion.TrySetResult(Result(true, null));
-        TellEveryone(new TrainingFinished(true, null));
-        Become(Finished);
-    }
+    private void Complete() => End(Result(true, null), new TrainingFinished(true, null));
 
     private void Fail(string reason)
     {
+        if (state is FinishedState) return;
         log.Error("Training stopped: {0}", reason);
-        Timers.Cancel(nameof(PhaseTimeout));
-        completion.TrySetResult(Result(false, reason));
-        TellEveryone(new TrainingFinished(false, reason));
-        Become(Finished);
+        End(Result(false, reason, failed: true), new TrainingFinished(false, reason));
+    }
+
+    private void End(CohortResult result, TrainingFinished told)
+    {
+        runClock.Stop();
+        GoTo(new FinishedState(result.Completed ? "completed" : result.StopReason ?? "stopped"));
+        completion.TrySetResult(result);
+        TellEveryone(told);
+    }
+
+    /// <summary>Runs an observer (metrics files, plots): if it cannot write, the run fails clearly instead of crashing the coordinator.</summary>
+    private bool Observe(Action write, string what)
+    {
+        try
+        {
+            write();
+            return true;
+        }
+        catch (Exception e)
+        {
+            Fail($"could not write {what}: {e.Message}");
+            return false;
+        }
     }
 
     private void TellEveryone(object message)
@@ -736,12 +731,14 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         }
     }
 
-    private CohortResult Result(bool completed, string? reason)
+    private CohortResult Result(bool completed, string? reason, bool failed = false)
     {
         var seconds = runClock.Elapsed.TotalSeconds;
         return new CohortResult(evaluations.ToList(), completedSteps, seconds,
-            seconds > 0 ? completedSteps * (double)plan.Training.BatchSize / seconds : 0, completed, reason, exports.ToList());
+            seconds > 0 ? completedSteps * (double)plan.Training.BatchSize / seconds : 0, completed, reason, exports.ToList(), failed);
     }
+
+    private string IdOf(IActorRef actor) => known.TryGetValue(actor, out var m) ? m.Id : actor.Path.ToString();
 
     private static string Describe(IEnumerable<Member> members)
     {

@@ -37,7 +37,8 @@ public sealed class ClusterRunService(CoordinatorRun run, IHostApplicationLifeti
             Console.WriteLine(summary);
             logger.LogInformation("{Steps} steps in {Seconds:F1} s: {Rate:F0} images/s; run directory {Run}", result.Steps, result.Seconds, result.ImagesPerSecond, run.Run.Path);
             if (!result.Completed) logger.LogError("Run stopped early: {Reason}", result.StopReason);
-            Environment.ExitCode = result.Completed || stoppingToken.IsCancellationRequested ? 0 : 1;
+            // A run stopped on request exits 0; one that failed (I/O, non-finite loss, a crashed coordinator) exits 1 even during a stop.
+            Environment.ExitCode = !result.Failed && (result.Completed || stoppingToken.IsCancellationRequested) ? 0 : 1;
             // Let TrainingFinished reach the peer nodes before this node leaves the cluster.
             await Task.Delay(TimeSpan.FromSeconds(1), CancellationToken.None);
         }

@@ -49,7 +49,8 @@ public sealed class CoordinatorRun : IDisposable
                          ?? throw new InvalidDataException($"resume: no good checkpoint in '{Path.Combine(Run.Path, "checkpoints")}'; start a new run instead");
             var manifest = CheckpointStore.ReadManifest(latest);
             resume = new Actors.ResumePoint(manifest.Step, manifest.Epoch, manifest.StepInEpoch,
-                manifest.Models.ToDictionary(m => m.Id, m => File.ReadAllBytes(Path.Combine(latest, m.File))));
+                manifest.Models.Select(m => new Actors.ResumeModel(m.Id, m.ModelName, m.Seed, m.Slot, CheckpointStore.StateStepOf(manifest, m),
+                    File.ReadAllBytes(Path.Combine(latest, m.File)))).ToList());
             MetricsWriter.TruncateAfter(Run.Path, manifest.Step);
             logger.LogInformation("Resuming run {Run} from {Checkpoint}: step {Step}, epoch {Epoch}, models {Models}",
                 Run.Path, Path.GetFileName(latest), manifest.Step, manifest.Epoch + 1, string.Join(", ", manifest.Models.Select(m => m.Id)));

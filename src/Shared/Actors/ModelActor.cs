@@ -215,20 +215,22 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
 
     private void Training()
     {
-        Receive<TrainStep>(step =>
+        Receive<TrainStep>(step => Guarded(step.Attempt, () =>
         {
             var clock = Stopwatch.StartNew();
             var logits = trainer!.Forward(step.Batch);
-            Sender.Tell(new StepLogits(step.GlobalStep, trainer.Id, step.Batch.Count, logits.Length / Math.Max(1, step.Batch.Count), logits, clock.Elapsed.TotalMilliseconds));
-        });
-        Receive<TrainStepLocal>(step =>
+            Sender.Tell(new StepLogits(step.GlobalStep, trainer.Id, step.Batch.Count, logits.Length / Math.Max(1, step.Batch.Count), logits,
+                clock.Elapsed.TotalMilliseconds, step.Attempt));
+        }));
+        Receive<TrainStepLocal>(step => Guarded(step.Attempt, () =>
         {
             var clock = Stopwatch.StartNew();
             var batch = localPlan!.TrainBatch(step.Epoch, step.Step);
             var logits = trainer!.Forward(batch);
-            Sender.Tell(new StepLogits(step.GlobalStep, trainer.Id, batch.Count, logits.Length / Math.Max(1, batch.Count), logits, clock.Elapsed.TotalMilliseconds));
-        });
-        Receive<EvaluateLocal>(e =>
+            Sender.Tell(new StepLogits(step.GlobalStep, trainer.Id, batch.Count, logits.Length / Math.Max(1, batch.Count), logits,
+                clock.Elapsed.TotalMilliseconds, step.Attempt));
+        }));
+        Receive<EvaluateLocal>(e => Guarded(e.EvalId, () =>
         {
             int index = 0;
             foreach (var batch in localPlan!.TestBatches())
@@ -236,20 +238,21 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
                 var probs = trainer!.Predict(batch);
                 Sender.Tell(new EvalProbabilities(e.EvalId, index++, trainer.Id, batch.Count, probs.Length / Math.Max(1, batch.Count), probs));
             }
-        });
-        Receive<ApplyTargets>(apply =>
+        }));
+        Receive<ApplyTargets>(apply => Guarded(apply.Attempt, () =>
         {
             var clock = Stopwatch.StartNew();
             var o = trainer!.Backward(apply.Targets);
-            Sender.Tell(new StepDone(apply.GlobalStep, trainer.Id, o.Loss.Total, o.Loss.Ce, o.Loss.Kd, o.Loss.Ml, o.BatchAccuracy, o.LearningRate, o.Applied, clock.Elapsed.TotalMilliseconds));
-        });
-        Receive<EvaluateBatch>(e =>
+            Sender.Tell(new StepDone(apply.GlobalStep, trainer.Id, o.Loss.Total, o.Loss.Ce, o.Loss.Kd, o.Loss.Ml, o.BatchAccuracy, o.LearningRate, o.Applied,
+                clock.Elapsed.TotalMilliseconds, apply.Attempt));
+        }));
+        Receive<EvaluateBatch>(e => Guarded(e.EvalId, () =>
         {
             var probs = trainer!.Predict(e.Batch);
             Sender.Tell(new EvalProbabilities(e.EvalId, e.Index, trainer.Id, e.Batch.Count, probs.Length / Math.Max(1, e.Batch.Count), probs));
-        });
+        }));
         Receive<GetParameters>(_ => Sender.Tell(new ModelParameters(trainer!.Id, trainer.StepsApplied, trainer.FlatParameters())));
-        Receive<ExportWeights>(SendWeights);
+        Receive<ExportWeights>(e => Guarded(e.ExportId, () => SendWeights(e)));
         Receive<Terminated>(t => t.ActorRef.Equals(coordinator), _ => CoordinatorLost("it stopped"));
         Receive<ClusterEvent.MemberRemoved>(removed => removed.Member.HasRole(CoordinatorRole), removed =>
         {
@@ -276,6 +279,46 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             settings.OnFinished?.Invoke(f);
             Become(Finished);
         });
+    }
+
+    /// <summary>
+    /// Supervision of everything else (a state that does not load, a bug): the failure is logged and reported to the host,
+    /// and this actor stops. The coordinator sees it leave; the node exits non-zero. Akka's default strategy would restart
+    /// the actor with fresh weights and have it register again as if nothing had happened.
+    /// </summary>
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        try
+        {
+            return base.AroundReceive(receive, message);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            var why = $"{trainer?.Id ?? settings.ModelName} failed while handling {message.GetType().Name}: {e.GetType().Name}: {e.Message}";
+            log.Error("{0}; stopping this model rather than starting it again with fresh weights", why);
+            settings.OnGaveUp?.Invoke(why);
+            Context.Stop(Self);
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Supervision of a request (DESIGN.md §6): an exception in this model's forward, backward or prediction is reported to
+    /// the coordinator as a <see cref="StepFailed"/> for that request, and the actor goes on with the same network. It is never
+    /// restarted with fresh weights behind the coordinator's back.
+    /// </summary>
+    private void Guarded(long attempt, Action work)
+    {
+        try
+        {
+            work();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            var id = trainer?.Id ?? settings.ModelName;
+            log.Error("{0}: request {1} failed: {2}", id, attempt, e.Message);
+            Sender.Tell(new StepFailed(attempt, id, $"{e.GetType().Name}: {e.Message}"));
+        }
     }
 
     /// <summary>Local data mode: load this node's copy of the dataset and check it is the coordinator's.</summary>
@@ -327,7 +370,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
 
     private void Finished()
     {
-        Receive<ExportWeights>(SendWeights);
+        Receive<ExportWeights>(e => Guarded(e.ExportId, () => SendWeights(e)));
         Receive<GetParameters>(_ => Sender.Tell(new ModelParameters(trainer!.Id, trainer.StepsApplied, trainer.FlatParameters())));
         ReceiveAny(_ => { });
     }

@@ -36,6 +36,7 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
         ExportWeights => "EW",
         WeightsChunk => "WC",
         RestoreChunk => "RC",
+        StepFailed => "SF",
         _ => throw new ArgumentException($"{nameof(StepMessageSerializer)} cannot serialize {o.GetType()}"),
     };
 
@@ -47,20 +48,20 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
             switch (obj)
             {
                 case TrainStep m:
-                    w.Write(m.GlobalStep); w.Write(m.Epoch); w.Write(m.Step);
+                    w.Write(m.GlobalStep); w.Write(m.Attempt); w.Write(m.Epoch); w.Write(m.Step);
                     WriteBatch(w, m.Batch);
                     break;
                 case StepLogits m:
-                    w.Write(m.GlobalStep); w.Write(m.ModelId); w.Write(m.BatchSize); w.Write(m.Classes);
+                    w.Write(m.GlobalStep); w.Write(m.Attempt); w.Write(m.ModelId); w.Write(m.BatchSize); w.Write(m.Classes);
                     WriteArray<float>(w, m.Logits); w.Write(m.ComputeMs);
                     break;
                 case ApplyTargets m:
-                    w.Write(m.GlobalStep);
+                    w.Write(m.GlobalStep); w.Write(m.Attempt);
                     WriteOptional(w, m.Targets.TeacherLogits); WriteOptional(w, m.Targets.PeerProbSum); WriteOptional(w, m.Targets.PeerNegEntropySum);
                     w.Write(m.Targets.Peers);
                     break;
                 case StepDone m:
-                    w.Write(m.GlobalStep); w.Write(m.ModelId);
+                    w.Write(m.GlobalStep); w.Write(m.Attempt); w.Write(m.ModelId);
                     w.Write(m.Loss); w.Write(m.Ce); w.Write(m.Kd); w.Write(m.Ml);
                     w.Write(m.BatchAccuracy); w.Write(m.LearningRate); w.Write(m.Applied); w.Write(m.ComputeMs);
                     break;
@@ -73,13 +74,16 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
                     WriteArray<float>(w, m.Probabilities);
                     break;
                 case TrainStepLocal m:
-                    w.Write(m.GlobalStep); w.Write(m.Epoch); w.Write(m.Step);
+                    w.Write(m.GlobalStep); w.Write(m.Attempt); w.Write(m.Epoch); w.Write(m.Step);
                     break;
                 case EvaluateLocal m:
                     w.Write(m.EvalId);
                     break;
                 case ExportWeights m:
                     w.Write(m.ExportId); w.Write(m.FullState);
+                    break;
+                case StepFailed m:
+                    w.Write(m.Attempt); w.Write(m.ModelId); w.Write(m.Reason);
                     break;
                 case RestoreChunk m:
                     w.Write(m.ModelId); w.Write(m.Index); w.Write(m.Count);
@@ -107,14 +111,14 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
                 "SL" => ReadLogits(r),
                 "EB" => new EvaluateBatch(r.ReadInt64(), r.ReadInt32(), ReadBatch(r, "EB")),
                 "EP" => ReadProbabilities(r),
-                "TL" => new TrainStepLocal(r.ReadInt64(), r.ReadInt32(), r.ReadInt32()),
+                "TL" => ReadTrainStepLocal(r),
+                "SF" => new StepFailed(r.ReadInt64(), r.ReadString(), r.ReadString()),
                 "EL" => new EvaluateLocal(r.ReadInt64()),
                 "EW" => new ExportWeights(r.ReadInt64(), r.ReadBoolean()),
                 "RC" => new RestoreChunk(r.ReadString(), r.ReadInt32(), r.ReadInt32(), ReadArray<byte>(r)),
                 "WC" => new WeightsChunk(r.ReadInt64(), r.ReadString(), r.ReadInt32(), r.ReadInt32(), ReadArray<byte>(r)),
-                "AT" => new ApplyTargets(r.ReadInt64(), new DistillTargets(ReadOptional(r), ReadOptional(r), ReadOptional(r), r.ReadInt32())),
-                "SD" => new StepDone(r.ReadInt64(), r.ReadString(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(),
-                    r.ReadDouble(), r.ReadDouble(), r.ReadBoolean(), r.ReadDouble()),
+                "AT" => ReadApplyTargets(r),
+                "SD" => ReadStepDone(r),
                 _ => throw new SerializationException($"unknown step-message manifest '{manifest}'"),
             };
             if (r.BaseStream.Position != bytes.Length)
@@ -129,8 +133,27 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
 
     private static TrainStep ReadTrainStep(BinaryReader r)
     {
-        var (global, epoch, step) = (r.ReadInt64(), r.ReadInt32(), r.ReadInt32());
-        return new TrainStep(global, epoch, step, ReadBatch(r, "TS"));
+        var (global, attempt, epoch, step) = (r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32());
+        return new TrainStep(global, epoch, step, ReadBatch(r, "TS"), attempt);
+    }
+
+    private static TrainStepLocal ReadTrainStepLocal(BinaryReader r)
+    {
+        var (global, attempt, epoch, step) = (r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32());
+        return new TrainStepLocal(global, epoch, step, attempt);
+    }
+
+    private static ApplyTargets ReadApplyTargets(BinaryReader r)
+    {
+        var (global, attempt) = (r.ReadInt64(), r.ReadInt64());
+        return new ApplyTargets(global, new DistillTargets(ReadOptional(r), ReadOptional(r), ReadOptional(r), r.ReadInt32()), attempt);
+    }
+
+    private static StepDone ReadStepDone(BinaryReader r)
+    {
+        var (global, attempt, id) = (r.ReadInt64(), r.ReadInt64(), r.ReadString());
+        return new StepDone(global, id, r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadBoolean(),
+            r.ReadDouble(), attempt);
     }
 
     private static void WriteBatch(BinaryWriter w, ImageBatch batch)
@@ -161,10 +184,10 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
 
     private static StepLogits ReadLogits(BinaryReader r)
     {
-        var (global, id, batch, classes) = (r.ReadInt64(), r.ReadString(), r.ReadInt32(), r.ReadInt32());
+        var (global, attempt, id, batch, classes) = (r.ReadInt64(), r.ReadInt64(), r.ReadString(), r.ReadInt32(), r.ReadInt32());
         var logits = ReadArray<float>(r);
         if ((long)batch * classes != logits.Length) throw new SerializationException($"SL: {logits.Length} logits for batch {batch} x {classes} classes");
-        return new StepLogits(global, id, batch, classes, logits, r.ReadDouble());
+        return new StepLogits(global, id, batch, classes, logits, r.ReadDouble(), attempt);
     }
 
     private static void WriteArray<T>(BinaryWriter w, ReadOnlySpan<T> values) where T : unmanaged

@@ -34,32 +34,42 @@ public sealed class CheckpointStore(string directory, int keep)
         var final = Path.Combine(Directory, name);
         var tmp = Path.Combine(Directory, $".{name}.{Guid.NewGuid():N}.tmp");
         System.IO.Directory.CreateDirectory(tmp);
-        var parts = new List<CheckpointModel>();
-        foreach (var (setup, slot, state) in models)
+        try
         {
-            var file = setup.Id + ".state";
-            using (var fs = new FileStream(Path.Combine(tmp, file), FileMode.CreateNew))
+            var parts = new List<CheckpointModel>();
+            foreach (var (setup, slot, state) in models)
             {
-                fs.Write(state);
-                fs.Flush(flushToDisk: true);
+                var file = setup.Id + ".state";
+                using (var fs = new FileStream(Path.Combine(tmp, file), FileMode.CreateNew))
+                {
+                    fs.Write(state);
+                    fs.Flush(flushToDisk: true);
+                }
+                parts.Add(new CheckpointModel(setup.Id, setup.Role == ModelRole.Teacher ? "teacher" : "student", setup.ModelName, slot, setup.Seed,
+                    file, Convert.ToHexString(SHA256.HashData(state)).ToLowerInvariant(), state.LongLength));
             }
-            parts.Add(new CheckpointModel(setup.Id, setup.Role == ModelRole.Teacher ? "teacher" : "student", setup.ModelName, slot, setup.Seed,
-                file, Convert.ToHexString(SHA256.HashData(state)).ToLowerInvariant(), state.LongLength));
+            // Only when the newest checkpoint has a model this one lacks is the previous good one verified and read.
+            if (carryOverAbsent && NewestHasAbsent(parts) && LatestGood() is { } previous)
+            {
+                var old = ReadManifest(previous);
+                foreach (var absent in old.Models.Where(o => parts.All(p => p.Id != o.Id)))
+                {
+                    File.Copy(Path.Combine(previous, absent.File), Path.Combine(tmp, absent.File));
+                    parts.Add(absent with { StateStep = absent.StateStep > 0 ? absent.StateStep : old.Step });
+                }
+            }
+            var manifest = new CheckpointManifest(runId, step, epoch, stepInEpoch, DateTime.UtcNow, parts);
+            AtomicFile.WriteAllText(Path.Combine(tmp, "manifest.json"), JsonSerializer.Serialize(manifest, Json));
+            if (System.IO.Directory.Exists(final)) System.IO.Directory.Delete(final, recursive: true);
+            System.IO.Directory.Move(tmp, final);
         }
-        // Only when the newest checkpoint has a model this one lacks is the previous good one verified and read.
-        if (carryOverAbsent && NewestHasAbsent(parts) && LatestGood() is { } previous)
+        catch
         {
-            var old = ReadManifest(previous);
-            foreach (var absent in old.Models.Where(o => parts.All(p => p.Id != o.Id)))
-            {
-                File.Copy(Path.Combine(previous, absent.File), Path.Combine(tmp, absent.File));
-                parts.Add(absent with { StateStep = absent.StateStep > 0 ? absent.StateStep : old.Step });
-            }
+            // A failed write (a full disk, a read-only folder) leaves no temporary folder behind, and the checkpoints
+            // already on disk untouched.
+            try { System.IO.Directory.Delete(tmp, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw;
         }
-        var manifest = new CheckpointManifest(runId, step, epoch, stepInEpoch, DateTime.UtcNow, parts);
-        AtomicFile.WriteAllText(Path.Combine(tmp, "manifest.json"), JsonSerializer.Serialize(manifest, Json));
-        if (System.IO.Directory.Exists(final)) System.IO.Directory.Delete(final, recursive: true);
-        System.IO.Directory.Move(tmp, final);
         Prune();
         return final;
     }

@@ -10,8 +10,9 @@ public sealed record ExportedWeights(TrainerSetup Setup, string WeightsPath);
 
 /// <summary>The outcome of a run.</summary>
 /// <param name="Exports">Each trained network's weights saved in TorchSharp's format at the end of the run (empty when not exported).</param>
+/// <param name="Failed">The run ended on an error (an I/O failure, a non-finite loss, a crashed coordinator), not on request: exit code 1.</param>
 public sealed record CohortResult(IReadOnlyList<EvalRecord> Evaluations, long Steps, double Seconds, double ImagesPerSecond, bool Completed, string? StopReason,
-    IReadOnlyList<ExportedWeights>? Exports = null)
+    IReadOnlyList<ExportedWeights>? Exports = null, bool Failed = false)
 {
     public EvalRecord? Final => Evaluations.Count > 0 ? Evaluations[^1] : null;
 }

@@ -1,0 +1,120 @@
+using System.Diagnostics;
+using Akka.Actor;
+using P2PDistill.Shared.Messages;
+using P2PDistill.Shared.Training;
+
+namespace P2PDistill.Coordinator.Actors;
+
+/// <summary>A model admitted by the coordinator: its actor, its slot, and the setup it trains with.</summary>
+internal sealed class Member(IActorRef actor, RegisterModel registration, int slot, TrainerSetup setup)
+{
+    public IActorRef Actor { get; } = actor;
+    public RegisterModel Registration { get; } = registration;
+    public int Slot { get; } = slot;
+    public TrainerSetup Setup { get; } = setup;
+    public string Id => Setup.Id;
+    public ModelRole Role => Setup.Role;
+
+    /// <summary>The acceptance was sent (after its checkpointed state, if any, was read off the mailbox).</summary>
+    public bool Accepted { get; set; }
+
+    /// <summary>It built its network and said so: it joins the cohort at the next step boundary.</summary>
+    public bool Ready { get; set; }
+}
+
+/// <summary>What the coordinator does once a checkpoint or export is on disk: declared, never a stored lambda.</summary>
+internal enum AfterSave
+{
+    /// <summary>A mid-epoch checkpoint (<c>--checkpoint-every</c>): the next step.</summary>
+    NextStep,
+    /// <summary>The end-of-epoch checkpoint: the next epoch, the export at the end of the run, or a requested stop.</summary>
+    EndOfEpoch,
+    /// <summary>The final checkpoint of a stop request: the run ends, stopped.</summary>
+    Stop,
+    /// <summary>The final export: the run ends, completed.</summary>
+    Complete,
+}
+
+internal enum SaveKind { Checkpoint, Export }
+
+internal enum StepPhase { Logits, Done }
+
+/// <summary>
+/// The coordinator's states (DESIGN.md §3, the shape of Ray Train's controller states): each owns only its own data,
+/// and every request it sends carries its <see cref="Attempt"/>, which the replies echo.
+/// </summary>
+internal abstract class CoordinatorState(long attempt)
+{
+    public long Attempt { get; } = attempt;
+    public abstract string Name { get; }
+}
+
+/// <summary>Waiting for the cohort to be complete: before the first step, or paused (teacher lost, no student left).</summary>
+internal sealed class WaitingState(string why) : CoordinatorState(0)
+{
+    public string Why { get; } = why;
+    public override string Name => "waiting";
+}
+
+/// <summary>One training step: the logits gather, then the step-done gather.</summary>
+internal sealed class StepState(long attempt, long globalStep, int epoch, int step, int batchSize) : CoordinatorState(attempt)
+{
+    public override string Name => $"step {GlobalStep} ({Phase})";
+    public long GlobalStep { get; } = globalStep;
+    public int Epoch { get; } = epoch;
+    public int Step { get; } = step;
+    public int BatchSize { get; } = batchSize;
+    public StepPhase Phase { get; set; } = StepPhase.Logits;
+    public HashSet<IActorRef> Awaiting { get; } = [];
+    public Dictionary<IActorRef, StepLogits> Logits { get; } = [];
+    public Dictionary<IActorRef, StepDone> Done { get; } = [];
+    public long BytesSent { get; set; }
+    public long BytesReceived { get; set; }
+    public Stopwatch Clock { get; } = Stopwatch.StartNew();
+}
+
+/// <summary>Every cohort model predicts the test split; the parts come back batch by batch.</summary>
+internal sealed class EvaluatingState(long attempt, int epoch, Dictionary<IActorRef, float[]?[]> parts) : CoordinatorState(attempt)
+{
+    public override string Name => $"evaluating epoch {Epoch + 1}";
+    public int Epoch { get; } = epoch;
+    public Dictionary<IActorRef, float[]?[]> Parts { get; } = parts;
+    public HashSet<IActorRef> Awaiting { get; } = [.. parts.Keys];
+}
+
+/// <summary>Every cohort model sends its state (a checkpoint) or its weights (the export), in chunks.</summary>
+internal sealed class CollectingState(long attempt, SaveKind kind, AfterSave then, IEnumerable<IActorRef> models) : CoordinatorState(attempt)
+{
+    public override string Name => Kind == SaveKind.Checkpoint ? "collecting a checkpoint" : "collecting the export";
+    public SaveKind Kind { get; } = kind;
+    public AfterSave Then { get; } = then;
+    public Dictionary<IActorRef, byte[]?[]?> Parts { get; } = models.ToDictionary(m => m, _ => (byte[]?[]?)null);
+    public HashSet<IActorRef> Awaiting { get; } = [.. models];
+    public List<(Member Member, byte[] Bytes)> Collected { get; } = [];
+}
+
+/// <summary>The collected states are being written (hashing included) off the coordinator's mailbox.</summary>
+internal sealed class WritingState(long attempt, SaveKind kind, AfterSave then) : CoordinatorState(attempt)
+{
+    public override string Name => Kind == SaveKind.Checkpoint ? "writing a checkpoint" : "writing the export";
+    public SaveKind Kind { get; } = kind;
+    public AfterSave Then { get; } = then;
+}
+
+/// <summary>The run is over (completed, stopped or failed); registrations are refused.</summary>
+internal sealed class FinishedState(string how) : CoordinatorState(0)
+{
+    public override string Name => "finished";
+    public string How { get; } = how;
+}
+
+// ---------------------------------------------------------------- the coordinator's own messages
+
+/// <summary>A state's deadline passed (step timeout, evaluation or collection timeout).</summary>
+internal sealed record PhaseTimeout(long Attempt);
+
+/// <summary>A checkpoint or export write finished off the mailbox: <paramref name="Error"/> is null on success.</summary>
+internal sealed record SaveFinished(long Attempt, string? Path, CheckpointManifest? Manifest, IReadOnlyList<ExportedWeights> Exports, string? Error);
+
+/// <summary>A model's checkpointed state was read (and its checksum verified) off the mailbox: null when it could not be.</summary>
+internal sealed record RestoreLoaded(IActorRef Model, TrainerSetup Setup, byte[]? State, long Step, string? Problem);
