@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using System.Text.Json.Serialization;
 
 namespace P2PDistill.Shared.Hosting;
 
@@ -16,8 +17,16 @@ public sealed class TlsOptions
     /// <summary>This node's certificate with its private key: a PKCS#12 (.pfx / .p12) file.</summary>
     public string? Certificate { get; set; }
 
-    /// <summary>Password of <see cref="Certificate"/>. Prefer <see cref="PasswordFile"/> or the environment variable: flags show in process lists.</summary>
+    /// <summary>
+    /// Password of <see cref="Certificate"/>. Prefer <see cref="PasswordFile"/> or the environment variable: flags show in process lists.
+    /// Never serialized (the run's config.json shows <see cref="RedactedPassword"/> instead).
+    /// </summary>
+    [JsonIgnore]
     public string? Password { get; set; }
+
+    /// <summary>What config.json shows for <see cref="Password"/>: "***" when one is set, nothing otherwise; never the password.</summary>
+    [JsonPropertyName("password")]
+    public string? RedactedPassword => string.IsNullOrEmpty(Password) ? null : "***";
 
     /// <summary>A file whose first line is the password of <see cref="Certificate"/>.</summary>
     public string? PasswordFile { get; set; }

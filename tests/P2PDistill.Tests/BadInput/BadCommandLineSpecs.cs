@@ -43,6 +43,7 @@ public sealed class ExistingRun : IDisposable
 /// and nothing written (no new run directory; an existing run given to --resume stays byte for byte as it was).
 /// </summary>
 [Trait("Category", "Fault")]
+[Collection(ProcessTests.Name)]
 public sealed class BadCommandLineSpecs(ExistingRun existing) : IClassFixture<ExistingRun>, IDisposable
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(1);

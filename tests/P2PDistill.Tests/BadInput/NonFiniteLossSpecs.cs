@@ -10,6 +10,7 @@ namespace P2PDistill.Tests.BadInput;
 /// schedule whose factor is 1e30, so that good checkpoints exist before the bad step.
 /// </summary>
 [Trait("Category", "Fault")]
+[Collection(ProcessTests.Name)]
 public sealed class NonFiniteLossSpecs : IDisposable
 {
     private readonly string dir = Directory.CreateTempSubdirectory("p2pdistill-nan-").FullName;

@@ -8,6 +8,7 @@ namespace P2PDistill.Tests.Cluster;
 /// the teacher-lost policies (wait, continue-ml), and peers that find a restarted coordinator by themselves.
 /// </summary>
 [Trait("Category", "Fault")]
+[Collection(ProcessTests.Name)]
 public sealed class FailurePolicySpecs : IDisposable
 {
     private static readonly TimeSpan Long = TimeSpan.FromMinutes(3);

@@ -5,6 +5,7 @@ namespace P2PDistill.Tests.Cluster;
 
 /// <summary>The coordinator and peer nodes as real processes from the built executables, on 127.0.0.1.</summary>
 [Trait("Category", "MultiProcess")]
+[Collection(ProcessTests.Name)]
 public sealed class MultiProcessSpecs : IDisposable
 {
     private static readonly TimeSpan Long = TimeSpan.FromMinutes(3);

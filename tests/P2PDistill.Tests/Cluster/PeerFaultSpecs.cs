@@ -6,6 +6,7 @@ namespace P2PDistill.Tests.Cluster;
 
 /// <summary>Bad network situations at start-up and mid-run give a clear message and a non-zero exit.</summary>
 [Trait("Category", "Fault")]
+[Collection(ProcessTests.Name)]
 public sealed class PeerFaultSpecs : IDisposable
 {
     private static readonly TimeSpan Long = TimeSpan.FromMinutes(2);

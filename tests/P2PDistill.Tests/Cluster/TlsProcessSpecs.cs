@@ -4,6 +4,7 @@ namespace P2PDistill.Tests.Cluster;
 
 /// <summary>Mutual TLS with the real executables: certificates made by the test, flags as a user gives them.</summary>
 [Trait("Category", "MultiProcess")]
+[Collection(ProcessTests.Name)]
 public sealed class TlsProcessSpecs : IDisposable
 {
     private static readonly TimeSpan Long = TimeSpan.FromMinutes(1);

@@ -5,6 +5,7 @@ namespace P2PDistill.Tests.Hosting;
 
 /// <summary>The coordinator executable's --single-process run, as a real process writing a real run directory.</summary>
 [Trait("Category", "MultiProcess")]
+[Collection(ProcessTests.Name)]
 public sealed class SingleProcessRunSpecs : IDisposable
 {
     private readonly string dir = Directory.CreateTempSubdirectory("p2pdistill-run-").FullName;

@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 
 namespace P2PDistill.Tests.Losses;
 
-/// <summary>Checks the losses against PyTorch's numbers in ../shared/fixtures/distill-loss-golden.json.</summary>
+/// <summary>Checks the losses against PyTorch's numbers in Fixtures/distill-loss-golden.json (provenance: Fixtures/README.md).</summary>
 [Trait("Category", "Unit")]
 public sealed class GoldenLossSpecs
 {
@@ -138,7 +138,7 @@ public sealed class GoldenLossSpecs
 
     private static JsonElement[] LoadCases()
     {
-        using var doc = JsonDocument.Parse(File.ReadAllText(SharedFixtures.Path("fixtures", "distill-loss-golden.json")));
+        using var doc = JsonDocument.Parse(File.ReadAllText(TestFixtures.Path("distill-loss-golden.json")));
         return doc.RootElement.GetProperty("cases").EnumerateArray().Select(e => e.Clone()).ToArray();
     }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.RegularExpressions;
 using P2PDistill.Shared.Runs;
+using P2PDistill.Tests.Support;
 
 namespace P2PDistill.Tests.Namespace;
 
@@ -11,6 +12,7 @@ namespace P2PDistill.Tests.Namespace;
 /// machine does not allow namespaces the test is skipped and says why.
 /// </summary>
 [Trait("Category", "Namespace")]
+[Collection(ProcessTests.Name)]
 public sealed partial class NetnsClusterSpecs : IDisposable
 {
     private static readonly TimeSpan Limit = TimeSpan.FromMinutes(3);
