@@ -101,10 +101,13 @@ public sealed class MetricsWriter : ITrainingObserver, IDisposable
     {
         lock (gate)
         {
-            stepsCsv.Dispose();
-            stepsJson.Dispose();
-            evalCsv.Dispose();
-            evalJson.Dispose();
+            foreach (var w in new[] { stepsCsv, stepsJson, evalCsv, evalJson })
+            {
+                // After a failed write (a full disk) the writer still holds the row it could not flush: closing must not
+                // throw again on the way out; the failure was already reported where it happened.
+                try { w.Dispose(); }
+                catch (IOException) { }
+            }
         }
     }
 
