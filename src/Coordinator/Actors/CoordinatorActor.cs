@@ -293,6 +293,12 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
         if (tell) actor.Tell(new P2PDistill.Shared.Messages.Dropped(why));
         bool wasInCohort = cohort.Remove(m);
         log.Warning("{0} left{1} while {2}: {3}; cohort now {4}", m.Id, wasInCohort ? " the cohort" : "", state.Name, why, Describe(cohort));
+        GoOnWithout(actor);
+    }
+
+    /// <summary>The current state completes its own phase without this model (it left, or its request failed).</summary>
+    private void GoOnWithout(IActorRef actor)
+    {
         switch (state)
         {
             case StepState s when s.Awaiting.Remove(actor):
@@ -361,20 +367,7 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
     private void OnModelFailed(StepFailed f)
     {
         log.Error("{0} failed while {1}: {2}; going on without it", f.ModelId, state.Name, f.Reason);
-        switch (state)
-        {
-            case StepState s when s.Awaiting.Remove(Sender):
-                s.Logits.Remove(Sender);
-                Advance(s);
-                break;
-            case EvaluatingState e:
-                e.Parts.Remove(Sender);
-                if (e.Awaiting.Remove(Sender) && e.Awaiting.Count == 0) CompleteEvaluation(e);
-                break;
-            case CollectingState c when c.Awaiting.Remove(Sender) && c.Awaiting.Count == 0:
-                EndCollect(c);
-                break;
-        }
+        GoOnWithout(Sender);
     }
 
     // ---------------------------------------------------------------- the step (DESIGN.md §3)

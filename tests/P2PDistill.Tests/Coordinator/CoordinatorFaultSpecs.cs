@@ -21,6 +21,17 @@ public sealed class CoordinatorFaultSpecs(ITestOutputHelper output) : Coordinato
         return (Join(ModelRole.Teacher), Join(ModelRole.Student), Join(ModelRole.Student));
     }
 
+    /// <summary>Step 1 of a 2-epoch run: the teacher and student-1 answer both halves, student-2 never answers the second; its deadline passes.</summary>
+    private (ProbeModel T, ProbeModel S1, ProbeModel S2, List<ApplyTargets> Targets) StudentTwoMissesTheDoneTimeout()
+    {
+        var (t, s1, s2) = Cohort(Options(epochs: 2));
+        var (steps, targets) = GatherLogits(t, s1, s2);
+        Done(t, targets[0]);
+        Done(s1, targets[1]);
+        Timeout(steps[0].Attempt);
+        return (t, s1, s2, targets);
+    }
+
     // ------------------------------------------------------------ departures, one per phase
 
     [Fact]
@@ -45,9 +56,7 @@ public sealed class CoordinatorFaultSpecs(ITestOutputHelper output) : Coordinato
     {
         var (t, s1, s2) = Cohort();
         var models = new[] { t, s1, s2 };
-        var steps = models.Select(ExpectStep).ToList();
-        for (int i = 0; i < 3; i++) Logits(models[i], steps[i]);
-        var targets = models.Select(ExpectTargets).ToList();
+        var (steps, targets) = GatherLogits(models);
         Done(t, targets[0]);
         Done(s1, targets[1]);
         Kill(s2);
@@ -139,14 +148,7 @@ public sealed class CoordinatorFaultSpecs(ITestOutputHelper output) : Coordinato
     [Fact]
     public void Should_complete_a_step_once_when_a_model_misses_the_done_timeout()
     {
-        var (t, s1, s2) = Cohort(Options(epochs: 2));
-        var models = new[] { t, s1, s2 };
-        var steps = models.Select(ExpectStep).ToList();
-        for (int i = 0; i < 3; i++) Logits(models[i], steps[i]);
-        var targets = models.Select(ExpectTargets).ToList();
-        Done(t, targets[0]);
-        Done(s1, targets[1]);
-        Timeout(steps[0].Attempt);
+        var (t, s1, s2, targets) = StudentTwoMissesTheDoneTimeout();
 
         s2.Probe.ExpectMsg<Dropped>();
         var next = ExpectStep(t);
@@ -193,14 +195,7 @@ public sealed class CoordinatorFaultSpecs(ITestOutputHelper output) : Coordinato
     [Fact]
     public void Should_ignore_a_late_reply_from_a_dropped_model()
     {
-        var (t, s1, s2) = Cohort(Options(epochs: 2));
-        var models = new[] { t, s1, s2 };
-        var steps = models.Select(ExpectStep).ToList();
-        for (int i = 0; i < 3; i++) Logits(models[i], steps[i]);
-        var targets = models.Select(ExpectTargets).ToList();
-        Done(t, targets[0]);
-        Done(s1, targets[1]);
-        Timeout(steps[0].Attempt);
+        var (t, s1, s2, targets) = StudentTwoMissesTheDoneTimeout();
         s2.Probe.ExpectMsg<Dropped>();
 
         Done(s2, targets[2]); // too late

@@ -94,12 +94,18 @@ public abstract class CoordinatorHarness : TestKit, IDisposable
     protected void Done(ProbeModel m, ApplyTargets a, bool applied = true) =>
         m.Probe.Send(Coordinator, new StepDone(a.GlobalStep, m.Id, 1, 1, 0, 0, 0.5, 1e-3, applied, 1, a.Attempt));
 
-    /// <summary>One whole step: every model gets the batch, answers its logits, gets its targets and answers done.</summary>
-    protected long RunStep(params ProbeModel[] models)
+    /// <summary>The first half of a step: every model gets the batch and answers its logits; returns the batches and the targets each got.</summary>
+    protected (List<TrainStep> Steps, List<ApplyTargets> Targets) GatherLogits(params ProbeModel[] models)
     {
         var steps = models.Select(ExpectStep).ToList();
         for (int i = 0; i < models.Length; i++) Logits(models[i], steps[i]);
-        var targets = models.Select(ExpectTargets).ToList();
+        return (steps, models.Select(ExpectTargets).ToList());
+    }
+
+    /// <summary>One whole step: every model gets the batch, answers its logits, gets its targets and answers done.</summary>
+    protected long RunStep(params ProbeModel[] models)
+    {
+        var (steps, targets) = GatherLogits(models);
         for (int i = 0; i < models.Length; i++) Done(models[i], targets[i]);
         return steps[0].GlobalStep;
     }

@@ -78,9 +78,7 @@ public sealed class CoordinatorProtocolSpecs(ITestOutputHelper output) : Coordin
         var s1 = Join(ModelRole.Student);
         var s2 = Join(ModelRole.Student);
         var models = new[] { t, s1, s2 };
-        var steps = models.Select(ExpectStep).ToList();
-        for (int i = 0; i < 3; i++) Logits(models[i], steps[i]);
-        var targets = models.Select(ExpectTargets).ToList();
+        var (steps, targets) = GatherLogits(models);
 
         var late = Join(ModelRole.Student);
         for (int i = 0; i < 3; i++) Done(models[i], targets[i]);
