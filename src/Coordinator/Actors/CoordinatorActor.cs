@@ -62,10 +62,8 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
     private readonly List<ExportedWeights> exports = [];
     private readonly System.Diagnostics.Stopwatch runClock = new();
 
-    // Where the run is: the next step is (epoch, step); completedSteps steps are done.
-    private int epoch;
-    private int step;
-    private long completedSteps;
+    private readonly TrainingSchedule schedule;
+    private RunPosition position = RunPosition.Start;
     private long lastCheckpointStep;
     private bool started;
     private bool stopRequested;
@@ -81,8 +79,9 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
         log = ActorLog.For(Context, settings.Logging, "P2PDistill.Coordinator");
         policy = new CohortPolicy(settings.MinStudents, settings.TeacherLost);
         saved = SavedStates.From(settings.Resume);
+        schedule = new TrainingSchedule(plan);
         if (settings.Resume is { } resume)
-            (completedSteps, epoch, step, lastCheckpointStep) = (resume.Step, resume.Epoch, resume.StepInEpoch, resume.Step);
+            (position, lastCheckpointStep) = (new RunPosition(resume.Epoch, resume.StepInEpoch, resume.Step), resume.Step);
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -320,7 +319,7 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
         foreach (var m in known.Values.Where(m => m.Ready && !cohort.Contains(m)).OrderBy(m => m.Slot).ToList())
         {
             cohort.Add(m);
-            log.Info("{0} joined the cohort at step {1}; cohort now {2}", m.Id, completedSteps + 1, Describe(cohort));
+            log.Info("{0} joined the cohort at step {1}; cohort now {2}", m.Id, position.CompletedSteps + 1, Describe(cohort));
         }
         cohort.Sort((a, b) => a.Slot.CompareTo(b.Slot));
     }
@@ -381,24 +380,25 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
         switch (decision)
         {
             case CohortDecision.Stop:
-                if (completedSteps > lastCheckpointStep) Save(SaveKind.Checkpoint, AfterSave.Stop);
+                if (position.CompletedSteps > lastCheckpointStep) Save(SaveKind.Checkpoint, AfterSave.Stop);
                 else Stopped(); // nothing trained since the checkpoint on disk
                 return;
             case CohortDecision.Wait w:
                 if (state is WaitingState current && current.Why == w.Why) return;
-                if (started) log.Warning("Training paused before step {0}: {1}", completedSteps + 1, w.Why);
+                if (started) log.Warning("Training paused before step {0}: {1}", position.CompletedSteps + 1, w.Why);
                 else log.Info("{0}", w.Why);
                 GoTo(new WaitingState(w.Why));
                 return;
         }
         if (state is WaitingState)
         {
-            log.Info("Cohort complete ({0}); training {1} at step {2}", Describe(cohort), completedSteps == 0 ? "starts" : "resumes", completedSteps + 1);
+            log.Info("Cohort complete ({0}); training {1} at step {2}", Describe(cohort), position.CompletedSteps == 0 ? "starts" : "resumes", position.CompletedSteps + 1);
             runClock.Start();
         }
         started = true;
 
-        var s = new StepState(NextAttempt(), completedSteps + 1, epoch, step, plan.TrainBatchSize(epoch, step));
+        var (epoch, step) = (position.Epoch, position.Step);
+        var s = new StepState(NextAttempt(), position.CompletedSteps + 1, epoch, step, plan.TrainBatchSize(epoch, step));
         GoTo(s, settings.StepTimeout);
         // Ship mode sends the batch's pixels; local mode only (epoch, step) and each node builds the batch itself.
         object message = plan.Data.IsLocal
@@ -470,32 +470,27 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
     private void CompleteStep(StepState s)
     {
         Timers.Cancel(TimerKey);
-        completedSteps = s.GlobalStep;
         var records = cohort.Where(m => s.Done.ContainsKey(m.Actor)).Select(m =>
         {
             var d = s.Done[m.Actor];
             var compute = d.ComputeMs + (s.Logits.TryGetValue(m.Actor, out var l) ? l.ComputeMs : 0);
             return new ModelStepRecord(m.Id, m.Role, new LossParts(d.Loss, d.Ce, d.Kd, d.Ml), d.BatchAccuracy, d.LearningRate, compute);
         }).ToList();
-        var record = new StepRecord(s.Epoch, s.Step, completedSteps, plan.StepsPerEpoch, s.BatchSize, s.Clock.Elapsed.TotalSeconds, records, s.BytesSent, s.BytesReceived);
+        var record = new StepRecord(s.Epoch, s.Step, s.GlobalStep, plan.StepsPerEpoch, s.BatchSize, s.Clock.Elapsed.TotalSeconds, records, s.BytesSent, s.BytesReceived);
+        var after = schedule.After(position);
+        position = after.Next;
         if (!Observe(() => observer.OnStep(record), "the step metrics")) return;
         if (log.IsDebugEnabled)
-            log.Debug("step {0}: {1:F1} ms, coordination {2:F1} ms, {3:N0} bytes sent, {4:N0} received", completedSteps, record.Seconds * 1000, record.CoordinationMs,
+            log.Debug("step {0}: {1:F1} ms, coordination {2:F1} ms, {3:N0} bytes sent, {4:N0} received", position.CompletedSteps, record.Seconds * 1000, record.CoordinationMs,
                 s.BytesSent, s.BytesReceived);
 
-        step++;
-        if (step < plan.StepsPerEpoch)
+        if (after.EndedEpoch is int ended)
         {
-            int every = plan.Training.CheckpointEverySteps;
-            if (every > 0 && completedSteps % every == 0) Save(SaveKind.Checkpoint, AfterSave.NextStep);
-            else StartStep();
-            return;
+            if (after.Evaluate) StartEvaluation(ended);
+            else Save(SaveKind.Checkpoint, AfterSave.EndOfEpoch);
         }
-        int finishedEpoch = epoch;
-        step = 0;
-        epoch++;
-        if (epoch == plan.Training.Epochs || (finishedEpoch + 1) % plan.Training.EvalEveryEpochs == 0) StartEvaluation(finishedEpoch);
-        else Save(SaveKind.Checkpoint, AfterSave.EndOfEpoch);
+        else if (after.Checkpoint) Save(SaveKind.Checkpoint, AfterSave.NextStep);
+        else StartStep();
     }
 
     // ---------------------------------------------------------------- evaluation (DESIGN.md §5)
@@ -537,7 +532,7 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
             .Select(m => (m.Id, m.Role, e.Parts[m.Actor].SelectMany(x => x!).ToArray())).ToList();
         if (models.Count > 0)
         {
-            var evaluation = Evaluation.Combine(e.Epoch, completedSteps, models, plan.TestLabels(), plan.Spec.NumClasses);
+            var evaluation = Evaluation.Combine(e.Epoch, position.CompletedSteps, models, plan.TestLabels(), plan.Spec.NumClasses);
             evaluations.Add(evaluation);
             if (!Observe(() => observer.OnEvaluation(evaluation), "the evaluation metrics")) return;
         }
@@ -589,7 +584,7 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
         if (c.Kind == SaveKind.Checkpoint)
         {
             var store = new CheckpointStore(settings.CheckpointDirectory!, plan.Training.KeepCheckpoints);
-            var (runId, at, ep, st) = (settings.RunId, completedSteps, epoch, step);
+            var (runId, at, ep, st) = (settings.RunId, position.CompletedSteps, position.Epoch, position.Step);
             Task.Run(() =>
             {
                 try
@@ -637,9 +632,9 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
         }
         if (w.Kind == SaveKind.Checkpoint)
         {
-            lastCheckpointStep = completedSteps;
+            lastCheckpointStep = position.CompletedSteps;
             saved.Update(f.Path!, f.Manifest!);
-            log.Info("Checkpoint at step {0}: {1} models in {2}", completedSteps, f.Manifest!.Models.Count, f.Path!);
+            log.Info("Checkpoint at step {0}: {1} models in {2}", position.CompletedSteps, f.Manifest!.Models.Count, f.Path!);
         }
         else exports.AddRange(f.Exports);
         Continue(w.Then);
@@ -653,7 +648,7 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
             case AfterSave.NextStep:
                 StartStep();
                 break;
-            case AfterSave.EndOfEpoch when epoch >= plan.Training.Epochs:
+            case AfterSave.EndOfEpoch when schedule.IsOver(position):
                 Finish();
                 break;
             case AfterSave.EndOfEpoch when stopRequested:
@@ -675,13 +670,13 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
 
     private void Finish()
     {
-        log.Info("Training finished: {0} steps in {1:F1} s", completedSteps, runClock.Elapsed.TotalSeconds);
+        log.Info("Training finished: {0} steps in {1:F1} s", position.CompletedSteps, runClock.Elapsed.TotalSeconds);
         runClock.Stop();
         Save(SaveKind.Export, AfterSave.Complete);
     }
 
     /// <summary>Ends a run stopped on request: not completed, but cleanly, with its last checkpoint on disk.</summary>
-    private void Stopped() => End(Result(false, $"stopped on request after step {completedSteps}"), new TrainingFinished(false, "the coordinator was stopped"));
+    private void Stopped() => End(Result(false, $"stopped on request after step {position.CompletedSteps}"), new TrainingFinished(false, "the coordinator was stopped"));
 
     private void Complete() => End(Result(true, null), new TrainingFinished(true, null));
 
@@ -727,8 +722,8 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
     private CohortResult Result(bool completed, string? reason, bool failed = false)
     {
         var seconds = runClock.Elapsed.TotalSeconds;
-        return new CohortResult(evaluations.ToList(), completedSteps, seconds,
-            seconds > 0 ? completedSteps * (double)plan.Training.BatchSize / seconds : 0, completed, reason, exports.ToList(), failed);
+        return new CohortResult(evaluations.ToList(), position.CompletedSteps, seconds,
+            seconds > 0 ? position.CompletedSteps * (double)plan.Training.BatchSize / seconds : 0, completed, reason, exports.ToList(), failed);
     }
 
     private string IdOf(IActorRef actor) => known.TryGetValue(actor, out var m) ? m.Id : actor.Path.ToString();

@@ -58,52 +58,50 @@ public sealed class CohortTrainer : IDisposable
         foreach (var t in trainers)
             logger.LogInformation("{Id}: {Model}, {Parameters:N0} parameters", t.Id, t.Setup.ModelName, t.ParameterCount);
 
-        for (int epoch = 0; epoch < options.Epochs; epoch++)
+        var schedule = new TrainingSchedule(plan);
+        for (var at = RunPosition.Start; !schedule.IsOver(at);)
         {
-            for (int step = 0; step < StepsPerEpoch; step++)
+            var (epoch, step) = (at.Epoch, at.Step);
+            if (cancellation.IsCancellationRequested)
+                return new CohortResult(evaluations, global, clock.Elapsed.TotalSeconds, Throughput(global, clock), false, "cancelled");
+            var stepClock = Stopwatch.StartNew();
+            var batch = plan.TrainBatch(epoch, step);
+            var compute = new double[trainers.Count];
+
+            var logits = new float[trainers.Count][];
+            for (int m = 0; m < trainers.Count; m++)
             {
-                if (cancellation.IsCancellationRequested)
-                    return new CohortResult(evaluations, global, clock.Elapsed.TotalSeconds, Throughput(global, clock), false, "cancelled");
-                var stepClock = Stopwatch.StartNew();
-                var batch = plan.TrainBatch(epoch, step);
-                var compute = new double[trainers.Count];
-
-                var logits = new float[trainers.Count][];
-                for (int m = 0; m < trainers.Count; m++)
-                {
-                    var c = Stopwatch.StartNew();
-                    logits[m] = trainers[m].Forward(batch);
-                    compute[m] += c.Elapsed.TotalMilliseconds;
-                }
-
-                var targets = TargetBuilder.Build(logits[0], logits[1..], batch.Count, classes, distillation);
-                var records = new ModelStepRecord[trainers.Count];
-                for (int m = 0; m < trainers.Count; m++)
-                {
-                    var c = Stopwatch.StartNew();
-                    var outcome = trainers[m].Backward(m == 0 ? DistillTargets.None : targets[m - 1]);
-                    compute[m] += c.Elapsed.TotalMilliseconds;
-                    records[m] = new ModelStepRecord(trainers[m].Id, trainers[m].Setup.Role, outcome.Loss, outcome.BatchAccuracy, outcome.LearningRate, compute[m]);
-                    if (!outcome.Applied)
-                    {
-                        var reason = $"{trainers[m].Id}: loss is not finite at epoch {epoch + 1} step {step + 1} ({outcome.Loss}); the step was refused";
-                        logger.LogError("{Reason}", reason);
-                        return new CohortResult(evaluations, global, clock.Elapsed.TotalSeconds, Throughput(global, clock), false, reason);
-                    }
-                }
-                global++;
-                observer?.OnStep(new StepRecord(epoch, step, global, StepsPerEpoch, batch.Count, stepClock.Elapsed.TotalSeconds, records));
-                if (options.CheckpointEverySteps > 0 && global % options.CheckpointEverySteps == 0 && step + 1 < StepsPerEpoch)
-                    WriteCheckpoint(global, epoch, step + 1);
+                var c = Stopwatch.StartNew();
+                logits[m] = trainers[m].Forward(batch);
+                compute[m] += c.Elapsed.TotalMilliseconds;
             }
 
-            if ((epoch + 1) % options.EvalEveryEpochs == 0 || epoch == options.Epochs - 1)
+            var targets = TargetBuilder.Build(logits[0], logits[1..], batch.Count, classes, distillation);
+            var records = new ModelStepRecord[trainers.Count];
+            for (int m = 0; m < trainers.Count; m++)
+            {
+                var c = Stopwatch.StartNew();
+                var outcome = trainers[m].Backward(m == 0 ? DistillTargets.None : targets[m - 1]);
+                compute[m] += c.Elapsed.TotalMilliseconds;
+                records[m] = new ModelStepRecord(trainers[m].Id, trainers[m].Setup.Role, outcome.Loss, outcome.BatchAccuracy, outcome.LearningRate, compute[m]);
+                if (!outcome.Applied)
+                {
+                    var reason = $"{trainers[m].Id}: loss is not finite at epoch {epoch + 1} step {step + 1} ({outcome.Loss}); the step was refused";
+                    logger.LogError("{Reason}", reason);
+                    return new CohortResult(evaluations, global, clock.Elapsed.TotalSeconds, Throughput(global, clock), false, reason);
+                }
+            }
+            var after = schedule.After(at);
+            global = after.Next.CompletedSteps;
+            observer?.OnStep(new StepRecord(epoch, step, global, StepsPerEpoch, batch.Count, stepClock.Elapsed.TotalSeconds, records));
+            if (after.Evaluate)
             {
                 var evaluation = Evaluate(epoch, global);
                 evaluations.Add(evaluation);
                 observer?.OnEvaluation(evaluation);
             }
-            WriteCheckpoint(global, epoch + 1, 0);
+            if (after.Checkpoint) WriteCheckpoint(after.Next);
+            at = after.Next;
         }
         return new CohortResult(evaluations, global, clock.Elapsed.TotalSeconds, Throughput(global, clock), true, null, SaveWeights());
     }
@@ -111,10 +109,11 @@ public sealed class CohortTrainer : IDisposable
     /// <summary>Where <see cref="Run"/> writes checkpoints (null: none).</summary>
     public string? CheckpointDirectory { get; init; }
 
-    private void WriteCheckpoint(long global, int epoch, int stepInEpoch)
+    private void WriteCheckpoint(RunPosition at)
     {
         if (CheckpointDirectory is null) return;
         var store = new CheckpointStore(CheckpointDirectory, options.KeepCheckpoints);
+        var (global, epoch, stepInEpoch) = (at.CompletedSteps, at.Epoch, at.Step);
         var path = store.Write(Path.GetFileName(Path.GetDirectoryName(CheckpointDirectory)) ?? "run", global, epoch, stepInEpoch,
             trainers.Select((t, slot) => (t.Setup, slot, t.StateBytes())));
         logger.LogInformation("Checkpoint at step {Step}: {Path}", global, path);
