@@ -248,11 +248,9 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
             m.Actor.Tell(Acceptance(m.Slot, m.Setup));
             return;
         }
-        int size = ModelActor.WeightsChunkBytes;
-        int count = Math.Max(1, (l.State.Length + size - 1) / size);
-        m.Actor.Tell(Acceptance(m.Slot, m.Setup) with { RestoreChunks = count, RestoreStep = l.Step });
-        for (int i = 0; i < count; i++)
-            m.Actor.Tell(new RestoreChunk(m.Id, i, count, l.State[(i * size)..Math.Min(l.State.Length, (i + 1) * size)]));
+        var parts = Chunks.Split(l.State).ToList();
+        m.Actor.Tell(Acceptance(m.Slot, m.Setup) with { RestoreChunks = parts.Count, RestoreStep = l.Step });
+        foreach (var (index, count, part) in parts) m.Actor.Tell(new RestoreChunk(m.Id, index, count, part));
         log.Info("{0} gets its state from the checkpoint at step {1}", m.Id, l.Step);
     }
 
@@ -558,12 +556,9 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
 
     private void OnChunk(CollectingState s, WeightsChunk c)
     {
-        if (!s.Awaiting.Contains(Sender) || !s.Parts.TryGetValue(Sender, out var parts) || c.Count < 1 || c.Index < 0 || c.Index >= c.Count) return;
-        parts ??= s.Parts[Sender] = new byte[]?[c.Count];
-        if (parts.Length != c.Count) return;
-        parts[c.Index] = c.Data;
-        if (parts.Any(p => p is null) || !known.TryGetValue(Sender, out var m)) return;
-        s.Collected.Add((m, parts.SelectMany(p => p!).ToArray()));
+        if (!s.Awaiting.Contains(Sender) || !s.Parts.TryGetValue(Sender, out var parts) || !parts.TryAdd(c.Index, c.Count, c.Data, out var whole)
+            || whole is null || !known.TryGetValue(Sender, out var m)) return;
+        s.Collected.Add((m, whole));
         s.Awaiting.Remove(Sender);
         if (s.Awaiting.Count == 0) EndCollect(s);
     }

@@ -88,7 +88,7 @@ internal sealed class CollectingState(long attempt, SaveKind kind, AfterSave the
     public override string Name => Kind == SaveKind.Checkpoint ? "collecting a checkpoint" : "collecting the export";
     public SaveKind Kind { get; } = kind;
     public AfterSave Then { get; } = then;
-    public Dictionary<IActorRef, byte[]?[]?> Parts { get; } = models.ToDictionary(m => m, _ => (byte[]?[]?)null);
+    public Dictionary<IActorRef, ChunkAssembler> Parts { get; } = models.ToDictionary(m => m, _ => new ChunkAssembler());
     public HashSet<IActorRef> Awaiting { get; } = [.. models];
     public List<(Member Member, byte[] Bytes)> Collected { get; } = [];
 }

@@ -6,8 +6,6 @@ using static TorchSharp.torch;
 
 namespace P2PDistill.Shared.Training;
 
-public enum ModelRole { Teacher, Student }
-
 /// <summary>Everything a <see cref="ModelTrainer"/> needs to build its network and optimizer.</summary>
 public sealed record TrainerSetup(
     string Id,
@@ -83,8 +81,14 @@ public sealed class ModelTrainer : IDisposable
     /// Second half of a step: loss (teacher: CE; student: CE + KD + ML from <paramref name="targets"/>),
     /// backward and optimizer step. A non-finite loss is refused: nothing is applied.
     /// </summary>
-    public StepOutcome Backward(DistillTargets targets)
+    /// <param name="commit">
+    /// False: compute the gradients but hold the optimizer step until <see cref="Commit"/> (or drop it with
+    /// <see cref="Discard"/>). The model actor commits a step only once the coordinator has counted it, so that a model
+    /// dropped from a step it answered too late never applies it: its optimizer steps always equal the steps it took part in.
+    /// </param>
+    public StepOutcome Backward(DistillTargets targets, bool commit = true)
     {
+        Commit();
         ObjectDisposedException.ThrowIf(disposed, this);
         if (pendingLogits is null || pendingLabels is null)
             throw new InvalidOperationException($"{Id}: Backward called without a pending Forward");
@@ -115,14 +119,36 @@ public sealed class ModelTrainer : IDisposable
             foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
             optimizer.zero_grad();
             loss.Total.backward();
-            optimizer.step();
-            StepsApplied++;
+            uncommitted = true;
+            if (commit) Commit();
             return new StepOutcome(parts, accuracy, true, lr);
         }
         finally
         {
             DropPending();
         }
+    }
+
+    private bool uncommitted;
+
+    /// <summary>Whether a step's gradients wait for <see cref="Commit"/> or <see cref="Discard"/>.</summary>
+    public bool HasUncommittedStep => uncommitted;
+
+    /// <summary>Applies the held optimizer step, if any.</summary>
+    public void Commit()
+    {
+        if (!uncommitted) return;
+        optimizer.step();
+        StepsApplied++;
+        uncommitted = false;
+    }
+
+    /// <summary>Drops the held optimizer step, if any: the network stays as it was before that step.</summary>
+    public void Discard()
+    {
+        if (!uncommitted) return;
+        optimizer.zero_grad();
+        uncommitted = false;
     }
 
     /// <summary>The network's weights in TorchSharp's format (what <c>module.save</c> writes), for export.</summary>

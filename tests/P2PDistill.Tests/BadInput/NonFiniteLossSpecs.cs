@@ -51,12 +51,13 @@ public sealed class NonFiniteLossSpecs : IDisposable
         Assert.Empty(Directory.GetDirectories(Path.Combine(run, "checkpoints"), ".*")); // no half-written checkpoint left behind
 
         // Metrics: every applied step (1..5) for every model, all finite; nothing of the refused step 6.
-        var rows = File.ReadAllLines(Path.Combine(run, "metrics", "steps.csv")).Skip(1).Select(l => l.Split(',')).ToList();
-        Assert.Equal(Enumerable.Range(1, 5).SelectMany(s => Enumerable.Repeat(s.ToString(CultureInfo.InvariantCulture), 3)), rows.Select(f => f[2]).Order(StringComparer.Ordinal));
-        Assert.All(rows, f => Assert.True(double.IsFinite(double.Parse(f[5], CultureInfo.InvariantCulture)), string.Join(',', f)));
+        var files = new RunFiles(run);
+        var rows = files.Steps();
+        Assert.Equal(Enumerable.Range(1, 5).SelectMany(s => Enumerable.Repeat((long)s, 3)), rows.Select(r => r.GlobalStep).Order());
+        Assert.All(rows, r => Assert.True(double.IsFinite(r.Loss), r.ToString()));
         Assert.Equal(5, File.ReadAllLines(Path.Combine(run, "metrics", "steps.jsonl")).Length);
-        var evals = File.ReadAllLines(Path.Combine(run, "metrics", "eval.csv")).Skip(1).Select(l => l.Split(',')).ToList();
+        var evals = files.Evaluations();
         Assert.Equal(4, evals.Count); // epoch 1: teacher, 2 students, ensemble
-        Assert.All(evals, f => Assert.Equal("4", f[1]));
+        Assert.All(evals, e => Assert.Equal(4, e.GlobalStep));
     }
 }

@@ -84,12 +84,12 @@ public sealed class MultiProcessSpecs : IDisposable
 
         Assert.Equal(0, coordinator.WaitForExit(Long));
         Assert.Equal(0, late.WaitForExit(Long));
-        var steps = File.ReadAllLines(Path.Combine(dir, "run", "metrics", "steps.csv")).Skip(1).Select(l => l.Split(',')).ToList();
-        Assert.Equal(90, steps.Select(s => s[2]).Distinct().Count());
-        var lastStep = steps.Where(s => s[2] == "90").Select(s => s[3]).ToList();
+        var steps = new RunFiles(Path.Combine(dir, "run")).Steps();
+        Assert.Equal(90, steps.Select(s => s.GlobalStep).Distinct().Count());
+        var lastStep = steps.Where(s => s.GlobalStep == 90).Select(s => s.Model).ToList();
         Assert.Contains("student-3", lastStep);
         Assert.Equal(3, lastStep.Count); // teacher + the two students still alive
-        Assert.Contains(steps, s => s[3] == "student-3");
+        Assert.Contains(steps, s => s.Model == "student-3");
     }
 
     [Fact]
@@ -119,12 +119,11 @@ public sealed class MultiProcessSpecs : IDisposable
         Assert.Contains("training resumes at step", second.Output);
         foreach (var p in peers) Assert.Contains("Restored", p.Output);
 
-        var rows = File.ReadAllLines(Path.Combine(dir, "run", "metrics", "steps.csv")).Skip(1).Select(l => l.Split(',')).ToList();
-        var perStep = rows.GroupBy(r => long.Parse(r[2])).ToDictionary(g => g.Key, g => g.Select(r => r[3]).Order().ToList());
-        Assert.Equal(Enumerable.Range(1, 40).Select(i => (long)i), perStep.Keys.Order());
-        Assert.All(perStep.Values, ids => Assert.Equal(["student-1", "student-2", "teacher"], ids));
-        var evals = File.ReadAllLines(Path.Combine(dir, "run", "metrics", "eval.csv")).Skip(1).Select(l => l.Split(',')).ToList();
-        Assert.Equal(["20", "40"], evals.Select(e => e[1]).Distinct().Order());
+        var files = new RunFiles(Path.Combine(dir, "run"));
+        var perStep = files.AssertEveryStepOnce(40);
+        Assert.All(perStep.Values, ids => Assert.Equal(["student-1", "student-2", "teacher"], ids.Order()));
+        var evals = files.Evaluations();
+        Assert.Equal([20L, 40L], evals.Select(e => e.GlobalStep).Distinct().Order());
         Assert.Equal(8, evals.Count); // 2 evaluations x (teacher, 2 students, ensemble)
     }
 

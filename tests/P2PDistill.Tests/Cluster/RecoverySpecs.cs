@@ -61,10 +61,7 @@ public sealed class RecoverySpecs : IDisposable
         Assert.Matches(new Regex(@"Restored teacher from the checkpoint at step \d+"), teacher2.Output);
         foreach (var p in new[] { mlp2, teacher2, tiny2 }) Assert.True(p.WaitForExit(Long) == 0, p.Output);
 
-        var rows = File.ReadAllLines(Path.Combine(cluster.Dir, "run", "metrics", "steps.csv")).Skip(1).Select(l => l.Split(',')).ToList();
-        var perStep = rows.GroupBy(r => long.Parse(r[2])).ToDictionary(g => g.Key, g => g.Select(r => r[3]).ToList());
-        Assert.Equal(Enumerable.Range(1, 40).Select(i => (long)i), perStep.Keys.Order());
-        Assert.All(perStep.Values, ids => Assert.Equal(ids.Count, ids.Distinct().Count()));
+        var perStep = new RunFiles(Path.Combine(cluster.Dir, "run")).AssertEveryStepOnce(40);
         Assert.Equal(["student-1", "student-2", "teacher"], perStep[40].Order());
     }
 

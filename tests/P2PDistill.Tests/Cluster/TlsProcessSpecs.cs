@@ -86,7 +86,7 @@ public sealed class TlsProcessSpecs : IDisposable
         Assert.True(coordinator.WaitForExit(Long) == 0, coordinator.Output);
         Assert.Equal(0, teacher.WaitForExit(Long));
         foreach (var s in students) Assert.Equal(0, s.WaitForExit(Long));
-        var models = File.ReadAllLines(Path.Combine(dir, "run", "metrics", "steps.csv")).Skip(1).Select(l => l.Split(',')[3]).Distinct().Order();
+        var models = new RunFiles(Path.Combine(dir, "run")).Steps().Select(r => r.Model).Distinct().Order();
         Assert.Equal(["student-1", "student-2", "teacher"], models);
     }
 
