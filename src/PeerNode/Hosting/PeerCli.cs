@@ -21,7 +21,7 @@ public static class PeerCli
         new("data-path", ["Peer:DataPath"], "local data mode: this node's copy of the dataset (default: the coordinator's path)"),
         new("join-timeout", ["Peer:JoinTimeoutSeconds"], "seconds to wait for the coordinator to accept this node, then exit 4 (default 120)"),
         new("rejoin-timeout", ["Peer:RejoinTimeoutSeconds"], "seconds to keep trying after losing the coordinator, then exit 4 (default 300)"),
-        new("rejoin-grace", ["Peer:RejoinGraceSeconds"], "seconds the coordinator may stay unreachable before this node rejoins as a fresh member (default 10)"),
+        new("rejoin-grace", ["Peer:RejoinGraceSeconds"], "seconds the coordinator may stay unreachable before this node checks it is still a cluster member; only if it is not (removed, downed) does the node rejoin as a fresh member; a paused coordinator is waited for (default 10)"),
         new("seed-nodes", ["Node:SeedNodes"], "comma-separated seed addresses, e.g. akka.tcp://p2pdistill@10.0.0.1:4053 (akka.ssl.tcp://... with TLS)"),
         new("hostname", ["Node:Hostname"], "address remoting binds to (default 127.0.0.1)"),
         new("public-hostname", ["Node:PublicHostname"], "address other nodes use to reach this one"),

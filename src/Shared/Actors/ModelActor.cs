@@ -504,8 +504,8 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     {
         // Its own coordinator's late step message (sent before it dropped this model) is merely out of turn.
         if (owner is not null && Sender.Equals(owner)) log.Debug("Ignoring {0} from the coordinator in this state", message.GetType().Name);
-        else log.Warning("Refused {0} from {1}: this model obeys only its coordinator {2}", message.GetType().Name, Sender,
-            owner?.ToString() ?? candidate?.Address.ToString() ?? "(none yet)");
+        else log.Warning("Refused {0} from {1}: this model obeys only its coordinator {2}", message.GetType().Name, Sender.Path,
+            owner?.Path.ToString() ?? candidate?.Address.ToString() ?? "(none yet)");
     }
 
     /// <summary>Control and step messages that did not pass <see cref="FromCoordinator"/>: refused, with a warning naming the sender.</summary>
