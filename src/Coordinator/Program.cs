@@ -36,7 +36,7 @@ else
         // service first gets the coordinator to finish its step and write a final checkpoint.
         akka.AddHocon("akka.coordinated-shutdown.run-by-clr-shutdown-hook = off", HoconAddMode.Prepend);
         if (run.Embedded) akka.AddEmbeddedCohort(coordinatorRun);
-        else akka.ConfigureClusterNode(node, P2PDistill.Shared.Actors.ModelActor.CoordinatorRole).AddCoordinator(coordinatorRun);
+        else akka.ConfigureClusterNode(node, P2PDistill.Shared.Actors.ModelActor.CoordinatorRole).AddClusterCoordinator(coordinatorRun);
     });
 }
 

@@ -58,6 +58,7 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
     private readonly Dictionary<IActorRef, Member> known = [];
     private readonly List<Member> cohort = [];
     private readonly SavedStates saved;
+    private readonly Dictionary<(string Node, ModelRole Role, string Model), int> lastSlots = [];
     private readonly List<EvalRecord> evaluations = [];
     private readonly List<ExportedWeights> exports = [];
     private readonly System.Diagnostics.Stopwatch runClock = new();
@@ -231,6 +232,8 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
     {
         if (r.Role == ModelRole.Teacher) return 0;
         var taken = known.Values.Where(m => m.Role == ModelRole.Student).Select(m => m.Slot).ToHashSet();
+        // A model dropped and back from the same node (a blip, a pause) takes its own slot again, keeping its id and network.
+        if (lastSlots.TryGetValue((r.NodeAddress, r.Role, r.ModelName), out var own) && !taken.Contains(own)) return own;
         var free = Enumerable.Range(1, Math.Max(taken.DefaultIfEmpty().Max(), saved.MaxStudentSlot) + 1).Where(s => !taken.Contains(s)).ToList();
         string? SavedName(int s) => saved.ModelNameOf(TrainingPlan.ModelId(ModelRole.Student, s));
         return free.Where(s => SavedName(s) == r.ModelName).Cast<int?>().FirstOrDefault()
@@ -287,7 +290,8 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
     {
         if (!known.Remove(actor, out var m)) return;
         Context.Unwatch(actor);
-        if (tell) actor.Tell(new P2PDistill.Shared.Messages.Dropped(why));
+        if (tell) actor.Tell(new P2PDistill.Shared.Messages.Dropped(why, m.CountedThrough));
+        lastSlots[(m.Registration.NodeAddress, m.Role, m.Registration.ModelName)] = m.Slot;
         bool wasInCohort = cohort.Remove(m);
         log.Warning("{0} left{1} while {2}: {3}; cohort now {4}", m.Id, wasInCohort ? " the cohort" : "", state.Name, why, Describe(cohort));
         GoOnWithout(actor);
@@ -436,9 +440,17 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
     private void Advance(StepState s)
     {
         if (!ReferenceEquals(state, s) || s.Awaiting.Count > 0) return;
-        if (s.Phase == StepPhase.Done)
+        if (s.Phase == StepPhase.Done && s.Done.Count > 0)
         {
             CompleteStep(s);
+            return;
+        }
+        if (s.Phase == StepPhase.Done)
+        {
+            // Nobody's step-done reply counted (every model left or failed): the step is not counted, and is run again.
+            log.Warning("Training paused at step {0}: no model finished the step; it is run again", s.GlobalStep);
+            GoTo(new WaitingState("no model finished the step"));
+            StartStep();
             return;
         }
         var teacher = cohort.FirstOrDefault(m => m.Role == ModelRole.Teacher && s.Logits.ContainsKey(m.Actor));
@@ -468,6 +480,7 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
     private void CompleteStep(StepState s)
     {
         Timers.Cancel(TimerKey);
+        foreach (var m in cohort.Where(m => s.Done.ContainsKey(m.Actor))) m.CountedThrough = s.GlobalStep;
         var records = cohort.Where(m => s.Done.ContainsKey(m.Actor)).Select(m =>
         {
             var d = s.Done[m.Actor];
@@ -686,8 +699,8 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
     {
         runClock.Stop();
         GoTo(new FinishedState(result.Completed ? "completed" : result.StopReason ?? "stopped"));
+        TellEveryone(told); // before the result: whoever waits on it finds every model told
         completion.TrySetResult(result);
-        TellEveryone(told);
     }
 
     /// <summary>Runs an observer (metrics files, plots): if it cannot write, the run fails clearly instead of crashing the coordinator.</summary>
@@ -705,12 +718,12 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
         }
     }
 
-    private void TellEveryone(object message)
+    private void TellEveryone(TrainingFinished message)
     {
         foreach (var m in known.Values)
         {
             Context.Unwatch(m.Actor);
-            m.Actor.Tell(message);
+            m.Actor.Tell(message with { CountedThrough = m.CountedThrough });
         }
     }
 

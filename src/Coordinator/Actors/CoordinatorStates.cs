@@ -20,6 +20,9 @@ internal sealed class Member(IActorRef actor, RegisterModel registration, int sl
 
     /// <summary>It built its network and said so: it joins the cohort at the next step boundary.</summary>
     public bool Ready { get; set; }
+
+    /// <summary>The last step counted for it (its row written): told on a drop and at the end, so it applies exactly the counted steps.</summary>
+    public long CountedThrough { get; set; }
 }
 
 /// <summary>What the coordinator does once a checkpoint or export is on disk: declared, never a stored lambda.</summary>

@@ -20,7 +20,20 @@ public sealed class ClusterRunService(CoordinatorRun run, IHostApplicationLifeti
             CohortResult result;
             try
             {
-                result = await run.Completion.Task.WaitAsync(stoppingToken);
+                await Task.WhenAny(run.Completion.Task, run.NotStarted.Task).WaitAsync(stoppingToken);
+                if (run.NotStarted.Task.IsCompleted)
+                {
+                    logger.LogError("Not starting: {Why}", run.NotStarted.Task.Result);
+                    Environment.ExitCode = CoordinatorHosting.SecondCoordinatorExitCode;
+                    return;
+                }
+                result = await run.Completion.Task;
+            }
+            catch (OperationCanceledException) when (!run.Started.Task.IsCompleted)
+            {
+                // Stopped before this node was up as the coordinator: there is no run to finish.
+                logger.LogWarning("Stopping before training started");
+                return;
             }
             catch (OperationCanceledException)
             {

@@ -88,6 +88,12 @@ public sealed class CoordinatorRun : IDisposable
     public Actors.CoordinatorSettings Settings { get; }
     public TaskCompletionSource<CohortResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>Completed when the coordinator actor has been created (cluster mode: once this node is up and alone as coordinator).</summary>
+    public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completed, with why, when this node will not train (another coordinator is already in the cluster).</summary>
+    public TaskCompletionSource<string> NotStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     /// <summary>The largest message of a step or an evaluation, as the binary serializer writes it.</summary>
     public static long LargestMessageBytes(TrainingPlan plan)
     {

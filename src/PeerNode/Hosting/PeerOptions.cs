@@ -31,8 +31,11 @@ public sealed class PeerOptions
     public double RejoinTimeoutSeconds { get; set; } = 300;
 
     /// <summary>
-    /// Seconds the coordinator may stay unreachable before this node starts a fresh cluster member to rejoin (a restarted
-    /// coordinator forms a new cluster); a removed coordinator triggers it at once.
+    /// Seconds the coordinator may stay unreachable before this node checks that it is still a member of the cluster. A
+    /// coordinator that is merely unreachable (paused, a network blip) is waited for, up to <see cref="RejoinTimeoutSeconds"/>:
+    /// this node keeps its network and carries on when the same incarnation is reachable again. Only a coordinator whose
+    /// node was removed or downed, or a restarted one (a new incarnation answering at its address or up in the cluster; it
+    /// forms a new cluster), makes this node start a fresh cluster member that joins the seed nodes again.
     /// </summary>
     public double RejoinGraceSeconds { get; set; } = 10;
 

@@ -13,10 +13,15 @@ namespace P2PDistill.Shared.Actors;
 /// <param name="Coordinator">The coordinator in the same actor system (embedded mode); null: find it in the cluster by role.</param>
 /// <param name="OnRefused">Called once when the coordinator refuses the registration (the node then exits non-zero).</param>
 /// <param name="OnRejoinNeeded">
-/// Cluster mode: called (with why and when the coordinator was lost) when this node cannot get back to a coordinator in
-/// its current cluster — the coordinator's node was removed, or stayed unreachable for <paramref name="RejoinGrace"/>.
-/// A restarted coordinator forms a new cluster, which a node can only join as a fresh member: the host then starts a
-/// new actor system that joins the seed nodes again.
+/// Cluster mode: called (with why and when the coordinator was lost) when this node cannot get back to its coordinator in
+/// its current cluster: the coordinator's node was removed (or downed), or a new incarnation of the coordinator (a
+/// restart) answers at its address or is up in the cluster. A restarted coordinator forms a new cluster, which a node can
+/// only join as a fresh member: the host then starts a new actor system that joins the seed nodes again. A coordinator
+/// that is merely unreachable (a pause, a network blip) is waited for, however long, up to <paramref name="RejoinTimeout"/>.
+/// </param>
+/// <param name="RejoinGrace">
+/// How long the coordinator may stay unreachable before this node checks that it is still a member of the cluster (it
+/// rejoins as a fresh member only if it is not).
 /// </param>
 /// <param name="LostCoordinator">Set on such a fresh member: why the previous one lost the coordinator (for the give-up message).</param>
 public sealed record ModelActorSettings(
@@ -63,8 +68,29 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
         public static RejoinGraceOver Instance { get; } = new();
     }
 
-    /// <summary>Why and since when the coordinator is lost (null: not lost).</summary>
-    private (string Why, DateTime Since)? lost;
+    /// <summary>While the coordinator is unreachable: ask who answers at its address (a restarted coordinator is a new actor).</summary>
+    private sealed record ProbeCoordinator
+    {
+        public static ProbeCoordinator Instance { get; } = new();
+    }
+
+    private const string ProbeId = "p2pdistill-coordinator-probe";
+
+    /// <summary>
+    /// Why and since when the coordinator is lost (null: not lost); <c>Unreachable</c>: only its node is unreachable, so
+    /// it may come back as it was (a pause is not a restart).
+    /// </summary>
+    private (string Why, DateTime Since, bool Unreachable)? lost;
+
+    /// <summary>
+    /// The coordinator that accepted this model, and its node's incarnation (cluster mode): from the first acceptance on,
+    /// the only one this model obeys, re-registers with and follows; other coordinators are ignored (issue 10, item 4).
+    /// </summary>
+    private IActorRef? owner;
+    private UniqueAddress? ownerNode;
+
+    /// <summary>Before the first acceptance (cluster mode): the coordinator node this model registers with, the first one up.</summary>
+    private Member? candidate;
 
     private readonly ModelActorSettings settings;
     private readonly ActorLog log;
@@ -97,7 +123,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
                 : $"no coordinator answered within {join.TotalSeconds:F0} s; check --seed-nodes, the coordinator's address and port, and the firewall"), join);
         if (settings.Coordinator is not null) Register();
         else Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.InitialStateAsEvents, typeof(ClusterEvent.MemberUp), typeof(ClusterEvent.MemberRemoved),
-            typeof(ClusterEvent.UnreachableMember));
+            typeof(ClusterEvent.MemberDowned), typeof(ClusterEvent.UnreachableMember), typeof(ClusterEvent.ReachableMember));
     }
 
     protected override void PostStop()
@@ -108,23 +134,9 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
 
     private void Registering()
     {
-        Receive<ClusterEvent.MemberUp>(up =>
-        {
-            if (!up.Member.HasRole(CoordinatorRole)) return;
-            coordinatorSelection = Context.ActorSelection(new RootActorPath(up.Member.Address) / "user" / CoordinatorName);
-            log.Info("Coordinator node {0} is up; registering {1} {2}", up.Member.Address, Name(settings.Role), settings.ModelName);
-            Register();
-        });
-        Receive<ClusterEvent.MemberRemoved>(removed =>
-        {
-            if (lost is not null && removed.Member.HasRole(CoordinatorRole))
-                RejoinAsFreshMember($"the coordinator's node {removed.Member.Address} was removed from the cluster");
-        });
-        Receive<ClusterEvent.UnreachableMember>(_ => { });
-        Receive<RejoinGraceOver>(_ =>
-        {
-            if (lost is not null) RejoinAsFreshMember($"the coordinator stayed unreachable for {settings.RejoinGrace!.Value.TotalSeconds:F0} s");
-        });
+        FollowCoordinator();
+        Receive<GetParameters>(_ => trainer is not null, _ => Sender.Tell(new ModelParameters(trainer!.Id, trainer.StepsApplied, trainer.FlatParameters())));
+        Receive<Terminated>(_ => { });
         Receive<RetryRegister>(_ => Register());
         Receive<GiveUp>(g =>
         {
@@ -132,13 +144,15 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             settings.OnGaveUp?.Invoke(g.Why);
             Context.Stop(Self);
         });
-        Receive<RegistrationAccepted>(accepted =>
+        Receive<RegistrationAccepted>(_ => FromRegistrar(), accepted =>
         {
             Timers.Cancel(nameof(RetryRegister));
             Timers.Cancel(nameof(GiveUp));
             Timers.Cancel(nameof(RejoinGraceOver));
+            Timers.Cancel(nameof(ProbeCoordinator));
             lost = null;
             if (accepted.Local is not null && !PrepareLocalData(accepted)) return;
+            RecordOwner();
             coordinator = Sender;
             Context.Watch(coordinator);
             bool same = trainer is not null && trainer.Setup.Id == accepted.Setup.Id && trainer.Setup.Seed == accepted.Setup.Seed
@@ -166,13 +180,16 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             coordinator.Tell(new ModelReady(accepted.Setup.Id, trainer!.ParameterCount));
             Become(Training);
         });
-        Receive<RegistrationRefused>(refused =>
+        Receive<RegistrationRefused>(_ => FromRegistrar(), refused =>
         {
             Timers.Cancel(nameof(RetryRegister));
             log.Error("Registration refused by the coordinator: {0}", refused.Reason);
             settings.OnRefused?.Invoke(refused.Reason);
             Context.Stop(Self);
         });
+        Receive<RegistrationAccepted>(Refuse);
+        Receive<RegistrationRefused>(Refuse);
+        RefuseOthers();
     }
 
     private byte[]?[] restoreParts = [];
@@ -182,7 +199,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     /// <summary>Resumed run: receiving this model's checkpointed state before training.</summary>
     private void Restoring()
     {
-        Receive<RestoreChunk>(c =>
+        Receive<RestoreChunk>(FromCoordinator, c =>
         {
             if (c.Count != restoreParts.Length || c.Index < 0 || c.Index >= c.Count) return;
             restoreParts[c.Index] = c.Data;
@@ -195,7 +212,9 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             }
             else
             {
-                trainer!.LoadState(restoreParts.SelectMany(p => p!).ToArray());
+                trainer!.Discard();
+                pendingStep = null;
+                trainer.LoadState(restoreParts.SelectMany(p => p!).ToArray());
                 log.Info("Restored {0} from the checkpoint at step {1}: {2} optimizer steps applied", trainer.Id, restoreStep, trainer.StepsApplied);
             }
             restoreParts = [];
@@ -204,34 +223,35 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
         });
         Receive<RegistrationAccepted>(_ => { });
         Receive<Terminated>(t => t.ActorRef.Equals(coordinator), _ => CoordinatorLost("it stopped"));
-        Receive<ClusterEvent.MemberRemoved>(removed => removed.Member.HasRole(CoordinatorRole), removed =>
-        {
-            CoordinatorLost($"node {removed.Member.Address} was removed");
-            RejoinAsFreshMember($"the coordinator's node {removed.Member.Address} was removed from the cluster");
-        });
-        Receive<ClusterEvent.IMemberEvent>(_ => { });
-        Receive<ClusterEvent.UnreachableMember>(_ => { });
+        Receive<Terminated>(_ => { });
+        FollowCoordinator();
+        RefuseOthers();
     }
 
     private void Training()
     {
-        Receive<TrainStep>(step => Guarded(step.Attempt, () =>
+        // A step's optimizer update is held until the coordinator shows it counted the step: its next request commits it
+        // (DropCount says what a drop or the end counted). A model dropped from a step it answered too late never applies it.
+        Receive<TrainStep>(FromCoordinator, step => Guarded(step.Attempt, () =>
         {
+            CommitPending();
             var clock = Stopwatch.StartNew();
             var logits = trainer!.Forward(step.Batch);
             Sender.Tell(new StepLogits(step.GlobalStep, trainer.Id, step.Batch.Count, logits.Length / Math.Max(1, step.Batch.Count), logits,
                 clock.Elapsed.TotalMilliseconds, step.Attempt));
         }));
-        Receive<TrainStepLocal>(step => Guarded(step.Attempt, () =>
+        Receive<TrainStepLocal>(FromCoordinator, step => Guarded(step.Attempt, () =>
         {
+            CommitPending();
             var clock = Stopwatch.StartNew();
             var batch = localPlan!.TrainBatch(step.Epoch, step.Step);
             var logits = trainer!.Forward(batch);
             Sender.Tell(new StepLogits(step.GlobalStep, trainer.Id, batch.Count, logits.Length / Math.Max(1, batch.Count), logits,
                 clock.Elapsed.TotalMilliseconds, step.Attempt));
         }));
-        Receive<EvaluateLocal>(e => Guarded(e.EvalId, () =>
+        Receive<EvaluateLocal>(FromCoordinator, e => Guarded(e.EvalId, () =>
         {
+            CommitPending();
             int index = 0;
             foreach (var batch in localPlan!.TestBatches())
             {
@@ -239,46 +259,72 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
                 Sender.Tell(new EvalProbabilities(e.EvalId, index++, trainer.Id, batch.Count, probs.Length / Math.Max(1, batch.Count), probs));
             }
         }));
-        Receive<ApplyTargets>(apply => Guarded(apply.Attempt, () =>
+        Receive<ApplyTargets>(FromCoordinator, apply => Guarded(apply.Attempt, () =>
         {
             var clock = Stopwatch.StartNew();
-            var o = trainer!.Backward(apply.Targets);
+            var o = trainer!.Backward(apply.Targets, commit: false);
+            pendingStep = o.Applied ? apply.GlobalStep : null;
             Sender.Tell(new StepDone(apply.GlobalStep, trainer.Id, o.Loss.Total, o.Loss.Ce, o.Loss.Kd, o.Loss.Ml, o.BatchAccuracy, o.LearningRate, o.Applied,
                 clock.Elapsed.TotalMilliseconds, apply.Attempt));
         }));
-        Receive<EvaluateBatch>(e => Guarded(e.EvalId, () =>
+        Receive<EvaluateBatch>(FromCoordinator, e => Guarded(e.EvalId, () =>
         {
+            CommitPending();
             var probs = trainer!.Predict(e.Batch);
             Sender.Tell(new EvalProbabilities(e.EvalId, e.Index, trainer.Id, e.Batch.Count, probs.Length / Math.Max(1, e.Batch.Count), probs));
         }));
         Receive<GetParameters>(_ => Sender.Tell(new ModelParameters(trainer!.Id, trainer.StepsApplied, trainer.FlatParameters())));
-        Receive<ExportWeights>(e => Guarded(e.ExportId, () => SendWeights(e)));
-        Receive<Terminated>(t => t.ActorRef.Equals(coordinator), _ => CoordinatorLost("it stopped"));
-        Receive<ClusterEvent.MemberRemoved>(removed => removed.Member.HasRole(CoordinatorRole), removed =>
+        Receive<ExportWeights>(FromCoordinator, e => Guarded(e.ExportId, () =>
         {
-            CoordinatorLost($"node {removed.Member.Address} was removed");
-            RejoinAsFreshMember($"the coordinator's node {removed.Member.Address} was removed from the cluster");
-        });
-        Receive<ClusterEvent.UnreachableMember>(u => u.Member.HasRole(CoordinatorRole), u => CoordinatorLost($"node {u.Member.Address} is unreachable"));
-        Receive<ClusterEvent.UnreachableMember>(_ => { });
-        Receive<ClusterEvent.MemberRemoved>(_ => { });
-        Receive<ClusterEvent.MemberUp>(_ => { });
+            CommitPending();
+            SendWeights(e);
+        }));
+        Receive<Terminated>(t => t.ActorRef.Equals(coordinator), _ => CoordinatorLost("it stopped"));
+        Receive<Terminated>(_ => { });
+        FollowCoordinator();
         Receive<RegistrationAccepted>(_ => log.Debug("Ignoring a repeated registration acceptance"));
-        Receive<Messages.Dropped>(d =>
+        Receive<Messages.Dropped>(FromCoordinator, d =>
         {
             log.Warning("The coordinator dropped this model from the cohort ({0}); registering again", d.Reason);
+            DecidePending(d.CountedThrough);
             if (coordinator is not null) Context.Unwatch(coordinator);
             coordinator = null;
             Become(Registering);
             Register();
         });
-        Receive<TrainingFinished>(f =>
+        Receive<TrainingFinished>(FromCoordinator, f =>
         {
-            log.Info("The coordinator ended the run ({0})", f.Completed ? "completed" : f.Reason ?? "stopped");
+            DecidePending(f.CountedThrough);
+            log.Info("The coordinator ended the run ({0}); {1} applied {2} optimizer steps", f.Completed ? "completed" : f.Reason ?? "stopped",
+                trainer!.Id, trainer.StepsApplied);
             Context.Unwatch(Sender);
             settings.OnFinished?.Invoke(f);
             Become(Finished);
         });
+        RefuseOthers();
+    }
+
+    /// <summary>The step whose optimizer update is held until the coordinator shows it counted it (null: none).</summary>
+    private long? pendingStep;
+
+    /// <summary>The coordinator sent its next request: it counted the held step.</summary>
+    private void CommitPending()
+    {
+        trainer?.Commit();
+        pendingStep = null;
+    }
+
+    /// <summary>Dropped or ended: apply the held update only if the coordinator counted its step.</summary>
+    private void DecidePending(long countedThrough)
+    {
+        if (pendingStep is { } step && step > countedThrough)
+        {
+            log.Warning("{0}: the coordinator did not count step {1} for this model; its update is dropped, not applied", trainer!.Id, step);
+            trainer.Discard();
+            pendingStep = null;
+            return;
+        }
+        CommitPending();
     }
 
     /// <summary>
@@ -370,22 +416,201 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
 
     private void Finished()
     {
-        Receive<ExportWeights>(e => Guarded(e.ExportId, () => SendWeights(e)));
+        Receive<ExportWeights>(FromCoordinator, e => Guarded(e.ExportId, () => SendWeights(e)));
+        Receive<ExportWeights>(Refuse);
         Receive<GetParameters>(_ => Sender.Tell(new ModelParameters(trainer!.Id, trainer.StepsApplied, trainer.FlatParameters())));
         ReceiveAny(_ => { });
     }
 
     private void CoordinatorLost(string why)
     {
-        log.Warning("Lost the coordinator ({0}); registering again when one is up", why);
+        log.Warning("Lost the coordinator ({0}); registering again with it while it is a member of the cluster", why);
+        if (coordinator is not null) Context.Unwatch(coordinator);
         coordinator = null;
-        lost = (why, DateTime.UtcNow);
+        bool wasLost = lost is not null;
+        lost = (why, lost?.Since ?? DateTime.UtcNow, false);
+        if (!wasLost) StartLostTimers(why);
+        Become(Registering);
+        if (settings.Coordinator is null && (owner is not null || coordinatorSelection is not null)) Register();
+    }
+
+    private void StartLostTimers(string why)
+    {
         if (settings.RejoinTimeout is { } rejoin)
             Timers.StartSingleTimer(nameof(GiveUp), new GiveUp($"the coordinator was lost ({why}) and did not come back within {rejoin.TotalSeconds:F0} s"), rejoin);
         if (settings.OnRejoinNeeded is not null && settings.RejoinGrace is { } grace)
             Timers.StartSingleTimer(nameof(RejoinGraceOver), RejoinGraceOver.Instance, grace);
-        Become(Registering);
-        if (settings.Coordinator is null && coordinatorSelection is not null) Register();
+        if (settings.OnRejoinNeeded is not null && ownerNode is not null)
+            Timers.StartPeriodicTimer(nameof(ProbeCoordinator), ProbeCoordinator.Instance, TimeSpan.Zero, settings.RegisterRetry ?? TimeSpan.FromSeconds(3));
+    }
+
+    // ---------------------------------------------------------------- which coordinator this model obeys (issue 10, items 4 and 5)
+
+    /// <summary>
+    /// Cluster events in every state but Finished. Before the first acceptance this model registers with the first
+    /// coordinator node that is up; from then on only its own coordinator's node (by incarnation) matters: another
+    /// coordinator joining or leaving changes nothing. Its node unreachable is not a loss of the coordinator (it may be
+    /// paused); its node removed or downed, or a new incarnation up or answering at its address, is: the node then
+    /// rejoins as a fresh member.
+    /// </summary>
+    private void FollowCoordinator()
+    {
+        Receive<ClusterEvent.MemberUp>(up => up.Member.HasRole(CoordinatorRole), up => CoordinatorUp(up.Member));
+        Receive<ClusterEvent.MemberRemoved>(r => r.Member.HasRole(CoordinatorRole), r => CoordinatorGone(r.Member, "was removed from the cluster"));
+        Receive<ClusterEvent.MemberDowned>(d => d.Member.HasRole(CoordinatorRole), d => CoordinatorGone(d.Member, "was downed"));
+        Receive<ClusterEvent.UnreachableMember>(u => IsOwnerNode(u.Member), u => OwnerUnreachable(u.Member));
+        Receive<ClusterEvent.ReachableMember>(r => IsOwnerNode(r.Member), r => OwnerReachable(r.Member));
+        Receive<ClusterEvent.IClusterDomainEvent>(_ => { });
+        Receive<RejoinGraceOver>(_ => RejoinGracePassed());
+        Receive<ProbeCoordinator>(_ => Probe());
+        Receive<ActorIdentity>(i => ProbeId.Equals(i.MessageId), ProbeAnswered);
+    }
+
+    private bool IsOwnerNode(Member member) => ownerNode is not null && member.UniqueAddress.Equals(ownerNode);
+
+    private void CoordinatorUp(Member member)
+    {
+        if (settings.Coordinator is not null) return;
+        if (owner is null)
+        {
+            if (candidate is not null && !candidate.UniqueAddress.Equals(member.UniqueAddress) && IsMember(candidate.UniqueAddress))
+            {
+                log.Warning("Another coordinator node {0} is up; this {1} registers with the first one, {2}", member.Address, Name(settings.Role), candidate.Address);
+                return;
+            }
+            candidate = member;
+            coordinatorSelection = Context.ActorSelection(new RootActorPath(member.Address) / "user" / CoordinatorName);
+            log.Info("Coordinator node {0} is up; registering {1} {2}", member.Address, Name(settings.Role), settings.ModelName);
+            Register();
+            return;
+        }
+        if (IsOwnerNode(member)) return;
+        if (lost is not null)
+        {
+            RejoinAsFreshMember($"a new coordinator incarnation {member.UniqueAddress} is up while this node's coordinator {ownerNode} is lost");
+            return;
+        }
+        log.Warning("Another coordinator node {0} (uid {1}) is up; ignored: this model follows only its coordinator {2} (uid {3})",
+            member.Address, member.UniqueAddress.Uid, ownerNode!.Address, ownerNode.Uid);
+    }
+
+    private void CoordinatorGone(Member member, string how)
+    {
+        if (settings.Coordinator is not null) return;
+        if (owner is null)
+        {
+            if (candidate is null || !candidate.UniqueAddress.Equals(member.UniqueAddress)) return;
+            log.Warning("Coordinator node {0} {1} before it accepted this model", member.Address, how);
+            candidate = null;
+            coordinatorSelection = null;
+            var next = Cluster.Get(Context.System).State.Members
+                .Where(m => m.HasRole(CoordinatorRole) && m.Status == MemberStatus.Up && !m.UniqueAddress.Equals(member.UniqueAddress))
+                .OrderBy(m => m, Member.AgeOrdering).FirstOrDefault();
+            if (next is not null) CoordinatorUp(next);
+            return;
+        }
+        if (!IsOwnerNode(member))
+        {
+            log.Info("Coordinator node {0} {1}; ignored: it is not this model's coordinator ({2})", member.Address, how, ownerNode!.Address);
+            return;
+        }
+        CoordinatorLost($"node {member.Address} {how}");
+        RejoinAsFreshMember($"the coordinator's node {member.Address} {how}");
+    }
+
+    /// <summary>Unreachable is not gone: keep the network and the membership, and carry on if the same incarnation comes back.</summary>
+    private void OwnerUnreachable(Member member)
+    {
+        if (lost is not null) return;
+        var why = $"node {member.Address} is unreachable";
+        lost = (why, DateTime.UtcNow, true);
+        log.Warning("Lost the coordinator ({0}); keeping this network and waiting for it to come back, to be removed from the cluster, or to restart", why);
+        StartLostTimers(why);
+    }
+
+    private void OwnerReachable(Member member)
+    {
+        if (lost is not { Unreachable: true } l) return;
+        lost = null;
+        Timers.Cancel(nameof(GiveUp));
+        Timers.Cancel(nameof(RejoinGraceOver));
+        Timers.Cancel(nameof(ProbeCoordinator));
+        log.Info("The coordinator's node {0} is reachable again after {1:F1} s (the same incarnation, uid {2}): continuing with it and with this network",
+            member.Address, (DateTime.UtcNow - l.Since).TotalSeconds, member.UniqueAddress.Uid);
+    }
+
+    private void RejoinGracePassed()
+    {
+        if (lost is not { } l || ownerNode is null) return;
+        if (IsMember(ownerNode))
+        {
+            log.Info("The coordinator ({0}) has been lost for {1:F0} s but its node is still a member of the cluster (a pause is not a restart): " +
+                     "keeping this network and waiting for it", l.Why, (DateTime.UtcNow - l.Since).TotalSeconds);
+            return;
+        }
+        RejoinAsFreshMember($"the coordinator's node {ownerNode.Address} is no longer a member of the cluster");
+    }
+
+    /// <summary>A member (not downed, not on its way out) of the cluster as this node sees it.</summary>
+    private bool IsMember(UniqueAddress node) => Cluster.Get(Context.System).State.Members
+        .Any(m => m.UniqueAddress.Equals(node) && m.Status is not (MemberStatus.Down or MemberStatus.Exiting or MemberStatus.Removed));
+
+    private void Probe()
+    {
+        if (lost is null || ownerNode is null)
+        {
+            Timers.Cancel(nameof(ProbeCoordinator));
+            return;
+        }
+        Context.ActorSelection(new RootActorPath(ownerNode.Address) / "user" / CoordinatorName).Tell(new Identify(ProbeId));
+    }
+
+    private void ProbeAnswered(ActorIdentity identity)
+    {
+        if (lost is null || owner is null || identity.Subject is not { } answered) return;
+        if (answered.Path.Uid == owner.Path.Uid) return; // the same coordinator: it answers, its node will be reachable again
+        RejoinAsFreshMember($"a restarted coordinator (a new incarnation) answers at {answered.Path.Address}");
+    }
+
+    /// <summary>Step and control messages are obeyed only from the coordinator that accepted this model.</summary>
+    private bool FromCoordinator(object message) => owner is not null && Sender.Equals(owner);
+
+    /// <summary>A registration answer: from this model's coordinator once accepted; before that, from the coordinator registered with.</summary>
+    private bool FromRegistrar()
+    {
+        if (owner is not null) return Sender.Equals(owner);
+        if (settings.Coordinator is not null) return Sender.Equals(settings.Coordinator);
+        return candidate is not null && Sender.Path.Address.Equals(candidate.Address);
+    }
+
+    private void Refuse(object message)
+    {
+        // Its own coordinator's late step message (sent before it dropped this model) is merely out of turn.
+        if (owner is not null && Sender.Equals(owner)) log.Debug("Ignoring {0} from the coordinator in this state", message.GetType().Name);
+        else log.Warning("Refused {0} from {1}: this model obeys only its coordinator {2}", message.GetType().Name, Sender.Path,
+            owner?.Path.ToString() ?? candidate?.Address.ToString() ?? "(none yet)");
+    }
+
+    /// <summary>Control and step messages that did not pass <see cref="FromCoordinator"/>: refused, with a warning naming the sender.</summary>
+    private void RefuseOthers()
+    {
+        Receive<IStepMessage>(Refuse);
+        Receive<Messages.Dropped>(Refuse);
+        Receive<TrainingFinished>(Refuse);
+    }
+
+    /// <summary>The first acceptance makes its sender this model's coordinator, with its node's incarnation.</summary>
+    private void RecordOwner()
+    {
+        if (owner is not null) return;
+        owner = Sender;
+        if (settings.Coordinator is null)
+        {
+            ownerNode = candidate is not null && candidate.Address.Equals(Sender.Path.Address)
+                ? candidate.UniqueAddress
+                : Cluster.Get(Context.System).State.Members.FirstOrDefault(m => m.Address.Equals(Sender.Path.Address))?.UniqueAddress;
+            log.Info("Following coordinator {0} (node {1}, uid {2}); other coordinators are ignored", owner.Path, ownerNode?.Address, ownerNode?.Uid);
+        }
     }
 
     /// <summary>The coordinator will not come back to this cluster (it was removed, or a restarted one formed a new cluster): start over as a fresh member.</summary>
@@ -402,7 +627,9 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     {
         var d = settings.Declared;
         var message = new RegisterModel(SelfAddress, settings.Role, settings.ModelName, d.Channels, d.Height, d.Width, d.NumClasses);
+        // Once accepted, only that coordinator (that incarnation: the ref carries its uid) is asked again.
         if (settings.Coordinator is not null) settings.Coordinator.Tell(message);
+        else if (owner is not null) owner.Tell(message);
         else coordinatorSelection?.Tell(message);
         Timers.StartSingleTimer(nameof(RetryRegister), RetryRegister.Instance, settings.RegisterRetry ?? TimeSpan.FromSeconds(3));
     }

@@ -44,6 +44,7 @@ public static class AkkaNode
             .WithClustering(new ClusterOptions { Roles = roles, SeedNodes = node.SeedNodes, LogInfo = false })
             .WithActors((system, _, resolver) => system.ActorOf(
                 ClusterStateLogger.Props(TimeSpan.FromSeconds(node.ClusterSummarySeconds), resolver.GetService<ILoggerFactory>()), "cluster-state"));
+        builder.AddHocon($"akka.cluster.split-brain-resolver.stable-after = {node.DownAfterSeconds}s", HoconAddMode.Prepend);
         if (node.Tls.Enabled) builder.AddStartup((system, _) => ReportTlsFailure(system));
         if (node.SeedNodes.Length == 0)
             builder.AddStartup((system, _) => Cluster.Get(system).Join(Cluster.Get(system).SelfAddress));

@@ -21,6 +21,13 @@ public sealed class NodeOptions
     /// <summary>Largest remoting frame, in MiB; the same on every node. The coordinator checks that a batch fits.</summary>
     public int MaxFrameMiB { get; set; } = 32;
 
+    /// <summary>
+    /// Seconds a member may stay unreachable before the split-brain resolver (keep-majority) downs it. The coordinator
+    /// leaves an unreachable model out of the cohort at once, whatever this says; the wait only decides how long a frozen
+    /// node (a GC pause, a stalled VM, SIGSTOP) may be away and still come back as the same member, with its network.
+    /// </summary>
+    public int DownAfterSeconds { get; set; } = 60;
+
     /// <summary>Seconds between the one-line cluster summaries in the log (0: never).</summary>
     public int ClusterSummarySeconds { get; set; } = 30;
 
@@ -61,6 +68,7 @@ public sealed class NodeOptions
         if (string.IsNullOrWhiteSpace(Hostname)) errors.Add("hostname must not be empty");
         if (Port is < 0 or > 65535) errors.Add($"port must be 0..65535 (got {Port})");
         if (MaxFrameMiB is < 1 or > 1024) errors.Add($"max-frame-mb must be 1..1024 (got {MaxFrameMiB})");
+        if (DownAfterSeconds is < 5 or > 86400) errors.Add($"down-after must be 5..86400 seconds (got {DownAfterSeconds})");
         if (!isSeed && SeedNodes.Length == 0) errors.Add($"seed-nodes is required: the coordinator's address, e.g. --seed-nodes {Scheme}://p2pdistill@127.0.0.1:4053");
         foreach (var seed in SeedNodes)
         {

@@ -32,7 +32,8 @@ public sealed record RegistrationRefused(string Reason) : IP2PDistillMessage;
 public sealed record ModelReady(string ModelId, long Parameters) : IP2PDistillMessage;
 
 /// <summary>Coordinator → every model actor: the run is over (the peer node then exits: 0 when <paramref name="Completed"/>).</summary>
-public sealed record TrainingFinished(bool Completed, string? Reason) : IP2PDistillMessage;
+/// <param name="CountedThrough">The last step the coordinator counted for this model: a held update of a later step is dropped, not applied.</param>
+public sealed record TrainingFinished(bool Completed, string? Reason, long CountedThrough = long.MaxValue) : IP2PDistillMessage;
 
 /// <summary>Asks a model actor for its current parameters, flattened in state-dict order (diagnostics and tests).</summary>
 public sealed record GetParameters : IP2PDistillMessage
@@ -47,4 +48,5 @@ public sealed record ModelParameters(string ModelId, long StepsApplied, float[] 
 /// Coordinator → a model it dropped from the cohort (unreachable, missed a timeout) while the model may still be alive:
 /// register again. Remoting delivers it once the node is reachable again, and the node rejoins at a step boundary.
 /// </summary>
-public sealed record Dropped(string Reason) : IP2PDistillMessage;
+/// <param name="CountedThrough">The last step the coordinator counted for this model: a held update of a later step is dropped, not applied.</param>
+public sealed record Dropped(string Reason, long CountedThrough = long.MaxValue) : IP2PDistillMessage;

@@ -27,6 +27,12 @@ public sealed class ProcessCluster(string prefix) : IDisposable
     public void Dispose()
     {
         foreach (var n in nodes) n.Dispose();
+        // For diagnosing a test that passed or failed: P2PDISTILL_TEST_LOGS=DIR keeps every node's output as DIR/PREFIX-NAME.log.
+        if (Environment.GetEnvironmentVariable("P2PDISTILL_TEST_LOGS") is { Length: > 0 } logs)
+        {
+            Directory.CreateDirectory(logs);
+            foreach (var n in nodes) File.WriteAllText(Path.Combine(logs, $"{Path.GetFileName(Dir)}-{n.Name}.log"), n.Output);
+        }
         Directory.Delete(Dir, recursive: true);
     }
 }

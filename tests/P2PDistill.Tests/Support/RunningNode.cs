@@ -99,6 +99,18 @@ public sealed class RunningNode : IDisposable
         kill.WaitForExit(10_000);
     }
 
+    /// <summary>SIGSTOP: the process freezes (like a long GC pause or a suspended VM) until <see cref="Continue"/>.</summary>
+    public void Pause() => Signal("-STOP");
+
+    /// <summary>SIGCONT: a process frozen by <see cref="Pause"/> runs on.</summary>
+    public void Continue() => Signal("-CONT");
+
+    private void Signal(string signal)
+    {
+        using var kill = Process.Start("kill", [signal, process.Id.ToString()]);
+        kill.WaitForExit(10_000);
+    }
+
     /// <summary>SIGKILL: no shutdown, no goodbye to the cluster.</summary>
     public void Kill()
     {

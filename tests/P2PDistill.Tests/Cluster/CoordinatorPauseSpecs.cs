@@ -1,0 +1,112 @@
+using P2PDistill.Tests.Support;
+
+namespace P2PDistill.Tests.Cluster;
+
+/// <summary>
+/// Issue 10, item 5: a coordinator that freezes (a long GC pause, SIGSTOP, a suspended VM) for longer than the peers'
+/// --rejoin-grace is not a restarted one. Its peers keep their networks and their cluster membership and carry on with
+/// it when it comes back: no fresh member, no restore from the checkpoint, every step trained exactly once.
+/// </summary>
+[Trait("Category", "Fault")]
+public sealed class CoordinatorPauseSpecs : IDisposable
+{
+    private static readonly TimeSpan Long = TimeSpan.FromMinutes(4);
+    private readonly ProcessCluster cluster = new("p2pdistill-pause-");
+
+    public void Dispose() => cluster.Dispose();
+
+    private string Run => Path.Combine(cluster.Dir, "run");
+
+    private RunningNode Coordinator(params string[] extra) => cluster.Start("coordinator", "p2pdistill-coordinator.dll",
+        ["--port", cluster.Port.ToString(), "--dataset", "synthetic", "--Data:SyntheticTrain=16384", "--Data:SyntheticTest=128",
+         "--teacher-model", "cnn-teacher", "--student-model", "cnn-student", "--batch-size", "32", "--output", cluster.Dir, "--run-name", "run",
+         "--checkpoint-every", "5", "--step-timeout", "60", "--Node:ClusterSummarySeconds=5", .. extra]);
+
+    private RunningNode Peer(string name, string role, params string[] extra) => cluster.Start(name, "p2pdistill-peer.dll",
+        ["--role", role, "--model", role == "teacher" ? "cnn-teacher" : "cnn-student", "--classes", "4", "--seed-nodes", cluster.Seed, "--threads", "1",
+         "--Node:ClusterSummarySeconds=5", .. extra]);
+
+    /// <summary>Every node's output without the per-step progress lines, for a failure message.</summary>
+    private string Logs() => string.Join("\n", cluster.Nodes.Select(n => $"==== {n.Name}\n" + string.Join("\n",
+        n.Output.Split('\n').Where(l => !l.Contains("] Step ", StringComparison.Ordinal) && !l.Contains("memory:", StringComparison.Ordinal)))));
+
+    /// <summary>
+    /// A run of <paramref name="steps"/> steps whose coordinator is frozen (SIGSTOP) after step 10 for at least 8 s and at
+    /// until every peer's 3 s grace has passed while it was unreachable, then thawed (SIGCONT).
+    /// </summary>
+    private (RunningNode Coordinator, RunningNode[] Peers) RunWithAFrozenCoordinator(int steps)
+    {
+        var coordinator = Coordinator("--epochs", "1", "--max-steps", steps.ToString());
+        coordinator.WaitFor("Waiting for a teacher", Long);
+        var peers = new[]
+        {
+            Peer("teacher", "teacher", "--rejoin-grace", "3"), Peer("student-a", "student", "--rejoin-grace", "3"),
+            Peer("student-b", "student", "--rejoin-grace", "3"),
+        };
+        coordinator.WaitFor("Checkpoint at step 10", Long);
+
+        coordinator.Pause();
+        var frozen = System.Diagnostics.Stopwatch.StartNew();
+        try
+        {
+            // Every peer notices (the failure detector marks the coordinator unreachable) and its 3 s grace passes (the
+            // old peers rejoined as fresh members there; these say they keep waiting), and the freeze lasts 8 s at least.
+            foreach (var p in peers) p.WaitFor("cluster: member unreachable", Long);
+            foreach (var p in peers) p.WaitFor("a pause is not a restart", Long);
+            var left = TimeSpan.FromSeconds(8) - frozen.Elapsed;
+            if (left > TimeSpan.Zero) Thread.Sleep(left);
+        }
+        finally
+        {
+            coordinator.Continue();
+        }
+
+        Assert.True(coordinator.WaitForExit(Long) == 0, Logs());
+        foreach (var p in peers) Assert.True(p.WaitForExit(Long) == 0, $"{p.Name} failed\n{Logs()}");
+        return (coordinator, peers);
+    }
+
+    private Dictionary<long, List<string>> StepRows() => File.ReadAllLines(Path.Combine(Run, "metrics", "steps.csv")).Skip(1).Select(l => l.Split(','))
+        .GroupBy(r => long.Parse(r[2])).ToDictionary(g => g.Key, g => g.Select(r => r[3]).ToList());
+
+    /// <summary>The peer side: a frozen coordinator that is still a member is waited for; no fresh member, no new actor system.</summary>
+    [Fact]
+    public void Should_keep_the_peers_in_the_cluster_when_the_coordinator_was_only_frozen_for_longer_than_the_rejoin_grace()
+    {
+        var (_, peers) = RunWithAFrozenCoordinator(200);
+        foreach (var p in peers)
+        {
+            foreach (var text in new[] { "Rejoining", "fresh member" })
+                Assert.False(p.Output.Contains(text, StringComparison.Ordinal), $"{p.Name} printed '{text}'\n{Logs()}");
+        }
+        var perStep = StepRows();
+        var duplicated = perStep.Where(kv => kv.Value.Count != kv.Value.Distinct().Count()).Select(kv => $"{kv.Key}: {string.Join(" ", kv.Value)}").ToList();
+        Assert.True(duplicated.Count == 0, $"steps with a model twice: {string.Join("; ", duplicated.Take(20))}\n{Logs()}");
+        Assert.Equal(200, perStep.Keys.Max());
+    }
+
+    /// <summary>
+    /// The whole run: nothing rewound, nothing skipped. Needs the coordinator's side too (issue 10, item 5): after its own
+    /// freeze its failure detector marks every peer unreachable for a moment, it drops them all mid-step and counts that
+    /// step with no model (a step without rows), and a student taken back may get the other student's slot (and so that
+    /// slot's checkpoint).
+    /// </summary>
+    [Fact(Skip = "until the coordinator survives its own freeze: no step completed without models, a returning model keeps its slot (issue 10, item 5)")]
+    public void Should_train_every_step_exactly_once_with_the_same_networks_when_the_coordinator_was_only_frozen()
+    {
+        const int steps = 300;
+        var (_, peers) = RunWithAFrozenCoordinator(steps);
+        foreach (var p in peers)
+            foreach (var text in new[] { "Rejoining", "fresh member", "Restored ", "from the checkpoint" })
+                Assert.False(p.Output.Contains(text, StringComparison.Ordinal), $"{p.Name} printed '{text}'\n{Logs()}");
+
+        // Every step exactly once per model, and all three models in every step.
+        var perStep = StepRows();
+        var absent = Enumerable.Range(1, steps).Where(i => !perStep.ContainsKey(i)).ToList();
+        Assert.True(absent.Count == 0 && perStep.Count == steps, $"steps without a row: {string.Join(" ", absent)}\n{Logs()}");
+        var duplicated = perStep.Where(kv => kv.Value.Count != kv.Value.Distinct().Count()).Select(kv => $"{kv.Key}: {string.Join(" ", kv.Value)}").ToList();
+        Assert.True(duplicated.Count == 0, $"steps with a model twice: {string.Join("; ", duplicated.Take(20))}\n{Logs()}");
+        var missing = perStep.Where(kv => kv.Value.Count != 3).Select(kv => $"{kv.Key}: {string.Join(" ", kv.Value.Order())}").ToList();
+        Assert.True(missing.Count == 0, $"steps without every model: {string.Join("; ", missing.Take(20))}\n{Logs()}");
+    }
+}

@@ -1,0 +1,57 @@
+using P2PDistill.Tests.Support;
+
+namespace P2PDistill.Tests.Cluster;
+
+/// <summary>
+/// Issue 10, item 4 with real processes: a second coordinator started into a cluster that already has one does not
+/// train (it says whose cluster it is and exits 2), and its coming and going changes nothing for the peers, which follow
+/// only the coordinator that accepted them.
+/// </summary>
+[Trait("Category", "Fault")]
+public sealed class SecondCoordinatorSpecs : IDisposable
+{
+    private static readonly TimeSpan Long = TimeSpan.FromMinutes(4);
+    private readonly ProcessCluster cluster = new("p2pdistill-second-");
+
+    public void Dispose() => cluster.Dispose();
+
+    private static string[] Training(int port, string output, string name) =>
+        ["--port", port.ToString(), "--dataset", "synthetic", "--Data:SyntheticTrain=16384", "--Data:SyntheticTest=128",
+         "--teacher-model", "cnn-teacher", "--student-model", "cnn-student", "--batch-size", "32", "--output", output, "--run-name", name,
+         "--checkpoint-every", "5", "--step-timeout", "60", "--Node:ClusterSummarySeconds=5", "--epochs", "1"];
+
+    private RunningNode Peer(string name, string role) => cluster.Start(name, "p2pdistill-peer.dll",
+        ["--role", role, "--model", role == "teacher" ? "cnn-teacher" : "cnn-student", "--classes", "4", "--seed-nodes", cluster.Seed, "--threads", "1",
+         "--rejoin-grace", "3", "--Node:ClusterSummarySeconds=5"]);
+
+    [Fact]
+    public void Should_not_start_a_second_coordinator_in_a_cluster_that_has_one_and_leave_the_peers_alone()
+    {
+        const int steps = 200;
+        var first = cluster.Start("coordinator", "p2pdistill-coordinator.dll", [.. Training(cluster.Port, cluster.Dir, "run"), "--max-steps", steps.ToString()]);
+        first.WaitFor("Waiting for a teacher", Long);
+        var peers = new[] { Peer("teacher", "teacher"), Peer("student-a", "student"), Peer("student-b", "student") };
+        first.WaitFor("Checkpoint at step 10", Long);
+
+        int port = ClusterHosts.FreePort();
+        var second = cluster.Start("second", "p2pdistill-coordinator.dll",
+            [.. Training(port, cluster.Dir, "second"), "--max-steps", steps.ToString(), "--seed-nodes", cluster.Seed]);
+        int exit = second.WaitForExit(Long);
+        Assert.True(exit == 2, $"exit {exit}:\n{second.Output}");
+        Assert.Contains("another coordinator is already in this cluster: " + cluster.Seed, second.Output);
+        Assert.DoesNotContain("Waiting for a teacher", second.Output);
+
+        Assert.True(first.WaitForExit(Long) == 0, first.Output);
+        foreach (var p in peers)
+        {
+            Assert.True(p.WaitForExit(Long) == 0, $"{p.Name}:\n{p.Output}");
+            Assert.Contains($"Another coordinator node akka.tcp://p2pdistill@127.0.0.1:{port}", p.Output);
+            foreach (var text in new[] { "Rejoining", "Lost the coordinator", "Restored " })
+                Assert.False(p.Output.Contains(text, StringComparison.Ordinal), $"{p.Name} printed '{text}':\n{p.Output}");
+        }
+        var rows = File.ReadAllLines(Path.Combine(cluster.Dir, "run", "metrics", "steps.csv")).Skip(1).Select(l => l.Split(',')).ToList();
+        var perStep = rows.GroupBy(r => long.Parse(r[2])).ToDictionary(g => g.Key, g => g.Select(r => r[3]).Order().ToList());
+        Assert.Equal(Enumerable.Range(1, steps).Select(i => (long)i), perStep.Keys.Order());
+        Assert.All(perStep.Values, ids => Assert.Equal(["student-1", "student-2", "teacher"], ids));
+    }
+}
