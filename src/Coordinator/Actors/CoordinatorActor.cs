@@ -12,9 +12,14 @@ namespace P2PDistill.Coordinator.Actors;
 /// <summary>The coordinator's own settings, beside the training plan.</summary>
 /// <param name="ExportDirectory">Where every model's final weights are written at the end (null: not exported).</param>
 /// <param name="CheckpointDirectory">Where checkpoints go (null: none).</param>
+/// <param name="FrozenAfter">A pulse of the coordinator's own late by this much means it was frozen (null: never assume so).</param>
 public sealed record CoordinatorSettings(int MinStudents, TimeSpan StepTimeout, TimeSpan EvalTimeout, TeacherLostPolicy TeacherLost = TeacherLostPolicy.Wait,
     Microsoft.Extensions.Logging.ILoggerFactory? Logging = null, string? ExportDirectory = null, string? CheckpointDirectory = null, string RunId = "run",
-    ResumePoint? Resume = null);
+    ResumePoint? Resume = null, TimeSpan? FrozenAfter = null)
+{
+    /// <summary>The default freeze detection of a coordinator process: a pulse (every second) late by 3 s.</summary>
+    public static readonly TimeSpan DefaultFrozenAfter = TimeSpan.FromSeconds(3);
+}
 
 /// <summary>
 /// Drives the cohort through DESIGN.md §3, one step at a time, as an explicit state machine (the shape of Ray Train's
@@ -49,6 +54,12 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
 
     private const string TimerKey = "phase";
 
+    /// <summary>The coordinator's pulse; one late by more than <see cref="CoordinatorSettings.FrozenAfter"/> means this process did not run.</summary>
+    private static readonly TimeSpan PulseEvery = TimeSpan.FromSeconds(1);
+
+    /// <summary>After its own freeze, how long the coordinator waits for models that look unreachable or late.</summary>
+    public static readonly TimeSpan FreezeGrace = TimeSpan.FromSeconds(15);
+
     private readonly TrainingPlan plan;
     private readonly CoordinatorSettings settings;
     private readonly ITrainingObserver observer;
@@ -69,6 +80,9 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
     private bool started;
     private bool stopRequested;
     private long attempts;
+    private readonly System.Diagnostics.Stopwatch sincePulse = System.Diagnostics.Stopwatch.StartNew();
+    private readonly System.Diagnostics.Stopwatch alive = System.Diagnostics.Stopwatch.StartNew();
+    private TimeSpan graceUntil = TimeSpan.MinValue;
     private CoordinatorState state = new WaitingState("starting");
 
     public CoordinatorActor(TrainingPlan plan, CoordinatorSettings settings, ITrainingObserver observer, TaskCompletionSource<CohortResult> completion)
@@ -94,6 +108,7 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
     {
         if (Context.System.Settings.ProviderClass.Contains("Cluster", StringComparison.Ordinal))
             Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.UnreachableMember));
+        Timers.StartPeriodicTimer(nameof(Pulse), Pulse.Instance, PulseEvery);
         log.Info("Waiting for a teacher and {0} student(s); dataset {1} {2}, {3} classes; {4} steps per epoch, {5} epoch(s)",
             settings.MinStudents, plan.Data.Dataset, plan.Splits.Shape, plan.Splits.NumClasses, plan.StepsPerEpoch, plan.Training.Epochs);
     }
@@ -136,9 +151,18 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
             case RestoreLoaded l: OnRestoreLoaded(l); break;
             case ModelReady ready: OnReady(ready); break;
             case Terminated t: Depart(t.ActorRef, "it stopped", tell: false); break;
+            case Pulse: JustThawed(); break;
+            case FreezeGraceOver: DropStillUnreachable(); break;
+            case ClusterEvent.UnreachableMember u when JustThawed():
+                log.Warning("Node {0} looks unreachable right after this coordinator was frozen: it has {1} s to come back", u.Member.Address, FreezeGrace.TotalSeconds);
+                break;
             case ClusterEvent.UnreachableMember u:
                 foreach (var m in known.Values.Where(m => m.Actor.Path.Address.Equals(u.Member.Address)).ToList())
                     Depart(m.Actor, $"node {u.Member.Address} is unreachable", tell: true);
+                break;
+            case PhaseTimeout t when t.Attempt == state.Attempt && JustThawed():
+                log.Warning("The deadline of {0} passed while this coordinator was frozen: the models get {1} s more", state.Name, FreezeGrace.TotalSeconds);
+                Timers.StartSingleTimer(TimerKey, t, FreezeGrace);
                 break;
             case StopRequested: OnStopRequested(); break;
 
@@ -155,6 +179,35 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
                 break;
             default: Unhandled(message); break;
         }
+    }
+
+    /// <summary>
+    /// Whether this coordinator was itself frozen a moment ago (a long GC pause, a stalled VM, SIGSTOP): then its own
+    /// failure detector and timers wrong the models, which were running all along. Detected by a late pulse; opens a
+    /// grace of <see cref="FreezeGrace"/> in which unreachable or late models are waited for instead of dropped.
+    /// </summary>
+    private bool JustThawed()
+    {
+        var gap = sincePulse.Elapsed;
+        sincePulse.Restart();
+        if (settings.FrozenAfter is not { } frozenAfter) return false;
+        if (gap > frozenAfter)
+        {
+            graceUntil = alive.Elapsed + FreezeGrace;
+            log.Warning("This coordinator did not run for {0:F1} s (a GC pause, a stalled machine, SIGSTOP): models that look unreachable or late get {1} s before they are dropped",
+                gap.TotalSeconds, FreezeGrace.TotalSeconds);
+            Timers.StartSingleTimer(nameof(FreezeGraceOver), FreezeGraceOver.Instance, FreezeGrace);
+        }
+        return alive.Elapsed < graceUntil;
+    }
+
+    /// <summary>The grace after a freeze is over: a model whose node is still unreachable leaves now.</summary>
+    private void DropStillUnreachable()
+    {
+        if (!Context.System.Settings.ProviderClass.Contains("Cluster", StringComparison.Ordinal)) return;
+        var unreachable = Cluster.Get(Context.System).State.Unreachable.Select(m => m.Address).ToHashSet();
+        foreach (var m in known.Values.Where(m => unreachable.Contains(m.Actor.Path.Address)).ToList())
+            Depart(m.Actor, $"node {m.Actor.Path.Address} stayed unreachable after this coordinator's freeze", tell: true);
     }
 
     private void GoTo(CoordinatorState next, TimeSpan? timeout = null)

@@ -113,6 +113,18 @@ internal sealed class FinishedState(string how) : CoordinatorState(0)
 
 // ---------------------------------------------------------------- the coordinator's own messages
 
+/// <summary>The coordinator's own pulse, every second: a late one means the coordinator itself was frozen.</summary>
+internal sealed record Pulse
+{
+    public static Pulse Instance { get; } = new();
+}
+
+/// <summary>The grace after the coordinator's own freeze is over: models still unreachable leave now.</summary>
+internal sealed record FreezeGraceOver
+{
+    public static FreezeGraceOver Instance { get; } = new();
+}
+
 /// <summary>A state's deadline passed (step timeout, evaluation or collection timeout).</summary>
 internal sealed record PhaseTimeout(long Attempt);
 

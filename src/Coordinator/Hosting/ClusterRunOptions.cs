@@ -41,5 +41,5 @@ public sealed class ClusterRunOptions
 
     public CoordinatorSettings Settings(int minStudents) => new(
         minStudents, TimeSpan.FromSeconds(StepTimeoutSeconds), TimeSpan.FromSeconds(EvalTimeoutSeconds),
-        TeacherLost == "continue-ml" ? TeacherLostPolicy.ContinueMl : TeacherLostPolicy.Wait);
+        TeacherLost == "continue-ml" ? TeacherLostPolicy.ContinueMl : TeacherLostPolicy.Wait, FrozenAfter: CoordinatorSettings.DefaultFrozenAfter);
 }

@@ -8,6 +8,7 @@ namespace P2PDistill.Tests.Cluster;
 /// it when it comes back: no fresh member, no restore from the checkpoint, every step trained exactly once.
 /// </summary>
 [Trait("Category", "Fault")]
+[Collection(ProcessTests.Name)]
 public sealed class CoordinatorPauseSpecs : IDisposable
 {
     private static readonly TimeSpan Long = TimeSpan.FromMinutes(4);
@@ -86,12 +87,11 @@ public sealed class CoordinatorPauseSpecs : IDisposable
     }
 
     /// <summary>
-    /// The whole run: nothing rewound, nothing skipped. Needs the coordinator's side too (issue 10, item 5): after its own
-    /// freeze its failure detector marks every peer unreachable for a moment, it drops them all mid-step and counts that
-    /// step with no model (a step without rows), and a student taken back may get the other student's slot (and so that
-    /// slot's checkpoint).
+    /// The whole run: nothing rewound, nothing skipped. The coordinator's side: after its own freeze (a late pulse) its
+    /// failure detector marks every peer unreachable for a moment and its step deadline has passed; it gives the models a
+    /// grace instead of dropping them, so every step keeps every model.
     /// </summary>
-    [Fact(Skip = "until the coordinator survives its own freeze: no step completed without models, a returning model keeps its slot (issue 10, item 5)")]
+    [Fact]
     public void Should_train_every_step_exactly_once_with_the_same_networks_when_the_coordinator_was_only_frozen()
     {
         const int steps = 300;
@@ -108,5 +108,55 @@ public sealed class CoordinatorPauseSpecs : IDisposable
         Assert.True(duplicated.Count == 0, $"steps with a model twice: {string.Join("; ", duplicated.Take(20))}\n{Logs()}");
         var missing = perStep.Where(kv => kv.Value.Count != 3).Select(kv => $"{kv.Key}: {string.Join(" ", kv.Value.Order())}").ToList();
         Assert.True(missing.Count == 0, $"steps without every model: {string.Join("; ", missing.Take(20))}\n{Logs()}");
+        AssertOptimizerStepsMatchRows(peers);
+    }
+
+    /// <summary>
+    /// A student frozen for 30 s (SIGSTOP, then SIGCONT): the coordinator leaves it out while it is unreachable and takes
+    /// it back in its own slot with its own network when it returns. No row is duplicated or missing, and every model's
+    /// optimizer steps equal the steps it has rows for (an update of a step it was dropped from is never applied).
+    /// </summary>
+    [Fact]
+    public void Should_take_a_student_frozen_for_30_seconds_back_with_its_network_and_count_every_step_it_trained()
+    {
+        const int steps = 300;
+        var coordinator = Coordinator("--epochs", "1", "--max-steps", steps.ToString());
+        coordinator.WaitFor("Waiting for a teacher", Long);
+        var peers = new[] { Peer("teacher", "teacher"), Peer("student-a", "student"), Peer("student-b", "student") };
+        coordinator.WaitFor("Checkpoint at step 10", Long);
+
+        var frozen = peers[2];
+        frozen.Pause();
+        try
+        {
+            coordinator.WaitFor("is unreachable", Long);
+            Thread.Sleep(TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            frozen.Continue();
+        }
+
+        Assert.True(coordinator.WaitForExit(Long) == 0, Logs());
+        foreach (var p in peers) Assert.True(p.WaitForExit(Long) == 0, $"{p.Name} failed\n{Logs()}");
+        Assert.DoesNotContain("Restored ", frozen.Output);
+        Assert.DoesNotContain("Rejoining", frozen.Output);
+        var perStep = new RunFiles(Run).AssertEveryStepOnce(steps);
+        var id = System.Text.RegularExpressions.Regex.Match(frozen.Output, @"Accepted as (student-\d)").Groups[1].Value;
+        Assert.Contains(perStep.Values, ids => !ids.Contains(id)); // it was out for a while
+        Assert.Contains(id, perStep[steps]); // and back at the end
+        AssertOptimizerStepsMatchRows(peers);
+    }
+
+    /// <summary>Each peer's optimizer steps (it logs them at the end) equal its rows in steps.csv.</summary>
+    private void AssertOptimizerStepsMatchRows(RunningNode[] peers)
+    {
+        var rows = new RunFiles(Run).Steps().GroupBy(r => r.Model).ToDictionary(g => g.Key, g => g.Count());
+        foreach (var p in peers)
+        {
+            var applied = System.Text.RegularExpressions.Regex.Match(p.Output, @"(teacher|student-\d+) applied (\d+) optimizer steps");
+            Assert.True(applied.Success, $"{p.Name} did not say how many optimizer steps it applied\n{Logs()}");
+            Assert.Equal(rows[applied.Groups[1].Value], int.Parse(applied.Groups[2].Value));
+        }
     }
 }

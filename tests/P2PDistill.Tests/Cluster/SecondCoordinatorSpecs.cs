@@ -8,6 +8,7 @@ namespace P2PDistill.Tests.Cluster;
 /// only the coordinator that accepted them.
 /// </summary>
 [Trait("Category", "Fault")]
+[Collection(ProcessTests.Name)]
 public sealed class SecondCoordinatorSpecs : IDisposable
 {
     private static readonly TimeSpan Long = TimeSpan.FromMinutes(4);

@@ -190,6 +190,27 @@ public sealed class CoordinatorFaultSpecs(ITestOutputHelper output) : Coordinato
         Assert.Equal(["student-1", "teacher"], manifest.Models.Select(m => m.Id).Order());
     }
 
+    [Fact]
+    public void Should_give_late_models_more_time_instead_of_dropping_them_right_after_its_own_freeze()
+    {
+        // A freeze threshold of 1 ms: every pulse looks late, as right after a SIGSTOP / SIGCONT of the coordinator.
+        Start(frozenAfter: TimeSpan.FromMilliseconds(1));
+        var t = Join(ModelRole.Teacher);
+        var s1 = Join(ModelRole.Student);
+        var s2 = Join(ModelRole.Student);
+        var steps = new[] { t, s1, s2 }.Select(ExpectStep).ToList();
+        Logits(t, steps[0]);
+        Logits(s1, steps[1]);
+        Timeout(steps[0].Attempt);
+        s2.Probe.ExpectNoMsg(TimeSpan.FromMilliseconds(300)); // not dropped
+
+        Logits(s2, steps[2]);
+        var targets = new[] { t, s1, s2 }.Select(ExpectTargets).ToList();
+        Assert.Equal(1, targets[1].Targets.Peers);
+        for (int i = 0; i < 3; i++) Done(new[] { t, s1, s2 }[i], targets[i]);
+        Assert.Equal(2, RunStep(t, s1, s2));
+    }
+
     // ------------------------------------------------------------ late and stale replies
 
     [Fact]
