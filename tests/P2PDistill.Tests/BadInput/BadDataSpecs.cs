@@ -1,3 +1,4 @@
+using P2PDistill.Tests.Support;
 using P2PDistill.Shared.Data;
 using P2PDistill.Tests.Data;
 using SkiaSharp;
@@ -17,7 +18,6 @@ public sealed class BadDataSpecs : IDisposable
 
     private static readonly SKColor Gray = new(120, 120, 120);
 
-    private static bool IsRoot => Environment.UserName == "root";
 
     // ------------------------------------------------------------------ IDX
 
@@ -209,18 +209,17 @@ public sealed class BadDataSpecs : IDisposable
         Assert.Contains("or delete it", e.Message);
     }
 
-    [SkippableFact]
+    [Fact]
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     public void Should_name_an_unreadable_class_folder()
     {
-        Skip.If(IsRoot, "root reads every folder whatever its mode");
         TestFiles.WritePng(dir.Combine("a", "1.png"), 8, 8, Gray);
         TestFiles.WritePng(dir.Combine("a", "2.png"), 8, 8, Gray);
         TestFiles.WritePng(dir.Combine("b", "1.png"), 8, 8, Gray);
         File.SetUnixFileMode(dir.Combine("b"), UnixFileMode.None);
         try
         {
-            var e = Assert.Throws<DatasetException>(() => LoadFolder());
+            var e = WithoutRootOverride.Run(() => Assert.Throws<DatasetException>(() => LoadFolder()));
 
             Assert.Contains(dir.Path, e.Message);
             Assert.Contains("cannot be read", e.Message);
@@ -232,11 +231,10 @@ public sealed class BadDataSpecs : IDisposable
         }
     }
 
-    [SkippableFact]
+    [Fact]
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     public void Should_name_an_unreadable_image_file()
     {
-        Skip.If(IsRoot, "root reads every file whatever its mode");
         foreach (var c in new[] { "a", "b" })
         {
             TestFiles.WritePng(dir.Combine(c, "1.png"), 8, 8, Gray);
@@ -245,7 +243,7 @@ public sealed class BadDataSpecs : IDisposable
         var locked = dir.Combine("b", "2.png");
         File.SetUnixFileMode(locked, UnixFileMode.None);
 
-        var e = Assert.Throws<DatasetException>(() => LoadFolder());
+        var e = WithoutRootOverride.Run(() => Assert.Throws<DatasetException>(() => LoadFolder()));
 
         Assert.Equal(locked, e.Path);
         Assert.Contains($"Image file '{locked}' cannot be read", e.Message);
