@@ -343,7 +343,7 @@ public sealed class CoordinatorActor : UntypedActor, IWithTimers
     {
         if (!known.Remove(actor, out var m)) return;
         Context.Unwatch(actor);
-        if (tell) actor.Tell(new P2PDistill.Shared.Messages.Dropped(why, m.CountedThrough));
+        if (tell) actor.Tell(new DroppedFromCohort(why, m.CountedThrough));
         lastSlots[(m.Registration.NodeAddress, m.Role, m.Registration.ModelName)] = m.Slot;
         bool wasInCohort = cohort.Remove(m);
         log.Warning("{0} left{1} while {2}: {3}; cohort now {4}", m.Id, wasInCohort ? " the cohort" : "", state.Name, why, Describe(cohort));

@@ -7,6 +7,7 @@ using P2PDistill.Shared.Data;
 using P2PDistill.Shared.Hosting;
 using P2PDistill.Shared.Losses;
 using P2PDistill.Shared.Runs;
+using P2PDistill.Coordinator.Runs;
 using P2PDistill.Shared.Training;
 using TorchSharp;
 

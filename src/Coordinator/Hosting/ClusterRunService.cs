@@ -2,6 +2,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Akka.Hosting;
 using P2PDistill.Shared.Runs;
+using P2PDistill.Coordinator.Runs;
 using P2PDistill.Shared.Training;
 
 namespace P2PDistill.Coordinator.Hosting;

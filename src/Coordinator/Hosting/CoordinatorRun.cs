@@ -4,6 +4,7 @@ using P2PDistill.Shared.Data;
 using P2PDistill.Shared.Hosting;
 using P2PDistill.Shared.Messages;
 using P2PDistill.Shared.Runs;
+using P2PDistill.Coordinator.Runs;
 using P2PDistill.Shared.Serialization;
 using P2PDistill.Shared.Training;
 

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using P2PDistill.Shared.Data;
 using P2PDistill.Shared.Losses;
 using P2PDistill.Shared.Runs;
+using P2PDistill.Coordinator.Runs;
 using P2PDistill.Shared.Training;
 using TorchSharp;
 

@@ -39,8 +39,8 @@ public sealed class ForeignSenderSpecs() : TestKit(AkkaSerialization.Hocon + "\n
         var batch = plan.TrainBatch(0, 0);
         EventFilter.Warning(contains: "Refused TrainingFinished from " + stranger.Ref.Path).ExpectOne(Wait,
             () => model.Tell(new TrainingFinished(true, null), stranger.Ref));
-        EventFilter.Warning(contains: "Refused Dropped from " + stranger.Ref.Path).ExpectOne(Wait,
-            () => model.Tell(new Dropped("a stranger says so"), stranger.Ref));
+        EventFilter.Warning(contains: "Refused DroppedFromCohort from " + stranger.Ref.Path).ExpectOne(Wait,
+            () => model.Tell(new DroppedFromCohort("a stranger says so"), stranger.Ref));
         EventFilter.Warning(contains: "Refused ExportWeights from " + stranger.Ref.Path).ExpectOne(Wait,
             () => model.Tell(new ExportWeights(1), stranger.Ref));
         EventFilter.Warning(contains: "Refused TrainStep from " + stranger.Ref.Path).ExpectOne(Wait,

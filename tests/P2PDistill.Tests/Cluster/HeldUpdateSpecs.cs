@@ -65,7 +65,7 @@ public sealed class HeldUpdateSpecs() : TestKit(AkkaSerialization.Hocon + "\n" +
         Step(model, coordinator, plan, 1);
         Step(model, coordinator, plan, 2);
 
-        model.Tell(new Dropped("missed the step timeout", CountedThrough: 1), coordinator.Ref);
+        model.Tell(new DroppedFromCohort("missed the step timeout", CountedThrough: 1), coordinator.Ref);
         coordinator.ExpectMsg<RegisterModel>(Wait); // it registers again, with the network of step 1
         Assert.Equal(1, StepsApplied(model));
     }

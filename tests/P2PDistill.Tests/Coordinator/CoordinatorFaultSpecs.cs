@@ -138,7 +138,7 @@ public sealed class CoordinatorFaultSpecs(ITestOutputHelper output) : Coordinato
         Logits(s1, steps[1]);
         Timeout(steps[0].Attempt);
 
-        Assert.Contains("timeout", s2.Probe.ExpectMsg<Dropped>().Reason);
+        Assert.Contains("timeout", s2.Probe.ExpectMsg<DroppedFromCohort>().Reason);
         Done(t, ExpectTargets(t));
         Done(s1, ExpectTargets(s1));
         Assert.Equal(2, RunStep(t, s1));
@@ -150,7 +150,7 @@ public sealed class CoordinatorFaultSpecs(ITestOutputHelper output) : Coordinato
     {
         var (t, s1, s2, targets) = StudentTwoMissesTheDoneTimeout();
 
-        s2.Probe.ExpectMsg<Dropped>();
+        s2.Probe.ExpectMsg<DroppedFromCohort>();
         var next = ExpectStep(t);
         Assert.Equal(2, next.GlobalStep);
         Assert.Equal(1, next.Step); // the second batch: none skipped
@@ -217,7 +217,7 @@ public sealed class CoordinatorFaultSpecs(ITestOutputHelper output) : Coordinato
     public void Should_ignore_a_late_reply_from_a_dropped_model()
     {
         var (t, s1, s2, targets) = StudentTwoMissesTheDoneTimeout();
-        s2.Probe.ExpectMsg<Dropped>();
+        s2.Probe.ExpectMsg<DroppedFromCohort>();
 
         Done(s2, targets[2]); // too late
         var next = new[] { t, s1 }.Select(ExpectStep).ToList();

@@ -1,4 +1,5 @@
 using P2PDistill.Shared.Runs;
+using P2PDistill.Coordinator.Runs;
 using P2PDistill.Tests.Support;
 
 namespace P2PDistill.Tests.Hosting;

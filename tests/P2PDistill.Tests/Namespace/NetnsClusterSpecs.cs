@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.RegularExpressions;
 using P2PDistill.Shared.Runs;
+using P2PDistill.Coordinator.Runs;
 using P2PDistill.Tests.Support;
 
 namespace P2PDistill.Tests.Namespace;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using P2PDistill.Shared.Runs;
+using P2PDistill.Coordinator.Runs;
 
 namespace P2PDistill.Tests.Support;
 

@@ -76,7 +76,7 @@ public sealed class LearningCurvesSpecs
     [Fact]
     public void Should_average_over_a_trailing_window()
     {
-        Assert.Equal(new[] { 1.0, 1.5, 2.5, 3.5 }, P2PDistill.Shared.Runs.LearningCurves.MovingAverage([1, 2, 3, 4], 2));
-        Assert.Equal(new[] { 2.0 }, P2PDistill.Shared.Runs.LearningCurves.MovingAverage([2], 5));
+        Assert.Equal(new[] { 1.0, 1.5, 2.5, 3.5 }, P2PDistill.Coordinator.Runs.LearningCurves.MovingAverage([1, 2, 3, 4], 2));
+        Assert.Equal(new[] { 2.0 }, P2PDistill.Coordinator.Runs.LearningCurves.MovingAverage([2], 5));
     }
 }

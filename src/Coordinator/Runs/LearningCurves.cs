@@ -1,7 +1,7 @@
 using P2PDistill.Shared.Training;
 using ScottPlot;
 
-namespace P2PDistill.Shared.Runs;
+namespace P2PDistill.Coordinator.Runs;
 
 /// <summary>
 /// PNG learning curves in <c>RUN/plots/</c>: training loss per model against the step (a moving average
@@ -99,7 +99,7 @@ public sealed class LearningCurves(string runDirectory, int window = 20) : ITrai
     }
 
     private static void Save(Plot plot, string path) =>
-        Training.AtomicFile.Write(path, tmp => plot.GetImage(900, 560).SavePng(tmp));
+        P2PDistill.Shared.Training.AtomicFile.Write(path, tmp => plot.GetImage(900, 560).SavePng(tmp));
 
     private static int Order(string id) => id == "teacher" ? 0 : id == "student-ensemble" ? int.MaxValue : 1;
 

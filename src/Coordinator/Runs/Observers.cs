@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging;
 using P2PDistill.Shared.Training;
 
-namespace P2PDistill.Shared.Runs;
+namespace P2PDistill.Coordinator.Runs;
 
 /// <summary>Fans training events out to several observers.</summary>
 public sealed class CompositeObserver(params ITrainingObserver[] observers) : ITrainingObserver

@@ -171,7 +171,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             }
             if (accepted.RestoreChunks > 0)
             {
-                restoreParts = new byte[]?[accepted.RestoreChunks];
+                restoreParts = new ChunkAssembler(accepted.RestoreChunks);
                 restoreStep = accepted.RestoreStep;
                 keepCurrent = same;
                 Become(Restoring);
@@ -192,7 +192,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
         RefuseOthers();
     }
 
-    private byte[]?[] restoreParts = [];
+    private ChunkAssembler restoreParts = new();
     private long restoreStep;
     private bool keepCurrent;
 
@@ -201,9 +201,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     {
         Receive<RestoreChunk>(FromCoordinator, c =>
         {
-            if (c.Count != restoreParts.Length || c.Index < 0 || c.Index >= c.Count) return;
-            restoreParts[c.Index] = c.Data;
-            if (restoreParts.Any(p => p is null)) return;
+            if (!restoreParts.TryAdd(c.Index, c.Count, c.Data, out var state) || state is null) return;
             if (keepCurrent)
             {
                 // Taken back after a blip: this network has trained past the checkpoint; keep it.
@@ -214,10 +212,10 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             {
                 trainer!.Discard();
                 pendingStep = null;
-                trainer.LoadState(restoreParts.SelectMany(p => p!).ToArray());
+                trainer.LoadState(state);
                 log.Info("Restored {0} from the checkpoint at step {1}: {2} optimizer steps applied", trainer.Id, restoreStep, trainer.StepsApplied);
             }
-            restoreParts = [];
+            restoreParts = new();
             coordinator!.Tell(new ModelReady(trainer.Id, trainer.ParameterCount));
             Become(Training);
         });
@@ -283,7 +281,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
         Receive<Terminated>(_ => { });
         FollowCoordinator();
         Receive<RegistrationAccepted>(_ => log.Debug("Ignoring a repeated registration acceptance"));
-        Receive<Messages.Dropped>(FromCoordinator, d =>
+        Receive<DroppedFromCohort>(FromCoordinator, d =>
         {
             log.Warning("The coordinator dropped this model from the cohort ({0}); registering again", d.Reason);
             DecidePending(d.CountedThrough);
@@ -400,18 +398,11 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
         return false;
     }
 
-    /// <summary>Largest weights chunk sent to the coordinator (well inside the default 32 MiB frame).</summary>
-    public const int WeightsChunkBytes = 8 * 1024 * 1024;
-
     private void SendWeights(ExportWeights e)
     {
         var bytes = e.FullState ? trainer!.StateBytes() : trainer!.WeightsBytes();
-        int count = Math.Max(1, (bytes.Length + WeightsChunkBytes - 1) / WeightsChunkBytes);
-        for (int i = 0; i < count; i++)
-        {
-            int start = i * WeightsChunkBytes;
-            Sender.Tell(new WeightsChunk(e.ExportId, trainer!.Id, i, count, bytes[start..Math.Min(bytes.Length, start + WeightsChunkBytes)]));
-        }
+        foreach (var (index, count, part) in Chunks.Split(bytes))
+            Sender.Tell(new WeightsChunk(e.ExportId, trainer.Id, index, count, part));
     }
 
     private void Finished()
@@ -595,7 +586,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     private void RefuseOthers()
     {
         Receive<IStepMessage>(Refuse);
-        Receive<Messages.Dropped>(Refuse);
+        Receive<DroppedFromCohort>(Refuse);
         Receive<TrainingFinished>(Refuse);
     }
 

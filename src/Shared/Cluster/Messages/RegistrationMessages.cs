@@ -49,4 +49,4 @@ public sealed record ModelParameters(string ModelId, long StepsApplied, float[] 
 /// register again. Remoting delivers it once the node is reachable again, and the node rejoins at a step boundary.
 /// </summary>
 /// <param name="CountedThrough">The last step the coordinator counted for this model: a held update of a later step is dropped, not applied.</param>
-public sealed record Dropped(string Reason, long CountedThrough = long.MaxValue) : IP2PDistillMessage;
+public sealed record DroppedFromCohort(string Reason, long CountedThrough = long.MaxValue) : IP2PDistillMessage;

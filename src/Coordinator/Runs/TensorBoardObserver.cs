@@ -1,7 +1,7 @@
 using P2PDistill.Shared.Training;
 using TorchSharp;
 
-namespace P2PDistill.Shared.Runs;
+namespace P2PDistill.Coordinator.Runs;
 
 /// <summary>
 /// TensorBoard event files in <c>RUN/tensorboard/</c> (TorchSharp's SummaryWriter): per model the loss and its

@@ -3,7 +3,7 @@ using System.Text;
 using P2PDistill.Shared.Losses;
 using P2PDistill.Shared.Training;
 
-namespace P2PDistill.Shared.Runs;
+namespace P2PDistill.Coordinator.Runs;
 
 /// <summary>The short Markdown summary printed at the end of a run and saved as summary.md.</summary>
 public static class Summary
