@@ -39,7 +39,7 @@ while (true)
     catch (InvalidDataException e)
     {
         Console.Error.WriteLine($"error: {e.Message}");
-        return 2;
+        return (int)ExitCode.BadInput;
     }
     var current = session;
     builder.Services.AddAkka(node.SystemName, (akka, services) =>

@@ -5,14 +5,14 @@ using P2PDistill.Shared.Hosting;
 
 namespace P2PDistill.Coordinator.Commands;
 
-/// <summary>Exit codes of the coordinator's commands.</summary>
+/// <summary>Exit codes of the coordinator's commands: <see cref="ExitCode"/> as the int a command returns.</summary>
 public static class ExitCodes
 {
-    public const int Ok = 0;
+    public const int Ok = (int)ExitCode.Completed;
     /// <summary>Something unexpected failed (a bug or the machine, not the input).</summary>
-    public const int Failure = 1;
+    public const int Failure = (int)ExitCode.Failed;
     /// <summary>Bad input: an unknown option, a missing or corrupt model, a dataset or image that does not fit.</summary>
-    public const int BadInput = 2;
+    public const int BadInput = (int)ExitCode.BadInput;
 }
 
 /// <summary>Input the user must fix; the message says what and where. Commands print it and exit <see cref="ExitCodes.BadInput"/>.</summary>

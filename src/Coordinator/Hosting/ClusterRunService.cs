@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Hosting;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Akka.Hosting;
@@ -44,7 +45,7 @@ public sealed class ClusterRunService(CoordinatorRun run, IHostApplicationLifeti
                 result = await run.Completion.Task.WaitAsync(StopGrace, CancellationToken.None);
             }
             // A run stopped on request exits 0; one that failed (I/O, non-finite loss, a crashed coordinator) exits 1 even during a stop.
-            Environment.ExitCode = !result.Failed && (result.Completed || stoppingToken.IsCancellationRequested) ? 0 : 1;
+            Environment.ExitCode = (int)(!result.Failed && (result.Completed || stoppingToken.IsCancellationRequested) ? ExitCode.Completed : ExitCode.Failed);
             try
             {
                 run.Curves.Draw();
@@ -57,7 +58,7 @@ public sealed class ClusterRunService(CoordinatorRun run, IHostApplicationLifeti
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 logger.LogError("Could not write the run's summary, plots or exports in {Run}: {Message}", run.Run.Path, e.Message);
-                Environment.ExitCode = 1;
+                Environment.ExitCode = (int)ExitCode.Failed;
             }
             logger.LogInformation("{Steps} steps in {Seconds:F1} s: {Rate:F0} images/s; run directory {Run}", result.Steps, result.Seconds, result.ImagesPerSecond, run.Run.Path);
             if (!result.Completed) logger.LogError("Run stopped early: {Reason}", result.StopReason);
@@ -67,7 +68,7 @@ public sealed class ClusterRunService(CoordinatorRun run, IHostApplicationLifeti
         catch (TimeoutException)
         {
             logger.LogError("The run did not stop within {Seconds} s; the last checkpoint on disk is the newest", StopGrace.TotalSeconds);
-            Environment.ExitCode = 1;
+            Environment.ExitCode = (int)ExitCode.Failed;
         }
         finally
         {

@@ -19,7 +19,7 @@ public static class CoordinatorHosting
         });
 
     /// <summary>Exit code of a coordinator that found another coordinator already in its cluster: it does not train.</summary>
-    public const int SecondCoordinatorExitCode = 2;
+    public const int SecondCoordinatorExitCode = (int)ExitCode.BadInput;
 
     /// <summary>
     /// Cluster mode: the coordinator actor, created only once this node is up and only if no other coordinator is in the

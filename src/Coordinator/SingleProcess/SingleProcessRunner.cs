@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Hosting;
 using System.Text.Json;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -33,12 +34,12 @@ public sealed class SingleProcessRunner(
         {
             // Bad input (dataset, models, paths): one line on stderr, like every other start-up error.
             Console.Error.WriteLine($"error: {e.Message}");
-            Environment.ExitCode = 2;
+            Environment.ExitCode = (int)ExitCode.BadInput;
         }
         catch (Exception e)
         {
             logger.LogError(e, "Training failed");
-            Environment.ExitCode = 1;
+            Environment.ExitCode = (int)ExitCode.Failed;
         }
         finally
         {

@@ -10,10 +10,10 @@ namespace P2PDistill.PeerNode.Hosting;
 public static class PeerHosting
 {
     /// <summary>Exit code of a peer node whose registration the coordinator refused.</summary>
-    public const int RefusedExitCode = 3;
+    public const int RefusedExitCode = (int)ExitCode.Refused;
 
     /// <summary>Exit code of a peer node that found no coordinator in time, or lost it for too long.</summary>
-    public const int GaveUpExitCode = 4;
+    public const int GaveUpExitCode = (int)ExitCode.Unreachable;
 
     /// <summary>A clustered node with the peer's role, hosting one model actor that registers with the coordinator.</summary>
     public static AkkaConfigurationBuilder AddPeer(this AkkaConfigurationBuilder akka, NodeOptions node, PeerOptions peer, IHostApplicationLifetime lifetime,
@@ -44,7 +44,7 @@ public static class PeerHosting
                     },
                     OnFinished: f =>
                     {
-                        Environment.ExitCode = f.Completed ? 0 : 1;
+                        Environment.ExitCode = (int)(f.Completed ? ExitCode.Completed : ExitCode.Failed);
                         lifetime.StopApplication();
                     },
                     Logging: logging,

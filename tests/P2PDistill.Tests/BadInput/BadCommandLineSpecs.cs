@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Hosting;
 using System.Security.Cryptography;
 using P2PDistill.Shared.Training;
 using P2PDistill.Tests.Support;
@@ -55,7 +56,7 @@ public sealed class BadCommandLineSpecs(ExistingRun existing) : IClassFixture<Ex
 
     private static void AssertRefused(NodeProcess.Result r, params string[] expected)
     {
-        Assert.True(r.ExitCode == 2, $"exit {r.ExitCode}\n{r.All}");
+        Assert.True(r.ExitCode == (int)ExitCode.BadInput, $"exit {r.ExitCode}\n{r.All}");
         foreach (var text in expected) Assert.Contains(text, r.Stderr);
         Assert.DoesNotContain("Unhandled exception", r.All);
         Assert.DoesNotContain("   at ", r.All); // one clear line, no stack trace

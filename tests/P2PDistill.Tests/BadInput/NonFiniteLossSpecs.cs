@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Hosting;
 using System.Globalization;
 using P2PDistill.Shared.Training;
 using P2PDistill.Tests.Support;
@@ -32,7 +33,7 @@ public sealed class NonFiniteLossSpecs : IDisposable
     {
         var r = NodeProcess.Run("p2pdistill-coordinator.dll", [runner, .. Exploding, "--output", dir], dir, TimeSpan.FromMinutes(3));
 
-        Assert.True(r.ExitCode == 1, $"exit {r.ExitCode}\n{r.All}");
+        Assert.True(r.ExitCode == (int)ExitCode.Failed, $"exit {r.ExitCode}\n{r.All}");
         Assert.Contains("not finite at epoch 2 step 2", r.All);
         Assert.Contains("the step was refused", r.All);
         var run = Path.Combine(dir, "nan");

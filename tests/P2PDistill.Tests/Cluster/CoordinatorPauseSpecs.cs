@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Hosting;
 using P2PDistill.Tests.Support;
 
 namespace P2PDistill.Tests.Cluster;
@@ -62,8 +63,8 @@ public sealed class CoordinatorPauseSpecs : IDisposable
             coordinator.Continue();
         }
 
-        Assert.True(coordinator.WaitForExit(Long) == 0, Logs());
-        foreach (var p in peers) Assert.True(p.WaitForExit(Long) == 0, $"{p.Name} failed\n{Logs()}");
+        Assert.True(coordinator.WaitForExit(Long) == (int)ExitCode.Completed, Logs());
+        foreach (var p in peers) Assert.True(p.WaitForExit(Long) == (int)ExitCode.Completed, $"{p.Name} failed\n{Logs()}");
         return (coordinator, peers);
     }
 
@@ -137,8 +138,8 @@ public sealed class CoordinatorPauseSpecs : IDisposable
             frozen.Continue();
         }
 
-        Assert.True(coordinator.WaitForExit(Long) == 0, Logs());
-        foreach (var p in peers) Assert.True(p.WaitForExit(Long) == 0, $"{p.Name} failed\n{Logs()}");
+        Assert.True(coordinator.WaitForExit(Long) == (int)ExitCode.Completed, Logs());
+        foreach (var p in peers) Assert.True(p.WaitForExit(Long) == (int)ExitCode.Completed, $"{p.Name} failed\n{Logs()}");
         Assert.DoesNotContain("Restored ", frozen.Output);
         Assert.DoesNotContain("Rejoining", frozen.Output);
         var perStep = new RunFiles(Run).AssertEveryStepOnce(steps);

@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Hosting;
 using P2PDistill.Shared.Training;
 using P2PDistill.Tests.Support;
 
@@ -55,8 +56,8 @@ public sealed class FailurePolicySpecs : IDisposable
         var again = Peer("student-a-again", "student");
         again.WaitFor("Restored student-", Long);
         coordinator.WaitFor("joined the cohort at step", Long);
-        Assert.Equal(0, coordinator.WaitForExit(Long));
-        Assert.Equal(0, again.WaitForExit(Long));
+        Assert.Equal((int)ExitCode.Completed, coordinator.WaitForExit(Long));
+        Assert.Equal((int)ExitCode.Completed, again.WaitForExit(Long));
 
         // It came back in the slot that was free (the killed student's), from that slot's state in a checkpoint taken
         // after at least 10 steps, and trained to the end.
@@ -91,8 +92,8 @@ public sealed class FailurePolicySpecs : IDisposable
         var back = Peer("teacher-again", "teacher");
         back.WaitFor("Restored teacher from the checkpoint at step", Long);
         coordinator.WaitFor("training resumes at step", Long);
-        Assert.Equal(0, coordinator.WaitForExit(Long));
-        Assert.Equal(0, back.WaitForExit(Long));
+        Assert.Equal((int)ExitCode.Completed, coordinator.WaitForExit(Long));
+        Assert.Equal((int)ExitCode.Completed, back.WaitForExit(Long));
 
         // The teacher trained every step before the kill and after it came back; only the step in flight when it died
         // finished without it (the students had already sent their logits).
@@ -111,8 +112,8 @@ public sealed class FailurePolicySpecs : IDisposable
         coordinator.WaitFor("Checkpoint at step 10", Long);
         teacher.Kill();
         coordinator.WaitFor("teacher left the cohort", Long);
-        Assert.Equal(0, coordinator.WaitForExit(Long));
-        foreach (var s in students) Assert.Equal(0, s.WaitForExit(Long));
+        Assert.Equal((int)ExitCode.Completed, coordinator.WaitForExit(Long));
+        foreach (var s in students) Assert.Equal((int)ExitCode.Completed, s.WaitForExit(Long));
         Assert.DoesNotContain("Training paused", coordinator.Output);
 
         var perStep = AssertStepsComplete(150);
@@ -143,10 +144,10 @@ public sealed class FailurePolicySpecs : IDisposable
         foreach (var p in peers) p.WaitFor("Lost the coordinator", Long);
 
         var second = Coordinator([.. settings, "--resume", Run]);
-        Assert.True(second.WaitForExit(Long) == 0, second.Output);
+        Assert.True(second.WaitForExit(Long) == (int)ExitCode.Completed, second.Output);
         foreach (var p in peers)
         {
-            Assert.True(p.WaitForExit(Long) == 0, p.Output);
+            Assert.True(p.WaitForExit(Long) == (int)ExitCode.Completed, p.Output);
             Assert.Contains("Rejoining the cluster as a fresh member", p.Output);
             Assert.Matches(@"Restored \S+ from the checkpoint at step \d+", p.Output);
         }

@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Hosting;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
@@ -81,7 +82,7 @@ public sealed partial class MemorySoakSpecs(ITestOutputHelper output) : IDisposa
             }
             Thread.Sleep(250);
         }
-        Assert.Equal(0, coordinator.WaitForExit(Long));
+        Assert.Equal((int)ExitCode.Completed, coordinator.WaitForExit(Long));
 
         foreach (var (name, list) in samples)
         {

@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Hosting;
 using P2PDistill.Shared.Runs;
 using P2PDistill.Coordinator.Runs;
 using P2PDistill.Tests.Support;
@@ -35,8 +36,8 @@ public sealed class MultiProcessSpecs : IDisposable
         coordinator.WaitFor("Waiting for a teacher", Long);
         var peers = new[] { Peer("teacher", "teacher"), Peer("student-a", "student"), Peer("student-b", "student") };
 
-        Assert.Equal(0, coordinator.WaitForExit(Long));
-        foreach (var p in peers) Assert.True(p.WaitForExit(Long) == 0, p.Output);
+        Assert.Equal((int)ExitCode.Completed, coordinator.WaitForExit(Long));
+        foreach (var p in peers) Assert.True(p.WaitForExit(Long) == (int)ExitCode.Completed, p.Output);
 
         var steps = File.ReadAllLines(Path.Combine(dir, "run", "metrics", "steps.csv"));
         Assert.Equal(MetricsWriter.StepsCsvHeader, steps[0]);
@@ -83,8 +84,8 @@ public sealed class MultiProcessSpecs : IDisposable
         doomed.Kill();
         coordinator.WaitFor("left the cohort", Long);
 
-        Assert.Equal(0, coordinator.WaitForExit(Long));
-        Assert.Equal(0, late.WaitForExit(Long));
+        Assert.Equal((int)ExitCode.Completed, coordinator.WaitForExit(Long));
+        Assert.Equal((int)ExitCode.Completed, late.WaitForExit(Long));
         var steps = new RunFiles(Path.Combine(dir, "run")).Steps();
         Assert.Equal(90, steps.Select(s => s.GlobalStep).Distinct().Count());
         var lastStep = steps.Where(s => s.GlobalStep == 90).Select(s => s.Model).ToList();
@@ -116,7 +117,7 @@ public sealed class MultiProcessSpecs : IDisposable
             Peer("teacher-2", "teacher", "--model", "cnn-teacher"), Peer("student-c", "student", "--model", "cnn-student"),
             Peer("student-d", "student", "--model", "cnn-student"),
         };
-        Assert.True(second.WaitForExit(Long) == 0, second.Output);
+        Assert.True(second.WaitForExit(Long) == (int)ExitCode.Completed, second.Output);
         Assert.Contains("training resumes at step", second.Output);
         foreach (var p in peers) Assert.Contains("Restored", p.Output);
 
@@ -134,10 +135,10 @@ public sealed class MultiProcessSpecs : IDisposable
         var coordinator = Coordinator("--epochs", "1", "--max-steps", "10", "--data-mode", "local");
         coordinator.WaitFor("Waiting for a teacher", Long);
         var peers = new[] { Peer("teacher", "teacher"), Peer("student-a", "student"), Peer("student-b", "student") };
-        Assert.Equal(0, coordinator.WaitForExit(Long));
+        Assert.Equal((int)ExitCode.Completed, coordinator.WaitForExit(Long));
         foreach (var p in peers)
         {
-            Assert.True(p.WaitForExit(Long) == 0, p.Output);
+            Assert.True(p.WaitForExit(Long) == (int)ExitCode.Completed, p.Output);
             Assert.Contains("fingerprint matches the coordinator's", p.Output);
         }
         var steps = File.ReadAllLines(Path.Combine(dir, "run", "metrics", "steps.jsonl"));
@@ -160,7 +161,7 @@ public sealed class MultiProcessSpecs : IDisposable
         coordinator.WaitFor("Waiting for a teacher", Long);
         var peer = cluster.Start("student", "p2pdistill-peer.dll",
             ["--role", "student", "--model", "tiny", "--seed-nodes", Seed, "--data-path", theirs]);
-        Assert.Equal(3, peer.WaitForExit(Long));
+        Assert.Equal((int)ExitCode.Refused, peer.WaitForExit(Long));
         Assert.Contains("differs from the coordinator's", peer.Output);
         Assert.Contains(theirs, peer.Output);
         coordinator.Kill();
@@ -173,7 +174,7 @@ public sealed class MultiProcessSpecs : IDisposable
         var coordinator = Coordinator("--epochs", "1", "--max-steps", "5");
         coordinator.WaitFor("Waiting for a teacher", Long);
         var wrong = Peer("student-wrong", "student", "--classes", "3");
-        Assert.Equal(3, wrong.WaitForExit(Long));
+        Assert.Equal((int)ExitCode.Refused, wrong.WaitForExit(Long));
         Assert.Contains("Registration refused by the coordinator", wrong.Output);
         Assert.Contains("3 classes but the dataset 'synthetic' has 4", wrong.Output);
         coordinator.WaitFor("Refused student tiny", Long);

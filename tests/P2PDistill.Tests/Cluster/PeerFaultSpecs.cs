@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Hosting;
 using System.Net;
 using System.Net.Sockets;
 using P2PDistill.Tests.Support;
@@ -33,7 +34,7 @@ public sealed class PeerFaultSpecs : IDisposable
         taken.Start();
         int port = ((IPEndPoint)taken.LocalEndpoint).Port;
         var r = NodeProcess.Run("p2pdistill-coordinator.dll", ["--dataset", "synthetic", "--port", port.ToString(), "--output", dir], dir, Long);
-        Assert.Equal(2, r.ExitCode);
+        Assert.Equal((int)ExitCode.BadInput, r.ExitCode);
         Assert.Contains($"port {port} on 127.0.0.1 is not available", r.Stderr);
         Assert.Empty(Directory.GetDirectories(dir));
     }
@@ -45,7 +46,7 @@ public sealed class PeerFaultSpecs : IDisposable
         taken.Start();
         int port = ((IPEndPoint)taken.LocalEndpoint).Port;
         var r = NodeProcess.Run("p2pdistill-peer.dll", ["--port", port.ToString(), "--seed-nodes", "akka.tcp://p2pdistill@127.0.0.1:4053"], dir, Long);
-        Assert.Equal(2, r.ExitCode);
+        Assert.Equal((int)ExitCode.BadInput, r.ExitCode);
         Assert.Contains($"port {port} on 127.0.0.1 is not available", r.Stderr);
     }
 
@@ -54,7 +55,7 @@ public sealed class PeerFaultSpecs : IDisposable
     {
         int nobody = ClusterHosts.FreePort();
         var peer = Start("student", "p2pdistill-peer.dll", "--seed-nodes", $"akka.tcp://p2pdistill@127.0.0.1:{nobody}", "--join-timeout", "6");
-        Assert.Equal(4, peer.WaitForExit(Long));
+        Assert.Equal((int)ExitCode.Unreachable, peer.WaitForExit(Long));
         Assert.Contains("no coordinator answered within 6 s", peer.Output);
         Assert.Contains("--seed-nodes", peer.Output);
     }
@@ -70,7 +71,7 @@ public sealed class PeerFaultSpecs : IDisposable
             "--seed-nodes", $"akka.tcp://p2pdistill@127.0.0.1:{port}", "--rejoin-timeout", "8");
         teacher.WaitFor("Accepted as teacher", Long);
         coordinator.Kill();
-        Assert.Equal(4, teacher.WaitForExit(Long));
+        Assert.Equal((int)ExitCode.Unreachable, teacher.WaitForExit(Long));
         Assert.Contains("Lost the coordinator", teacher.Output);
         Assert.Contains("did not come back within 8 s", teacher.Output);
     }
@@ -83,7 +84,7 @@ public sealed class PeerFaultSpecs : IDisposable
         coordinator.WaitFor("training starts", Long);
         Thread.Sleep(1500);
         coordinator.Terminate();
-        Assert.Equal(0, coordinator.WaitForExit(Long));
+        Assert.Equal((int)ExitCode.Completed, coordinator.WaitForExit(Long));
         Assert.Contains("Stop requested", coordinator.Output);
         var store = new P2PDistill.Shared.Training.CheckpointStore(Path.Combine(dir, "stop", "checkpoints"), 3);
         var last = store.LatestGood();

@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Hosting;
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 using P2PDistill.Shared.Training;
@@ -55,11 +56,11 @@ public sealed class RecoverySpecs : IDisposable
         var teacher2 = Peer("teacher-2", "teacher", "tiny");
         var tiny2 = Peer("student-tiny-2", "student", "tiny");
 
-        Assert.True(second.WaitForExit(Long) == 0, second.Output);
+        Assert.True(second.WaitForExit(Long) == (int)ExitCode.Completed, second.Output);
         Assert.Matches(new Regex(@"Restored student-2 from the checkpoint at step \d+"), mlp2.Output);
         Assert.Matches(new Regex(@"Restored student-1 from the checkpoint at step \d+"), tiny2.Output);
         Assert.Matches(new Regex(@"Restored teacher from the checkpoint at step \d+"), teacher2.Output);
-        foreach (var p in new[] { mlp2, teacher2, tiny2 }) Assert.True(p.WaitForExit(Long) == 0, p.Output);
+        foreach (var p in new[] { mlp2, teacher2, tiny2 }) Assert.True(p.WaitForExit(Long) == (int)ExitCode.Completed, p.Output);
 
         var perStep = new RunFiles(Path.Combine(cluster.Dir, "run")).AssertEveryStepOnce(40);
         Assert.Equal(["student-1", "student-2", "teacher"], perStep[40].Order());
@@ -73,7 +74,7 @@ public sealed class RecoverySpecs : IDisposable
 
         FillUp(disk);
 
-        Assert.Equal(1, coordinator.WaitForExit(Long));
+        Assert.Equal((int)ExitCode.Failed, coordinator.WaitForExit(Long));
         Assert.Contains("No space left on device", coordinator.Output);
         Assert.Contains(disk, coordinator.Output);
         AssertCleanEnd(disk, peers);
@@ -89,7 +90,7 @@ public sealed class RecoverySpecs : IDisposable
         Mount("--bind", checkpoints, checkpoints);
         Assert.Equal(0, Run("mount", "-o", "remount,bind,ro", checkpoints));
 
-        Assert.Equal(1, coordinator.WaitForExit(Long));
+        Assert.Equal((int)ExitCode.Failed, coordinator.WaitForExit(Long));
         Assert.Contains($"could not write the checkpoint at step", coordinator.Output);
         Assert.Contains(checkpoints, coordinator.Output);
         AssertCleanEnd(disk, peers);
@@ -109,7 +110,7 @@ public sealed class RecoverySpecs : IDisposable
     {
         foreach (var p in peers)
         {
-            Assert.True(p.WaitForExit(Long) == 1, p.Output);
+            Assert.True(p.WaitForExit(Long) == (int)ExitCode.Failed, p.Output);
             Assert.Contains("The coordinator ended the run", p.Output);
         }
         var store = new CheckpointStore(Path.Combine(disk, "run", "checkpoints"), 2);

@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Hosting;
 using P2PDistill.Tests.Support;
 
 namespace P2PDistill.Tests.Cluster;
@@ -42,10 +43,10 @@ public sealed class SecondCoordinatorSpecs : IDisposable
         Assert.Contains("another coordinator is already in this cluster: " + cluster.Seed, second.Output);
         Assert.DoesNotContain("Waiting for a teacher", second.Output);
 
-        Assert.True(first.WaitForExit(Long) == 0, first.Output);
+        Assert.True(first.WaitForExit(Long) == (int)ExitCode.Completed, first.Output);
         foreach (var p in peers)
         {
-            Assert.True(p.WaitForExit(Long) == 0, $"{p.Name}:\n{p.Output}");
+            Assert.True(p.WaitForExit(Long) == (int)ExitCode.Completed, $"{p.Name}:\n{p.Output}");
             Assert.Contains($"Another coordinator node akka.tcp://p2pdistill@127.0.0.1:{port}", p.Output);
             foreach (var text in new[] { "Rejoining", "Lost the coordinator", "Restored " })
                 Assert.False(p.Output.Contains(text, StringComparison.Ordinal), $"{p.Name} printed '{text}':\n{p.Output}");

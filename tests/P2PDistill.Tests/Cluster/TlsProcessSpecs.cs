@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Hosting;
 using P2PDistill.Tests.Support;
 
 namespace P2PDistill.Tests.Cluster;
@@ -51,8 +52,8 @@ public sealed class TlsProcessSpecs : IDisposable
             Peer("student-a", "student", pki.Flags(pki.Node("student-a"))),
             Peer("student-b", "student", pki.Flags(pki.Node("student-b"))),
         };
-        Assert.True(coordinator.WaitForExit(Long) == 0, coordinator.Output);
-        foreach (var p in peers) Assert.True(p.WaitForExit(Long) == 0, p.Output);
+        Assert.True(coordinator.WaitForExit(Long) == (int)ExitCode.Completed, coordinator.Output);
+        foreach (var p in peers) Assert.True(p.WaitForExit(Long) == (int)ExitCode.Completed, p.Output);
         var steps = File.ReadAllLines(Path.Combine(dir, "run", "metrics", "steps.csv"));
         Assert.Equal(4 * 3, steps.Length - 1);
         Assert.Contains("akka.ssl.tcp://p2pdistill@127.0.0.1", coordinator.Output);
@@ -67,7 +68,7 @@ public sealed class TlsProcessSpecs : IDisposable
         var teacher = Peer("teacher", "teacher", pki.Flags(pki.Node("teacher")));
         var rogue = Peer("rogue", "student", pki.Flags(pki.RogueNode("rogue"), caPath: pki.RogueCaPath), "--join-timeout", "30");
 
-        Assert.True(rogue.WaitForExit(Long) == 4, rogue.Output + "\n--- coordinator:\n" + coordinator.Output);
+        Assert.True(rogue.WaitForExit(Long) == (int)ExitCode.Unreachable, rogue.Output + "\n--- coordinator:\n" + coordinator.Output);
         // It does not trust the cluster's certificates either; Akka.Remote stops a node whose outgoing handshake fails,
         // so it exits before its join timeout, saying why.
         Assert.Contains("TLS: refused", rogue.Output);
@@ -83,9 +84,9 @@ public sealed class TlsProcessSpecs : IDisposable
             Peer("student-a", "student", pki.Flags(pki.Node("student-a"))),
             Peer("student-b", "student", pki.Flags(pki.Node("student-b"))),
         };
-        Assert.True(coordinator.WaitForExit(Long) == 0, coordinator.Output);
-        Assert.Equal(0, teacher.WaitForExit(Long));
-        foreach (var s in students) Assert.Equal(0, s.WaitForExit(Long));
+        Assert.True(coordinator.WaitForExit(Long) == (int)ExitCode.Completed, coordinator.Output);
+        Assert.Equal((int)ExitCode.Completed, teacher.WaitForExit(Long));
+        foreach (var s in students) Assert.Equal((int)ExitCode.Completed, s.WaitForExit(Long));
         var models = new RunFiles(Path.Combine(dir, "run")).Steps().Select(r => r.Model).Distinct().Order();
         Assert.Equal(["student-1", "student-2", "teacher"], models);
     }
@@ -97,14 +98,14 @@ public sealed class TlsProcessSpecs : IDisposable
         var peer = NodeProcess.Run("p2pdistill-peer.dll",
             ["--seed-nodes", Seed, "--tls-cert", pki.Node("student"), "--tls-password-file", Path.Combine(pki.Directory, "wrong.txt"), "--tls-ca", pki.CaPath],
             dir, Long);
-        Assert.Equal(2, peer.ExitCode);
+        Assert.Equal((int)ExitCode.BadInput, peer.ExitCode);
         Assert.Contains("cannot open certificate", peer.Stderr);
         Assert.Contains("--tls-password-file", peer.Stderr);
 
         var missingCa = Path.Combine(pki.Directory, "missing-ca.pem");
         var coordinator = NodeProcess.Run("p2pdistill-coordinator.dll",
             ["--port", port.ToString(), "--dataset", "synthetic", "--output", dir, .. pki.Flags(pki.Node("coordinator"), caPath: missingCa)], dir, Long);
-        Assert.Equal(2, coordinator.ExitCode);
+        Assert.Equal((int)ExitCode.BadInput, coordinator.ExitCode);
         Assert.Contains($"CA certificate file '{missingCa}' (--tls-ca) does not exist", coordinator.Stderr);
         Assert.Empty(Directory.GetDirectories(dir)); // nothing was started or written
     }

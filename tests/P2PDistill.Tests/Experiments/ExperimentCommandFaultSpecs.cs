@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Hosting;
 using P2PDistill.Coordinator.Commands;
 using P2PDistill.Coordinator.Experiments;
 
@@ -31,7 +32,7 @@ public sealed class ExperimentCommandFaultSpecs : IDisposable
     public async Task Should_refuse_to_mix_runs_made_with_other_settings_into_one_folder()
     {
         var output = Path.Combine(dir, "mixed");
-        Assert.Equal(0, (await ExperimentRuns.Run(ExperimentRuns.Tiny(output, "--modes", "kd", "--seeds", "1"))).Code);
+        Assert.Equal((int)ExitCode.Completed, (await ExperimentRuns.Run(ExperimentRuns.Tiny(output, "--modes", "kd", "--seeds", "1"))).Code);
         var (code, _, error) = await ExperimentRuns.Run(ExperimentRuns.Tiny(output, "--modes", "kd", "--seeds", "2", "--epochs", "2"));
         Assert.Equal(ExitCodes.BadInput, code);
         Assert.Contains("epochs: 1 then, 2 now", error);
@@ -43,13 +44,13 @@ public sealed class ExperimentCommandFaultSpecs : IDisposable
     {
         var output = Path.Combine(dir, "torn");
         string[] args = ExperimentRuns.Tiny(output, "--modes", "kd,ml", "--seeds", "1");
-        Assert.Equal(0, (await ExperimentRuns.Run(args)).Code);
+        Assert.Equal((int)ExitCode.Completed, (await ExperimentRuns.Run(args)).Code);
         var csv = Path.Combine(output, "results.csv");
         var whole = File.ReadAllText(csv);
         File.WriteAllText(csv, whole[..(whole.Length - 20)]); // the last row cut short, no newline
 
         var (code, stdout, error) = await ExperimentRuns.Run(args);
-        Assert.True(code == 0, stdout + error);
+        Assert.True(code == (int)ExitCode.Completed, stdout + error);
         Assert.Contains("skipped an unreadable row", error);
         Assert.Contains("2 run(s), 1 already done, 1 to do", stdout);
         var before = whole.TrimEnd().Split('\n')[1..].Select(ExperimentRow.FromCsv).ToList();

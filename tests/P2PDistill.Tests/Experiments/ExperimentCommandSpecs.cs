@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Hosting;
 using P2PDistill.Coordinator.Commands;
 using P2PDistill.Coordinator.Experiments;
 
@@ -37,7 +38,7 @@ public sealed class ExperimentCommandSpecs : IDisposable
     {
         var output = Path.Combine(dir, "exp");
         var (code, stdout, stderr) = await ExperimentRuns.Run(ExperimentRuns.Tiny(output, "--modes", "kd,kd-ml", "--seeds", "1,2"));
-        Assert.True(code == 0, stdout + stderr);
+        Assert.True(code == (int)ExitCode.Completed, stdout + stderr);
         Assert.Contains("4 run(s), 0 already done, 4 to do", stdout);
 
         var rows = ExperimentRuns.Rows(output);
@@ -62,7 +63,7 @@ public sealed class ExperimentCommandSpecs : IDisposable
 
         // Restarted with one more seed: only the new seed's runs are made; the finished rows stay as they were.
         (code, stdout, stderr) = await ExperimentRuns.Run(ExperimentRuns.Tiny(output, "--modes", "kd,kd-ml", "--seeds", "1,2,3"));
-        Assert.True(code == 0, stdout + stderr);
+        Assert.True(code == (int)ExitCode.Completed, stdout + stderr);
         Assert.Contains("6 run(s), 4 already done, 2 to do", stdout);
         var after = ExperimentRuns.Rows(output);
         Assert.Equal(rows, after[..4]);
@@ -71,7 +72,7 @@ public sealed class ExperimentCommandSpecs : IDisposable
 
         // Nothing left to do: no training, the same rows, the report rebuilt.
         (code, stdout, _) = await ExperimentRuns.Run(ExperimentRuns.Tiny(output, "--modes", "kd,kd-ml", "--seeds", "1,2,3"));
-        Assert.Equal(0, code);
+        Assert.Equal((int)ExitCode.Completed, code);
         Assert.Contains("6 already done, 0 to do", stdout);
         Assert.Equal(after, ExperimentRuns.Rows(output));
     }
@@ -81,7 +82,7 @@ public sealed class ExperimentCommandSpecs : IDisposable
     {
         var output = Path.Combine(dir, "sweep");
         var (code, stdout, stderr) = await ExperimentRuns.Run(ExperimentRuns.Tiny(output, "--modes", "independent,ml", "--seeds", "1", "--temperatures", "1,4"));
-        Assert.True(code == 0, stdout + stderr);
+        Assert.True(code == (int)ExitCode.Completed, stdout + stderr);
         var keys = ExperimentRuns.Rows(output).Select(ExperimentRow.FromCsv).Select(r => r.Key).ToList();
         Assert.Equal(3, keys.Count); // independent once, ml at T 1 and T 4
         Assert.Single(keys, k => k.Mode == "independent" && k.Temperature is null);

@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Hosting;
 using P2PDistill.Coordinator.Commands;
 using P2PDistill.Shared.Export;
 using P2PDistill.Tests.Data;
@@ -24,11 +25,11 @@ public sealed class CommandFaultSpecs(TrainedExports exports) : IClassFixture<Tr
         var evaluate = await Evaluate(["--model", missing, .. ExportTestSupport.SyntheticArgs()]);
         var predict = await Predict("--model", missing, "image.png");
 
-        Assert.Equal(2, evaluate.Code);
+        Assert.Equal((int)ExitCode.BadInput, evaluate.Code);
         Assert.Contains(missing, evaluate.Err);
         Assert.Contains("does not exist", evaluate.Err);
         Assert.Equal("", evaluate.Out);
-        Assert.Equal(2, predict.Code);
+        Assert.Equal((int)ExitCode.BadInput, predict.Code);
         Assert.Contains(missing, predict.Err);
     }
 
@@ -37,7 +38,7 @@ public sealed class CommandFaultSpecs(TrainedExports exports) : IClassFixture<Tr
     {
         var (code, output, error) = await Evaluate(["--model", exports.TinyExport.CardPath, .. ExportTestSupport.SyntheticArgs(classes: 3)]);
 
-        Assert.Equal(2, code);
+        Assert.Equal((int)ExitCode.BadInput, code);
         Assert.Equal("", output);
         Assert.Contains(exports.TinyExport.CardPath, error);
         Assert.Contains("it has 4 classes but the dataset has 3", error);
@@ -48,7 +49,7 @@ public sealed class CommandFaultSpecs(TrainedExports exports) : IClassFixture<Tr
     {
         var (code, _, error) = await Evaluate(["--model", exports.TinyExport.CardPath, .. ExportTestSupport.SyntheticArgs(), "--Data:SyntheticSize=32"]);
 
-        Assert.Equal(2, code);
+        Assert.Equal((int)ExitCode.BadInput, code);
         Assert.Contains("its input is 1x28x28 but the images are 1x32x32", error);
     }
 
@@ -62,7 +63,7 @@ public sealed class CommandFaultSpecs(TrainedExports exports) : IClassFixture<Tr
 
         var (code, _, error) = await Evaluate(["--model", dir.Combine("tiny.json"), .. ExportTestSupport.SyntheticArgs()]);
 
-        Assert.Equal(2, code);
+        Assert.Equal((int)ExitCode.BadInput, code);
         Assert.Contains(dir.Combine("tiny.dat"), error);
         Assert.Contains("SHA-256", error);
     }
@@ -77,7 +78,7 @@ public sealed class CommandFaultSpecs(TrainedExports exports) : IClassFixture<Tr
     {
         var (code, _, error) = await Evaluate(["--model", exports.TinyExport.CardPath, .. ExportTestSupport.SyntheticArgs(), option]);
 
-        Assert.Equal(2, code);
+        Assert.Equal((int)ExitCode.BadInput, code);
         Assert.Contains(message, error);
     }
 
@@ -85,7 +86,7 @@ public sealed class CommandFaultSpecs(TrainedExports exports) : IClassFixture<Tr
     public async Task Should_exit_2_without_a_model()
     {
         Assert.Contains("needs at least one --model", (await Evaluate("--dataset", "synthetic")).Err);
-        Assert.Equal(2, (await Predict("a.png")).Code);
+        Assert.Equal((int)ExitCode.BadInput, (await Predict("a.png")).Code);
     }
 
     [Fact]
@@ -97,7 +98,7 @@ public sealed class CommandFaultSpecs(TrainedExports exports) : IClassFixture<Tr
 
         var (code, output, error) = await Predict("--model", exports.TinyExport.CardPath, dir.Combine("fake.png"), dir.Combine("good.png"), missing);
 
-        Assert.Equal(2, code);
+        Assert.Equal((int)ExitCode.BadInput, code);
         Assert.Contains(dir.Combine("fake.png"), error);
         Assert.Contains("cannot be decoded", error);
         Assert.Contains($"'{missing}' does not exist", error);
@@ -110,7 +111,7 @@ public sealed class CommandFaultSpecs(TrainedExports exports) : IClassFixture<Tr
     public async Task Should_exit_2_without_images_or_for_models_with_other_classes()
     {
         var noImages = await Predict("--model", exports.TinyExport.CardPath);
-        Assert.Equal(2, noImages.Code);
+        Assert.Equal((int)ExitCode.BadInput, noImages.Code);
         Assert.Contains("at least one image", noImages.Err);
 
         var binary = ExportTestSupport.Data(classes: 2);
@@ -119,7 +120,7 @@ public sealed class CommandFaultSpecs(TrainedExports exports) : IClassFixture<Tr
         TestFiles.WritePng(dir.Combine("good.png"), 28, 28, SKColors.White);
 
         var mixed = await Predict("--model", exports.TinyExport.CardPath, "--model", other.CardPath, dir.Combine("good.png"));
-        Assert.Equal(2, mixed.Code);
+        Assert.Equal((int)ExitCode.BadInput, mixed.Code);
         Assert.Contains("must share input shape and classes", mixed.Err);
         Assert.Contains(other.CardPath, mixed.Err);
     }

@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Hosting;
 using System.Globalization;
 using P2PDistill.Coordinator.Commands;
 using P2PDistill.Shared.Export;
@@ -96,7 +97,7 @@ public sealed class EvaluateCommandSpecs(TrainedExports exports) : IClassFixture
     {
         var (code, output, _) = await Evaluate("--help");
 
-        Assert.Equal(0, code);
+        Assert.Equal((int)ExitCode.Completed, code);
         Assert.Contains("--model", output);
         Assert.Contains("(repeatable)", output);
         Assert.Contains("--test-limit", output);

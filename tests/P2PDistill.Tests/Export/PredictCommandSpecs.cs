@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Hosting;
 using System.Globalization;
 using P2PDistill.Coordinator.Commands;
 using P2PDistill.Shared.Data;
@@ -93,7 +94,7 @@ public sealed class PredictCommandSpecs(TrainedExports exports) : IClassFixture<
     {
         var (code, output, _) = await Predict("-h");
 
-        Assert.Equal(0, code);
+        Assert.Equal((int)ExitCode.Completed, code);
         Assert.Contains("IMAGE", output);
         Assert.Contains("--model", output);
     }

@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Hosting;
 using P2PDistill.Shared.Runs;
 using P2PDistill.Coordinator.Runs;
 using P2PDistill.Tests.Support;
@@ -21,7 +22,7 @@ public sealed class SingleProcessRunSpecs : IDisposable
              "--epochs", "2", "--batch-size", "32", "--max-steps", "6", "--Data:SyntheticTrain=256", "--Data:SyntheticTest=64",
              "--output", dir, "--run-name", "t"],
             dir, TimeSpan.FromMinutes(3));
-        Assert.True(r.ExitCode == 0, r.All);
+        Assert.True(r.ExitCode == (int)ExitCode.Completed, r.All);
         var run = Path.Combine(dir, "t");
         foreach (var f in new[] { "config.json", "summary.md", "metrics/steps.csv", "metrics/steps.jsonl", "metrics/eval.csv", "metrics/eval.jsonl",
                      "plots/loss.png", "plots/accuracy.png", "models/teacher.dat", "models/student-1.dat", "models/student-3.dat" })
@@ -53,7 +54,7 @@ public sealed class SingleProcessRunSpecs : IDisposable
                 Assert.True(File.Exists(Path.Combine(run, "models", id + ext)), $"missing models/{id}{ext}");
         var evaluation = NodeProcess.Run("p2pdistill-coordinator.dll",
             ["evaluate", .. cards.SelectMany(c => new[] { "--model", c }), "--Data:SyntheticTrain=256", "--Data:SyntheticTest=64"], dir, TimeSpan.FromMinutes(2));
-        Assert.True(evaluation.ExitCode == 0, evaluation.All);
+        Assert.True(evaluation.ExitCode == (int)ExitCode.Completed, evaluation.All);
         var finalEval = eval.Skip(eval.Length - 5).Select(l => l.Split(',')).ToDictionary(f => f[2], f => double.Parse(f[4], System.Globalization.CultureInfo.InvariantCulture));
         foreach (var id in new[] { "student-1", "student-2", "student-3" })
             Assert.Contains($"| {id} |", evaluation.Stdout);
@@ -74,7 +75,7 @@ public sealed class SingleProcessRunSpecs : IDisposable
     {
         var r = NodeProcess.Run("p2pdistill-coordinator.dll",
             ["--single-process", "--dataset", "synthetic", "--output", dir, .. bad], dir, TimeSpan.FromMinutes(1));
-        Assert.Equal(2, r.ExitCode);
+        Assert.Equal((int)ExitCode.BadInput, r.ExitCode);
         Assert.Contains(message, r.Stderr);
         Assert.Empty(Directory.GetDirectories(dir));
     }
@@ -86,7 +87,7 @@ public sealed class SingleProcessRunSpecs : IDisposable
         var r = NodeProcess.Run("p2pdistill-coordinator.dll",
             ["--single-process", "--dataset", "synthetic", "--teacher-model", "tiny", "--student-model", "tiny", "--optimizer", "sgd", "--lr", "1e30",
              "--max-steps", "20", "--batch-size", "32", "--output", dir, "--run-name", "nan"], dir, TimeSpan.FromMinutes(2));
-        Assert.Equal(1, r.ExitCode);
+        Assert.Equal((int)ExitCode.Failed, r.ExitCode);
         Assert.Contains("loss is not finite", r.All);
         Assert.Contains("the step was refused", r.All);
         var steps = File.ReadAllLines(Path.Combine(dir, "nan", "metrics", "steps.csv"));
@@ -101,7 +102,7 @@ public sealed class SingleProcessRunSpecs : IDisposable
     {
         var r = NodeProcess.Run("p2pdistill-coordinator.dll",
             ["--dataset", "synthetic", "--batch-size", "2048", "--max-frame-mb", "1", "--port", "0", "--output", dir], dir, TimeSpan.FromMinutes(1));
-        Assert.Equal(2, r.ExitCode);
+        Assert.Equal((int)ExitCode.BadInput, r.ExitCode);
         Assert.Contains("a batch of 2048 images of 1x28x28", r.Stderr);
         Assert.Contains("--max-frame-mb 2", r.Stderr);
         Assert.Empty(Directory.GetDirectories(dir));
@@ -114,7 +115,7 @@ public sealed class SingleProcessRunSpecs : IDisposable
         var missing = Path.Combine(dir, "no-such-folder");
         var r = NodeProcess.Run("p2pdistill-coordinator.dll",
             ["--single-process", "--dataset", "folder", "--data-path", missing, "--output", dir], dir, TimeSpan.FromMinutes(1));
-        Assert.Equal(2, r.ExitCode);
+        Assert.Equal((int)ExitCode.BadInput, r.ExitCode);
         Assert.Contains(missing, r.All);
     }
 }

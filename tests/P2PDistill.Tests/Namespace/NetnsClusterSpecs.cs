@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Hosting;
 using System.Diagnostics;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -41,7 +42,7 @@ public sealed partial class NetnsClusterSpecs : IDisposable
              "--epochs", "1", "--max-steps", "10", "--batch-size", "32"],
             Limit, new() { ["P2PDISTILL_BIN"] = AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar) });
 
-        Assert.True(run.ExitCode == 0, $"netns-cluster.sh exited {run.ExitCode}:\n{run.Output}");
+        Assert.True(run.ExitCode == (int)ExitCode.Completed, $"netns-cluster.sh exited {run.ExitCode}:\n{run.Output}");
 
         // Four nodes, four addresses, none on loopback: the coordinator is up at its namespace's address and accepted
         // the three models from three others. (Cluster membership alone is not enough: in a 10-step run a peer can
@@ -78,7 +79,7 @@ public sealed partial class NetnsClusterSpecs : IDisposable
         if (!File.Exists("/usr/sbin/ip") && !File.Exists("/sbin/ip") && !File.Exists("/usr/bin/ip") && !File.Exists("/bin/ip"))
             return "the 'ip' command (iproute2) is not installed";
         var check = Run("bash", [script, "--check"], TimeSpan.FromSeconds(60));
-        return check.ExitCode == 0 ? null : $"deploy/netns-cluster.sh --check exited {check.ExitCode}: {check.Output.Trim()}";
+        return check.ExitCode == (int)ExitCode.Completed ? null : $"deploy/netns-cluster.sh --check exited {check.ExitCode}: {check.Output.Trim()}";
     }
 
     private List<string> OwnNamespaces()

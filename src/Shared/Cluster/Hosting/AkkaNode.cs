@@ -18,7 +18,7 @@ public static class AkkaNode
     /// Exit code of a node that Akka.Remote stopped because a TLS handshake it started failed (the other end's
     /// certificate is not trusted, or this one's was refused): like a peer that gives up joining.
     /// </summary>
-    public const int TlsFailedExitCode = 4;
+    public const int TlsFailedExitCode = (int)ExitCode.Unreachable;
 
     /// <summary>Remoting frame and socket buffers for a given largest message.</summary>
     public static (long Frame, long Buffer) FrameFor(long maxFrameBytes) => (maxFrameBytes, Math.Max(maxFrameBytes + 64 * 1024, 256_000));

@@ -73,17 +73,17 @@ public static class HostRunner
         catch (OptionsValidationException e)
         {
             foreach (var failure in e.Failures) Console.Error.WriteLine($"error: invalid configuration: {failure}");
-            return 2;
+            return (int)ExitCode.BadInput;
         }
         catch (Exception e) when (e is InvalidDataException or Data.DatasetException or ArgumentException or IOException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
-            return 2;
+            return (int)ExitCode.BadInput;
         }
         catch (InvalidOperationException e) when (ConfigurationErrors.Describe(e) is { } message)
         {
             Console.Error.WriteLine($"error: {message}");
-            return 2;
+            return (int)ExitCode.BadInput;
         }
     }
 }
@@ -168,7 +168,7 @@ public static class NodeHost
         catch (CommandLineException e)
         {
             Console.Error.WriteLine($"error: {e.Message}");
-            exitCode = 2;
+            exitCode = (int)ExitCode.BadInput;
             return null;
         }
         ConfigurationErrors.Flags = flags;
