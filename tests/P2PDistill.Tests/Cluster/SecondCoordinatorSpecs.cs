@@ -47,13 +47,12 @@ public sealed class SecondCoordinatorSpecs : IDisposable
         foreach (var p in peers)
         {
             Assert.True(p.WaitForExit(Long) == (int)ExitCode.Completed, $"{p.Name}:\n{p.Output}");
-            Assert.Contains($"Another coordinator node akka.tcp://p2pdistill@127.0.0.1:{port}", p.Output);
+            // Whether a peer sees the second coordinator Up at all depends on gossip timing (it may leave before the
+            // peer's view converges), so what is asserted is that nothing changed for the peer.
             foreach (var text in new[] { "Rejoining", "Lost the coordinator", "Restored " })
                 Assert.False(p.Output.Contains(text, StringComparison.Ordinal), $"{p.Name} printed '{text}':\n{p.Output}");
         }
-        var rows = File.ReadAllLines(Path.Combine(cluster.Dir, "run", "metrics", "steps.csv")).Skip(1).Select(l => l.Split(',')).ToList();
-        var perStep = rows.GroupBy(r => long.Parse(r[2])).ToDictionary(g => g.Key, g => g.Select(r => r[3]).Order().ToList());
-        Assert.Equal(Enumerable.Range(1, steps).Select(i => (long)i), perStep.Keys.Order());
-        Assert.All(perStep.Values, ids => Assert.Equal(["student-1", "student-2", "teacher"], ids));
+        var perStep = new RunFiles(Path.Combine(cluster.Dir, "run")).AssertEveryStepOnce(steps);
+        Assert.All(perStep.Values, ids => Assert.Equal(["student-1", "student-2", "teacher"], ids.Order()));
     }
 }
