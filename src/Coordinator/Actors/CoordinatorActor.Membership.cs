@@ -1,0 +1,216 @@
+using Akka.Actor;
+using Akka.Cluster;
+using P2PDistill.Shared.Actors;
+using P2PDistill.Shared.Losses;
+using P2PDistill.Shared.Messages;
+using P2PDistill.Shared.Models;
+using P2PDistill.Shared.Serialization;
+using P2PDistill.Shared.Training;
+
+namespace P2PDistill.Coordinator.Actors;
+
+/// <summary>The coordinator's membership: registration, slots, restores, readiness, departures, timeouts and failure reports.</summary>
+public sealed partial class CoordinatorActor
+{
+    // ---------------------------------------------------------------- membership
+
+    private void OnRegister(RegisterModel r)
+    {
+        if (state is FinishedState)
+        {
+            Sender.Tell(new RegistrationRefused("the run has finished"));
+            return;
+        }
+        if (known.TryGetValue(Sender, out var again))
+        {
+            // A retried registration: the acceptance is on its way (or is sent once its saved state is read).
+            if (again.Accepted) Sender.Tell(Acceptance(again.Slot, again.Setup));
+            return;
+        }
+        var why = Refusal(r);
+        if (why is not null)
+        {
+            log.Warning("Refused {0} {1} from {2}: {3}", Name(r.Role), r.ModelName, r.NodeAddress, why);
+            Sender.Tell(new RegistrationRefused(why));
+            return;
+        }
+        int slot = ChooseSlot(r);
+        var setup = plan.Setup(r.Role, slot, r.ModelName);
+        var member = new Member(Sender, r, slot, setup);
+        known[Sender] = member;
+        Context.Watch(Sender);
+        log.Info("Accepted {0} ({1}) from {2}", setup.Id, r.ModelName, r.NodeAddress);
+
+        var savedState = saved.For(setup.Id);
+        if (savedState is not null && savedState.Fits(setup, slot))
+        {
+            // The state is read and its checksum verified off the mailbox; the acceptance follows with it.
+            var model = Sender;
+            Task.Run(() =>
+            {
+                try
+                {
+                    return new RestoreLoaded(model, setup, savedState.Load(), savedState.Step, null);
+                }
+                catch (Exception e)
+                {
+                    return new RestoreLoaded(model, setup, null, 0, e.Message);
+                }
+            }).PipeTo(Self);
+            return;
+        }
+        if (savedState is not null)
+            log.Info("The saved state of {0} is a {1} (seed {2}), not this {3} (seed {4}): it starts from fresh weights",
+                setup.Id, savedState.ModelName, savedState.Seed, setup.ModelName, setup.Seed);
+        member.Accepted = true;
+        Sender.Tell(Acceptance(slot, setup));
+    }
+
+    /// <summary>
+    /// The teacher takes slot 0. A student takes the lowest free slot whose saved state is of its architecture, else the
+    /// lowest free slot with no saved state, else the lowest free slot: in a mixed cohort (tiny and mlp students) restarted
+    /// in any order, every student finds its own state.
+    /// </summary>
+    private int ChooseSlot(RegisterModel r)
+    {
+        if (r.Role == ModelRole.Teacher) return 0;
+        var taken = known.Values.Where(m => m.Role == ModelRole.Student).Select(m => m.Slot).ToHashSet();
+        // A model dropped and back from the same node (a blip, a pause) takes its own slot again, keeping its id and network.
+        if (lastSlots.TryGetValue((r.NodeAddress, r.Role, r.ModelName), out var own) && !taken.Contains(own)) return own;
+        var free = Enumerable.Range(1, Math.Max(taken.DefaultIfEmpty().Max(), saved.MaxStudentSlot) + 1).Where(s => !taken.Contains(s)).ToList();
+        string? SavedName(int s) => saved.ModelNameOf(TrainingPlan.ModelId(ModelRole.Student, s));
+        return free.Where(s => SavedName(s) == r.ModelName).Cast<int?>().FirstOrDefault()
+               ?? free.Where(s => SavedName(s) is null).Cast<int?>().FirstOrDefault()
+               ?? free[0];
+    }
+
+    private void OnRestoreLoaded(RestoreLoaded l)
+    {
+        if (!known.TryGetValue(l.Model, out var m) || m.Accepted || m.Setup != l.Setup) return;
+        m.Accepted = true;
+        if (l.State is null)
+        {
+            log.Warning("Could not read the saved state of {0} ({1}): it starts from fresh weights", m.Id, l.Problem);
+            m.Actor.Tell(Acceptance(m.Slot, m.Setup));
+            return;
+        }
+        var parts = Chunks.Split(l.State).ToList();
+        m.Actor.Tell(Acceptance(m.Slot, m.Setup) with { RestoreChunks = parts.Count, RestoreStep = l.Step });
+        foreach (var (index, count, part) in parts) m.Actor.Tell(new RestoreChunk(m.Id, index, count, part));
+        log.Info("{0} gets its state from the checkpoint at step {1}", m.Id, l.Step);
+    }
+
+    private RegistrationAccepted Acceptance(int slot, TrainerSetup setup) =>
+        new(slot, setup, plan.Data.IsLocal ? new LocalData(plan.Data, plan.Training, plan.Fingerprint) : null);
+
+    private string? Refusal(RegisterModel r)
+    {
+        var spec = plan.Spec;
+        var modelProblem = ModelRegistry.Validate(r.ModelName, spec);
+        if (modelProblem is not null) return modelProblem;
+        if (r.NumClasses != spec.NumClasses)
+            return $"the node's model has {r.NumClasses} classes but the dataset '{plan.Data.Dataset}' has {spec.NumClasses}; start it with --classes {spec.NumClasses}";
+        if (r.Channels != spec.Channels || r.Height != spec.Height || r.Width != spec.Width)
+            return $"the node's input shape is {r.Channels}x{r.Height}x{r.Width} but the dataset's is {spec.Channels}x{spec.Height}x{spec.Width}; start it with --input-shape {spec.Channels}x{spec.Height}x{spec.Width}";
+        if (r.Role == ModelRole.Teacher && known.Values.Any(m => m.Role == ModelRole.Teacher))
+            return "the cohort already has a teacher";
+        return null;
+    }
+
+    private void OnReady(ModelReady ready)
+    {
+        if (!known.TryGetValue(Sender, out var m) || !m.Accepted || m.Ready) return;
+        m.Ready = true;
+        log.Info("{0} is ready ({1:N0} parameters); it joins the cohort at the next step boundary", m.Id, ready.Parameters);
+        if (state is WaitingState) StartStep();
+    }
+
+    /// <summary>
+    /// A model leaves (stopped, unreachable, missed a timeout). The state it happens in completes its own phase
+    /// without it; when <paramref name="tell"/>, the model is told, so that if it is alive after all it registers again.
+    /// </summary>
+    private void Depart(IActorRef actor, string why, bool tell)
+    {
+        if (!known.Remove(actor, out var m)) return;
+        Context.Unwatch(actor);
+        if (tell) actor.Tell(new DroppedFromCohort(why, m.CountedThrough));
+        lastSlots[(m.Registration.NodeAddress, m.Role, m.Registration.ModelName)] = m.Slot;
+        bool wasInCohort = cohort.Remove(m);
+        log.Warning("{0} left{1} while {2}: {3}; cohort now {4}", m.Id, wasInCohort ? " the cohort" : "", state.Name, why, Describe(cohort));
+        GoOnWithout(actor);
+    }
+
+    /// <summary>The current state completes its own phase without this model (it left, or its request failed).</summary>
+    private void GoOnWithout(IActorRef actor)
+    {
+        switch (state)
+        {
+            case StepState s when s.Awaiting.Remove(actor):
+                Advance(s);
+                break;
+            case EvaluatingState e:
+                e.Parts.Remove(actor);
+                if (e.Awaiting.Remove(actor) && e.Awaiting.Count == 0) CompleteEvaluation(e);
+                break;
+            case CollectingState c when c.Awaiting.Remove(actor) && c.Awaiting.Count == 0:
+                EndCollect(c);
+                break;
+        }
+    }
+
+    /// <summary>At a step boundary: ready models join the cohort.</summary>
+    private void AdmitReady()
+    {
+        foreach (var m in known.Values.Where(m => m.Ready && !cohort.Contains(m)).OrderBy(m => m.Slot).ToList())
+        {
+            cohort.Add(m);
+            log.Info("{0} joined the cohort at step {1}; cohort now {2}", m.Id, position.CompletedSteps + 1, Describe(cohort));
+        }
+        cohort.Sort((a, b) => a.Slot.CompareTo(b.Slot));
+    }
+
+    private void OnStopRequested()
+    {
+        if (state is FinishedState || stopRequested) return;
+        stopRequested = true;
+        log.Warning("Stop requested while {0}: a final checkpoint at the next step boundary, then the end", state.Name);
+        if (state is WaitingState) StartStep();
+    }
+
+    private void OnTimeout()
+    {
+        switch (state)
+        {
+            case StepState s:
+                foreach (var actor in s.Awaiting.ToList())
+                {
+                    s.Awaiting.Remove(actor); // first, so that the departure does not advance the step: it advances once, below
+                    log.Warning("{0} missed the {1} s step timeout at step {2} and is dropped", IdOf(actor), settings.StepTimeout.TotalSeconds, s.GlobalStep);
+                    Depart(actor, "missed the step timeout", tell: true);
+                }
+                Advance(s);
+                break;
+            case EvaluatingState e:
+                foreach (var actor in e.Awaiting)
+                {
+                    log.Warning("{0} did not finish the evaluation in {1} s and is left out of it", IdOf(actor), settings.EvalTimeout.TotalSeconds);
+                    e.Parts.Remove(actor);
+                }
+                e.Awaiting.Clear();
+                CompleteEvaluation(e);
+                break;
+            case CollectingState c:
+                log.Warning("No model state from {0} within {1} s", string.Join(", ", c.Awaiting.Select(IdOf)), settings.EvalTimeout.TotalSeconds);
+                c.Awaiting.Clear();
+                EndCollect(c);
+                break;
+        }
+    }
+
+    /// <summary>A model reports that a request failed in it: the phase goes on without it, and it keeps its network.</summary>
+    private void OnModelFailed(StepFailed f)
+    {
+        log.Error("{0} failed while {1}: {2}; going on without it", f.ModelId, state.Name, f.Reason);
+        GoOnWithout(Sender);
+    }
+}
