@@ -1,9 +1,6 @@
 using Akka.Actor;
-using Akka.Cluster;
-using P2PDistill.Shared.Actors;
 using P2PDistill.Shared.Losses;
 using P2PDistill.Shared.Messages;
-using P2PDistill.Shared.Models;
 using P2PDistill.Shared.Serialization;
 using P2PDistill.Shared.Training;
 
