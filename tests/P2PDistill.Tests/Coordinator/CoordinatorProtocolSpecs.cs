@@ -106,6 +106,28 @@ public sealed class CoordinatorProtocolSpecs(ITestOutputHelper output) : Coordin
     }
 
     [Fact]
+    public void Should_accept_a_model_that_registers_during_the_export_without_asking_it_for_weights()
+    {
+        Start();
+        var t = Join(ModelRole.Teacher);
+        var s1 = Join(ModelRole.Student);
+        var s2 = Join(ModelRole.Student);
+        RunStep(t, s1, s2);
+        RunStep(t, s1, s2);
+        Evaluate(t, s1, s2);
+        Collect(t, s1, s2); // the checkpoint
+        var export = new[] { t, s1, s2 }.Select(ExpectCollect).ToList();
+
+        var late = Join(ModelRole.Student);
+        for (int i = 0; i < 3; i++) State(new[] { t, s1, s2 }[i], export[i]);
+
+        var result = Result();
+        Assert.True(result.Completed);
+        Assert.Equal(["student-1", "student-2", "teacher"], result.Exports!.Select(e => e.Setup.Id).Order());
+        Assert.True(late.Probe.ExpectMsg<TrainingFinished>().Completed); // told the run is over, never asked for weights
+    }
+
+    [Fact]
     public void Should_refuse_a_registration_once_the_run_has_finished()
     {
         Start(checkpoints: false);
