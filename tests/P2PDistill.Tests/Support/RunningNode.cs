@@ -20,16 +20,19 @@ public sealed class RunningNode : IDisposable
 
     public string Name { get; }
 
-    public static RunningNode Start(string name, string assembly, IEnumerable<string> args, string workingDirectory)
+    public static RunningNode Start(string name, string assembly, IEnumerable<string> args, string workingDirectory) =>
+        StartExecutable("dotnet", name, [Path.Combine(AppContext.BaseDirectory, assembly), .. args], workingDirectory);
+
+    /// <summary>Starts any executable with its output captured (e.g. a node under <c>setpriv</c>).</summary>
+    public static RunningNode StartExecutable(string executable, string name, IEnumerable<string> args, string workingDirectory)
     {
-        var psi = new ProcessStartInfo("dotnet")
+        var psi = new ProcessStartInfo(executable)
         {
             WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, assembly));
         foreach (var a in args) psi.ArgumentList.Add(a);
         var node = new RunningNode(name, Process.Start(psi)!);
         node.process.OutputDataReceived += (_, e) => node.Append(e.Data, node.stdout);

@@ -1,59 +1,23 @@
-using System.Runtime.InteropServices;
-
 namespace P2PDistill.Tests.Support;
 
 /// <summary>
-/// Runs code on a thread that file modes apply to, even when the tests run as root (as the CI does): Linux capabilities
-/// are per thread, so that thread drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, the two that let root read any file.
-/// A permission test then checks the real behaviour instead of being skipped.
+/// Runs the coordinator executable so that file modes apply to it even when the tests run as root (as the CI does):
+/// as root it starts under <c>setpriv</c> without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, the two capabilities that
+/// let root read any file. A permission test then checks the real behaviour instead of being skipped. (Dropping them
+/// on one thread of the test process is not enough: the image loader reads files on pool threads.)
 /// </summary>
 public static class WithoutRootOverride
 {
-    private const uint Version3 = 0x20080522; // _LINUX_CAPABILITY_VERSION_3
-    private const int DacOverride = 1, DacReadSearch = 2;
+    public static bool IsRoot => Environment.UserName == "root";
 
-    [StructLayout(LayoutKind.Sequential)]
-    private struct Header
+    public static NodeProcess.Result RunCoordinator(IEnumerable<string> args, string workingDirectory, TimeSpan timeout)
     {
-        public uint Version;
-        public int Pid;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct Data
-    {
-        public uint Effective, Permitted, Inheritable;
-    }
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int capget(ref Header header, [Out] Data[] data);
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int capset(ref Header header, Data[] data);
-
-    public static T Run<T>(Func<T> work)
-    {
-        T result = default!;
-        Exception? failure = null;
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                var header = new Header { Version = Version3, Pid = 0 };
-                var data = new Data[2];
-                if (capget(ref header, data) != 0) throw new InvalidOperationException($"capget failed ({Marshal.GetLastPInvokeError()})");
-                data[0].Effective &= ~((1u << DacOverride) | (1u << DacReadSearch));
-                if (capset(ref header, data) != 0) throw new InvalidOperationException($"capset failed ({Marshal.GetLastPInvokeError()})");
-                result = work();
-            }
-            catch (Exception e)
-            {
-                failure = e;
-            }
-        });
-        thread.Start();
-        thread.Join();
-        if (failure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
-        return result;
+        var coordinator = Path.Combine(AppContext.BaseDirectory, "p2pdistill-coordinator.dll");
+        string[] command = IsRoot
+            ? ["--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-dac_override,-dac_read_search", "--", "dotnet", coordinator, .. args]
+            : [coordinator, .. args];
+        using var node = RunningNode.StartExecutable(IsRoot ? "setpriv" : "dotnet", "coordinator", command, workingDirectory);
+        var exit = node.WaitForExit(timeout);
+        return new NodeProcess.Result(exit, node.Stdout, node.Stderr);
     }
 }

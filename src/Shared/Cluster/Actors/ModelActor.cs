@@ -232,16 +232,16 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
         // (DropCount says what a drop or the end counted). A model dropped from a step it answered too late never applies it.
         Receive<TrainStep>(FromCoordinator, step => Guarded(step.Attempt, () =>
         {
+            var clock = Stopwatch.StartNew(); // the held update of the previous step is part of this model's compute
             CommitPending();
-            var clock = Stopwatch.StartNew();
             var logits = trainer!.Forward(step.Batch);
             Sender.Tell(new StepLogits(step.GlobalStep, trainer.Id, step.Batch.Count, logits.Length / Math.Max(1, step.Batch.Count), logits,
                 clock.Elapsed.TotalMilliseconds, step.Attempt));
         }));
         Receive<TrainStepLocal>(FromCoordinator, step => Guarded(step.Attempt, () =>
         {
+            var clock = Stopwatch.StartNew(); // the held update of the previous step is part of this model's compute
             CommitPending();
-            var clock = Stopwatch.StartNew();
             var batch = localPlan!.TrainBatch(step.Epoch, step.Step);
             var logits = trainer!.Forward(batch);
             Sender.Tell(new StepLogits(step.GlobalStep, trainer.Id, batch.Count, logits.Length / Math.Max(1, batch.Count), logits,
