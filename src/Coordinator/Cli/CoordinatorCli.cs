@@ -22,6 +22,7 @@ public static class CoordinatorCli
 
     public static CommandLine Create() => new(
     [
+        .. NodeFlags.For(seed: true),
         new("single-process", ["Run:SingleProcess"], "train teacher and students in one loop, without actors (the reference runner)", IsSwitch: true),
         new("embedded", ["Run:Embedded"], "host the coordinator and every model actor in this process (one actor system, no network)", IsSwitch: true),
         new("resume", ["Run:Resume"], "continue an interrupted run: its run directory (RUN_DIR); give the same settings as the first start"),
@@ -29,17 +30,6 @@ public static class CoordinatorCli
         new("step-timeout", ["Run:StepTimeoutSeconds"], "seconds a model may take for half a step before it leaves the cohort (default 60)"),
         new("eval-timeout", ["Run:EvalTimeoutSeconds"], "seconds a model may take for an evaluation (default 600)"),
         new("teacher-lost", ["Run:TeacherLost"], "wait (default: pause until a teacher joins) or continue-ml"),
-        new("hostname", ["Node:Hostname"], "address remoting binds to (default 127.0.0.1)"),
-        new("public-hostname", ["Node:PublicHostname"], "address other nodes use to reach this one (default: --hostname)"),
-        new("port", ["Node:Port"], "remoting port (default 4053)"),
-        new("seed-nodes", ["Node:SeedNodes"], "comma-separated seed addresses (default: the coordinator seeds itself)"),
-        new("max-frame-mb", ["Node:MaxFrameMiB"], "largest remoting message in MiB, the same on every node (default 32)"),
-        new("system-name", ["Node:SystemName"], "actor-system name shared by the cluster (default p2pdistill)"),
-        new("down-after", ["Node:DownAfterSeconds"], "seconds an unreachable member may stay away before the cluster downs it, the same on every node (default 60)"),
-        new("tls-cert", ["Node:Tls:Certificate"], "TLS for remoting: this node's certificate with its private key, a PKCS#12 (.pfx) file (docs/security.md)"),
-        new("tls-password-file", ["Node:Tls:PasswordFile"], "TLS: file holding the .pfx password (or set P2PDISTILL_Node__Tls__Password)"),
-        new("tls-ca", ["Node:Tls:CaCertificate"], "TLS: the CA certificate (PEM/DER) that signs every node's certificate; only it is trusted"),
-        new("tls-validate-hostname", ["Node:Tls:ValidateHostname"], "TLS: also require a dialled node's certificate to name its host", IsSwitch: true),
         new("dataset", ["Data:Dataset"], "fashion-mnist (default), mnist, folder or synthetic"),
         new("data-mode", ["Data:Mode"], "ship (default: the coordinator sends every batch) or local (every node has the dataset)"),
         new("data-path", ["Data:Path"], "directory of the IDX files or of the image folder"),
