@@ -85,19 +85,14 @@ public sealed partial class CoordinatorActor
         }
         if (s.Phase == StepPhase.Done)
         {
-            // Nobody's step-done reply counted (every model left or failed): the step is not counted, and is run again.
-            log.Warning("Training paused at step {0}: no model finished the step; it is run again", s.GlobalStep);
-            GoTo(new WaitingState("no model finished the step"));
-            StartStep();
+            RunAgain(s, "no model finished the step"); // nobody's step-done reply counted: the step is not counted
             return;
         }
         var teacher = cohort.FirstOrDefault(m => m.Role == ModelRole.Teacher && s.Logits.ContainsKey(m.Actor));
         var students = cohort.Where(m => m.Role == ModelRole.Student && s.Logits.ContainsKey(m.Actor)).ToList();
         if (teacher is null && students.Count == 0)
         {
-            log.Warning("Training paused at step {0}: every model left during the step; the step is run again", s.GlobalStep);
-            GoTo(new WaitingState("every model left during the step"));
-            StartStep();
+            RunAgain(s, "every model left during the step");
             return;
         }
         var targets = TargetBuilder.Build(teacher is null ? null : s.Logits[teacher.Actor].Logits, students.Select(m => s.Logits[m.Actor].Logits).ToList(),
@@ -113,6 +108,14 @@ public sealed partial class CoordinatorActor
             s.Awaiting.Add(m.Actor);
             s.BytesSent += StepMessageSerializer.WireSize(message);
         }
+    }
+
+    /// <summary>The step is abandoned uncounted; the policy decides when it runs again (with a new attempt id).</summary>
+    private void RunAgain(StepState s, string why)
+    {
+        log.Warning("Training paused at step {0}: {1}; the step is run again", s.GlobalStep, why);
+        GoTo(new WaitingState(why));
+        StartStep();
     }
 
     private void CompleteStep(StepState s)

@@ -18,8 +18,6 @@ public sealed class RunFiles(string runDirectory)
 {
     public string Path { get; } = runDirectory;
 
-    public bool Exists(string relative) => File.Exists(System.IO.Path.Combine(Path, relative));
-
     public IReadOnlyList<StepRow> Steps() => Read("steps.csv", MetricsWriter.StepsCsvHeader, c => new StepRow(
         c.Int("epoch"), c.Int("step"), c.Long("global_step"), c["model"], c["role"], c.Double("loss"), c.Double("ce"), c.Double("kd"), c.Double("ml")));
 
