@@ -1,6 +1,10 @@
+using System.ComponentModel;
+using P2PDistill.Shared.Settings;
+
 namespace P2PDistill.Coordinator.Actors;
 
-/// <summary>What to do when the teacher is lost mid-run (DESIGN.md §6).</summary>
+/// <summary>What to do when the teacher is lost mid-run (DESIGN.md §6). Written wait or continue-ml.</summary>
+[TypeConverter(typeof(TeacherLostPolicyConverter))]
 public enum TeacherLostPolicy
 {
     /// <summary>Pause until a teacher registers again.</summary>
@@ -8,6 +12,9 @@ public enum TeacherLostPolicy
     /// <summary>Go on with the students, mutual learning only.</summary>
     ContinueMl,
 }
+
+public sealed class TeacherLostPolicyConverter() : SettingEnumConverter<TeacherLostPolicy>(
+    (TeacherLostPolicy.Wait, "wait", []), (TeacherLostPolicy.ContinueMl, "continue-ml", []));
 
 /// <summary>The cohort as the policy sees it at a step boundary.</summary>
 /// <param name="Teacher">Whether a teacher is in the cohort (admitted and ready).</param>

@@ -83,16 +83,22 @@ internal static class CommandSupport
     }
 
     /// <summary>Binds section <paramref name="section"/> of <paramref name="values"/> onto <paramref name="target"/>; unknown keys and bad values are input errors.</summary>
-    public static void Bind(Dictionary<string, string?> values, string section, object target)
+    /// <summary>
+    /// The settings of <paramref name="section"/> bound over <paramref name="defaults"/> (a fresh record, not shared): the one place
+    /// a command turns its flags into typed settings. A value that does not fit its setting is input to fix.
+    /// </summary>
+    public static T Bind<T>(Dictionary<string, string?> values, string section, T defaults, CommandLine? flags = null) where T : class
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
         try
         {
-            configuration.GetSection(section).Bind(target, o => o.ErrorOnUnknownConfiguration = true);
+            configuration.GetSection(section).Bind(defaults, o => o.ErrorOnUnknownConfiguration = true);
+            return defaults;
         }
         catch (InvalidOperationException e)
         {
-            throw new CommandInputException($"Invalid {section} option: {e.Message}{(e.InnerException is null ? "" : " " + e.InnerException.Message)}");
+            throw new CommandInputException(ConfigurationErrors.Describe(e, flags) ??
+                $"Invalid {section} option: {e.Message}{(e.InnerException is null ? "" : " " + e.InnerException.Message)}");
         }
     }
 

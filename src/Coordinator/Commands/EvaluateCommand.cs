@@ -86,16 +86,17 @@ public static class EvaluateCommand
     /// <summary>Data options from the flags; what they leave open comes from the first model's card.</summary>
     private static DataOptions DataOptionsFor(Dictionary<string, string?> values, ModelCard card)
     {
-        var data = new DataOptions();
+        var data = new DataOptions
+        {
+            ImageSize = card.InputShape.Height,
+            Channels = card.InputShape.Channels,
+            SyntheticSize = card.InputShape.Height,
+            SyntheticChannels = card.InputShape.Channels,
+            SyntheticClasses = card.Classes.Count,
+        };
         if (card.Training?.Dataset is { } trained && DatasetFactory.KnownDatasets.Contains(trained, StringComparer.OrdinalIgnoreCase))
-            data.Dataset = trained;
-        data.ImageSize = card.InputShape.Height;
-        data.Channels = card.InputShape.Channels;
-        data.SyntheticSize = card.InputShape.Height;
-        data.SyntheticChannels = card.InputShape.Channels;
-        data.SyntheticClasses = card.Classes.Count;
-        CommandSupport.Bind(values, "Data", data);
-        return data;
+            data = data with { Dataset = trained };
+        return CommandSupport.Bind(values, "Data", data);
     }
 
     private static void CheckFits(ExportedModel m, IImageDataset test)

@@ -7,6 +7,7 @@ using P2PDistill.Shared.Data;
 using P2PDistill.Shared.Hosting;
 using P2PDistill.Shared.Losses;
 using P2PDistill.Shared.Runs;
+using P2PDistill.Shared.Settings;
 using P2PDistill.Coordinator.Runs;
 using P2PDistill.Shared.Training;
 using TorchSharp;
@@ -102,7 +103,7 @@ public static class ExperimentCommand
         var modes = List(v, "Modes", "--modes", "independent,kd,ml,kd-ml", s =>
         {
             try { return DistillModes.Parse(s).Name(); }
-            catch (ArgumentException e) { throw new CommandInputException($"--modes: {e.Message}"); }
+            catch (SettingFormatException e) { throw new CommandInputException($"--modes: a mode {e.Message}."); }
         });
         var seeds = List(v, "Seeds", "--seeds", "1,2,3", s =>
             long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var x) && x >= 0 ? x
@@ -111,8 +112,10 @@ public static class ExperimentCommand
             int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var x) && x >= 1 && x <= 64 ? x
                 : throw new CommandInputException($"--students: '{s}' is not a cohort size in 1..64."));
         var temperatures = List(v, "Temperatures", "--temperatures", "1", s =>
-            double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && x > 0 && double.IsFinite(x) ? x
-                : throw new CommandInputException($"--temperatures: '{s}' is not a number > 0."));
+        {
+            var t = double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) ? x : double.NaN;
+            return DistillationSettings.TemperatureProblem("temperatures", t, s) is { } problem ? throw new CommandInputException(problem + ".") : t;
+        });
         var output = v.GetValueOrDefault($"{Section}:Output") is { Length: > 0 } o ? o : Path.Combine("runs", "experiment");
         bool reportOnly = v.GetValueOrDefault($"{Section}:ReportOnly") is { } r && bool.TryParse(r, out var b) && b;
 
@@ -134,31 +137,23 @@ public static class ExperimentCommand
 
     private static TrainingOptions TrainingFor(Dictionary<string, string?> values, ExperimentKey key)
     {
-        var t = new TrainingOptions();
-        CommandSupport.Bind(values, "Training", t);
-        t.Students = key.Students;
-        t.Mode = key.Mode;
-        t.Seed = key.Seed;
-        t.Temperature = key.Temperature ?? 1.0;
-        t.TemperatureKd = t.TemperatureMl = null;
-        t.EvalEveryEpochs = t.Epochs; // the table needs the final evaluation only
-        t.CheckpointEverySteps = 0;
-        return t;
+        var t = CommandSupport.Bind(values, "Training", new TrainingOptions(), Create());
+        return t with
+        {
+            Students = key.Students,
+            Mode = DistillModes.Parse(key.Mode),
+            Seed = key.Seed,
+            Temperature = key.Temperature ?? 1.0,
+            TemperatureKd = null,
+            TemperatureMl = null,
+            EvalEveryEpochs = t.Epochs, // the table needs the final evaluation only
+            CheckpointEverySteps = 0,
+        };
     }
 
-    private static OptimizerOptions OptimizerFor(Dictionary<string, string?> values)
-    {
-        var o = new OptimizerOptions();
-        CommandSupport.Bind(values, "Optimizer", o);
-        return o;
-    }
+    private static OptimizerOptions OptimizerFor(Dictionary<string, string?> values) => CommandSupport.Bind(values, "Optimizer", new OptimizerOptions(), Create());
 
-    private static DataOptions DataFor(Dictionary<string, string?> values)
-    {
-        var d = new DataOptions();
-        CommandSupport.Bind(values, "Data", d);
-        return d;
-    }
+    private static DataOptions DataFor(Dictionary<string, string?> values) => CommandSupport.Bind(values, "Data", new DataOptions(), Create());
 
     /// <summary>The settings every run shares, as stored in experiment.json (the lists, threads and output excluded).</summary>
     private static Dictionary<string, string> SharedSettings(Plan plan)
@@ -176,7 +171,7 @@ public static class ExperimentCommand
             ["epochs"] = t.Epochs.ToString(inv), ["batch_size"] = t.BatchSize.ToString(inv), ["max_steps"] = t.MaxStepsPerEpoch.ToString(inv),
             ["teacher_model"] = t.TeacherModel, ["student_model"] = t.StudentModel,
             ["weights"] = string.Create(inv, $"ce {t.WeightCe:R}, alpha {t.Alpha:R}, beta {t.Beta:R}"),
-            ["optimizer"] = string.Create(inv, $"{o.Name} lr {o.LearningRate:R} momentum {o.Momentum:R} wd {o.WeightDecay:R} {o.Schedule} step {o.StepEpochs}x{o.Gamma:R} warmup {o.WarmupSteps}"),
+            ["optimizer"] = string.Create(inv, $"{o.Name.SettingName()} lr {o.LearningRate:R} momentum {o.Momentum:R} wd {o.WeightDecay:R} {o.Schedule.SettingName()} step {o.StepEpochs}x{o.Gamma:R} warmup {o.WarmupSteps}"),
         };
     }
 
@@ -328,7 +323,7 @@ public static class ExperimentCommand
         sb.AppendLine();
         sb.Append(inv, $"- dataset {d.Dataset}{(d.TrainLimit > 0 ? $" (first {d.TrainLimit} training images)" : "")}{(d.TestLimit > 0 ? $" (first {d.TestLimit} test images)" : "")}; ");
         sb.Append(inv, $"teacher {t.TeacherModel}, students {t.StudentModel}; {t.Epochs} epoch(s){(t.MaxStepsPerEpoch > 0 ? $" of at most {t.MaxStepsPerEpoch} steps" : "")}, batch {t.BatchSize}; ");
-        sb.AppendLine(inv, $"{o.Name} lr {o.LearningRate:R}, {o.Schedule}; w_ce {t.WeightCe:R}, alpha {t.Alpha:R}, beta {t.Beta:R}");
+        sb.AppendLine(inv, $"{o.Name.SettingName()} lr {o.LearningRate:R}, {o.Schedule.SettingName()}; w_ce {t.WeightCe:R}, alpha {t.Alpha:R}, beta {t.Beta:R}");
         sb.Append(inv, $"- seeds {string.Join(", ", plan.Seeds)}; test accuracy after the last epoch, mean ± sample std (n − 1) over seeds; ");
         sb.AppendLine("the student ensemble averages the students' softmax probabilities");
         sb.AppendLine("- single-process reference trainer (`p2pdistill-coordinator experiment`); independent runs do not depend on T and appear under every T");

@@ -2,29 +2,29 @@ using P2PDistill.Coordinator.Actors;
 
 namespace P2PDistill.Coordinator.Hosting;
 
-/// <summary>How the coordinator runs. Bound from configuration section "Run".</summary>
-public sealed class ClusterRunOptions
+/// <summary>How the coordinator runs. Bound from configuration section "Run"; immutable.</summary>
+public sealed record ClusterRunOptions
 {
     /// <summary>Train the cohort in one loop in this process, without actors (the reference runner).</summary>
-    public bool SingleProcess { get; set; }
+    public bool SingleProcess { get; init; }
 
     /// <summary>Host the coordinator and every model actor in this process, one actor system, no network.</summary>
-    public bool Embedded { get; set; }
+    public bool Embedded { get; init; }
 
     /// <summary>Continue the interrupted run in this run directory from its newest good checkpoint.</summary>
-    public string? Resume { get; set; }
+    public string? Resume { get; init; }
 
     /// <summary>Students that must have registered (with a teacher) before training starts.</summary>
-    public int MinStudents { get; set; } = 2;
+    public int MinStudents { get; init; } = 2;
 
     /// <summary>A model that does not answer a step half within this many seconds leaves the cohort.</summary>
-    public double StepTimeoutSeconds { get; set; } = 60;
+    public double StepTimeoutSeconds { get; init; } = 60;
 
     /// <summary>A model that does not finish an evaluation within this many seconds is left out of it.</summary>
-    public double EvalTimeoutSeconds { get; set; } = 600;
+    public double EvalTimeoutSeconds { get; init; } = 600;
 
     /// <summary>wait (pause until a teacher registers) or continue-ml.</summary>
-    public string TeacherLost { get; set; } = "wait";
+    public TeacherLostPolicy TeacherLost { get; init; } = TeacherLostPolicy.Wait;
 
     public IReadOnlyList<string> Validate()
     {
@@ -35,11 +35,10 @@ public sealed class ClusterRunOptions
         if (MinStudents < 1) errors.Add($"min-students must be >= 1 (got {MinStudents})");
         if (!(StepTimeoutSeconds > 0)) errors.Add($"step-timeout must be > 0 seconds (got {StepTimeoutSeconds})");
         if (!(EvalTimeoutSeconds > 0)) errors.Add($"eval-timeout must be > 0 seconds (got {EvalTimeoutSeconds})");
-        if (TeacherLost is not ("wait" or "continue-ml")) errors.Add($"teacher-lost must be wait or continue-ml (got '{TeacherLost}')");
         return errors;
     }
 
     public CoordinatorSettings Settings(int minStudents) => new(
         minStudents, TimeSpan.FromSeconds(StepTimeoutSeconds), TimeSpan.FromSeconds(EvalTimeoutSeconds),
-        TeacherLost == "continue-ml" ? TeacherLostPolicy.ContinueMl : TeacherLostPolicy.Wait, FrozenAfter: CoordinatorSettings.DefaultFrozenAfter);
+        TeacherLost, FrozenAfter: CoordinatorSettings.DefaultFrozenAfter);
 }

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using P2PDistill.Shared.Data;
 using P2PDistill.Shared.Export;
+using P2PDistill.Shared.Losses;
 using P2PDistill.Shared.Training;
 
 namespace P2PDistill.Coordinator.Hosting;
@@ -21,7 +22,7 @@ public static class RunExports
                 var metrics = result.Final?.Models.FirstOrDefault(m => m.Id == e.Setup.Id)?.Metrics;
                 var card = ModelCard.Create(e.Setup.Id, e.Setup.Role == ModelRole.Teacher ? "teacher" : "student", e.Setup.ModelName, e.Setup.Spec,
                     classNames, e.Setup.Normalization,
-                    new TrainingSummary(data.Dataset, training.Mode, training.Epochs, result.Steps, training.Seed, e.Setup.Seed, training.BatchSize),
+                    new TrainingSummary(data.Dataset, training.Mode.Name(), training.Epochs, result.Steps, training.Seed, e.Setup.Seed, training.BatchSize),
                     metrics);
                 written.Add(ModelExporter.ExportBytes(File.ReadAllBytes(e.WeightsPath), card, Path.GetDirectoryName(e.WeightsPath)!, e.Setup.Id));
             }

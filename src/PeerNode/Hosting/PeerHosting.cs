@@ -31,12 +31,12 @@ public static class PeerHosting
         }
         int threads = peer.Threads > 0 ? peer.Threads : Environment.ProcessorCount;
         torch.set_num_threads(threads);
-        var role = peer.ParsedRole == Shared.Training.ModelRole.Teacher ? "teacher" : "student";
+        var role = peer.Role == Shared.Training.ModelRole.Teacher ? "teacher" : "student";
         return akka
             .ConfigureClusterNode(node, role)
             .WithActors((system, _) =>
             {
-                var settings = new ModelActorSettings(peer.ParsedRole, peer.ModelName, peer.Spec,
+                var settings = new ModelActorSettings(peer.Role, peer.ModelName, peer.Spec,
                     OnRefused: _ =>
                     {
                         Environment.ExitCode = RefusedExitCode;

@@ -108,8 +108,8 @@ public sealed class BadCommandLineSpecs(ExistingRun existing) : IClassFixture<Ex
     [Theory]
     [InlineData(new[] { "--classes", "1" }, "classes must be >= 2 (got 1)")]
     [InlineData(new[] { "--classes", "ten" }, "--classes (Peer:Classes) is 'ten', which is not a whole number")]
-    [InlineData(new[] { "--input-shape", "28x28" }, "input-shape must look like 1x28x28", "got '28x28'")]
-    [InlineData(new[] { "--role", "boss" }, "role must be teacher or student (got 'boss')")]
+    [InlineData(new[] { "--input-shape", "28x28" }, "--input-shape (Peer:InputShape) must be channels x height x width, like 1x28x28 (got '28x28')")]
+    [InlineData(new[] { "--role", "boss" }, "--role (Peer:Role) must be teacher or student (got 'boss')")]
     [InlineData(new[] { "--model", "gpt-5" }, "model: unknown model 'gpt-5'", "cnn-student")]
     [InlineData(new[] { "--join-timeout", "0" }, "join-timeout must be > 0 seconds (got 0)")]
     [InlineData(new[] { "--temperature", "0" }, "Unknown option '--temperature'", "--classes")] // hyper-parameters belong to the coordinator

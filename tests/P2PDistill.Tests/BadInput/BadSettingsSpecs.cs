@@ -1,7 +1,10 @@
+using Microsoft.Extensions.Configuration;
 using P2PDistill.Coordinator.Cli;
+using P2PDistill.Coordinator.Hosting;
 using P2PDistill.PeerNode.Hosting;
 using P2PDistill.Shared.Data;
 using P2PDistill.Shared.Hosting;
+using P2PDistill.Shared.Losses;
 using P2PDistill.Shared.Training;
 using P2PDistill.Tests.Support;
 
@@ -43,13 +46,12 @@ public sealed class BadSettingsSpecs
     [InlineData("beta")]
     public void Should_refuse_a_negative_loss_weight_naming_its_flag(string flag)
     {
-        var o = new TrainingOptions();
-        switch (flag)
+        var o = flag switch
         {
-            case "weight-ce": o.WeightCe = -0.5; break;
-            case "alpha": o.Alpha = -0.5; break;
-            default: o.Beta = -0.5; break;
-        }
+            "weight-ce" => new TrainingOptions { WeightCe = -0.5 },
+            "alpha" => new TrainingOptions { Alpha = -0.5 },
+            _ => new TrainingOptions { Beta = -0.5 },
+        };
 
         var error = Assert.Single(o.Validate());
 
@@ -81,20 +83,45 @@ public sealed class BadSettingsSpecs
         Assert.Equal(expected + "; e.g. --lr 0.001", new OptimizerOptions { LearningRate = lr }.Validate());
     }
 
-    [Fact]
-    public void Should_name_the_unknown_mode_and_list_the_known_ones()
+    [Theory]
+    [InlineData("Training:Mode", "distill-everything", "--mode (Training:Mode) must be independent, kd, ml or kd-ml (got 'distill-everything')")]
+    [InlineData("Optimizer:Name", "rmsprop", "--optimizer (Optimizer:Name) must be sgd, adam or adamw (got 'rmsprop')")]
+    [InlineData("Optimizer:Schedule", "linear", "--schedule (Optimizer:Schedule) must be constant, cosine or step (got 'linear')")]
+    [InlineData("Data:Mode", "stream", "--data-mode (Data:Mode) must be ship or local (got 'stream')")]
+    [InlineData("Run:TeacherLost", "panic", "--teacher-lost (Run:TeacherLost) must be wait or continue-ml (got 'panic')")]
+    public void Should_name_an_unknown_name_and_list_the_known_ones_when_settings_are_bound(string key, string value, string expected)
     {
-        var error = Assert.Single(new TrainingOptions { Mode = "distill-everything" }.Validate());
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { [key] = value }).Build();
+        var section = key.Split(':')[0];
+        Action bind = section switch
+        {
+            "Training" => () => configuration.GetSection(section).Get<TrainingOptions>(),
+            "Optimizer" => () => configuration.GetSection(section).Get<OptimizerOptions>(),
+            "Data" => () => configuration.GetSection(section).Get<DataOptions>(),
+            _ => () => configuration.GetSection(section).Get<ClusterRunOptions>(),
+        };
 
-        Assert.StartsWith("--mode: Unknown mode 'distill-everything'", error);
-        Assert.Contains("independent, kd, ml, kd-ml", error);
+        var e = Assert.Throws<InvalidOperationException>(bind);
+
+        Assert.Equal($"invalid configuration: {expected}", ConfigurationErrors.Describe(e, CoordinatorCli.Create()));
+    }
+
+    [Theory]
+    [InlineData("kd+ml", DistillMode.KdMl)]
+    [InlineData(" KD-ML ", DistillMode.KdMl)]
+    [InlineData("dml", DistillMode.Ml)]
+    [InlineData("ce", DistillMode.Independent)]
+    public void Should_bind_a_mode_once_into_its_enum_accepting_the_aliases(string text, DistillMode expected)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Training:Mode"] = text }).Build();
+
+        Assert.Equal(expected, configuration.GetSection("Training").Get<TrainingOptions>()!.Mode);
     }
 
     [Fact]
     public void Should_refuse_models_that_do_not_fit_the_dataset_before_a_run_starts()
     {
-        var dataOptions = TestCohorts.SyntheticData(train: 32, test: 8);
-        dataOptions.SyntheticSize = 20;
+        var dataOptions = TestCohorts.SyntheticData(train: 32, test: 8) with { SyntheticSize = 20 };
         var data = TestCohorts.Load(dataOptions);
         var plan = new TrainingPlan(TestCohorts.Options(teacher: "cnn-teacher", student: "resnet18"), dataOptions, data, Normalization.Identity(1), new OptimizerOptions());
 
@@ -112,24 +139,21 @@ public sealed class BadSettingsSpecs
     [InlineData("Data:SyntheticTrain", "many", "System.Int32", "Data:SyntheticTrain is 'many', which is not a whole number")]
     public void Should_turn_a_value_of_the_wrong_type_into_a_message_naming_the_flag(string key, string value, string type, string expected)
     {
-        ConfigurationErrors.Flags = CoordinatorCli.Create();
         var inner = new InvalidOperationException($"Failed to convert configuration value '{value}' at '{key}' to type '{type}'.", new FormatException());
 
-        var message = ConfigurationErrors.Describe(new InvalidOperationException("Hosting failed", inner));
+        var message = ConfigurationErrors.Describe(new InvalidOperationException("Hosting failed", inner), CoordinatorCli.Create());
 
         Assert.Equal($"invalid configuration: {expected}; give a valid value (see --help)", message);
-        Assert.Null(ConfigurationErrors.Describe(new InvalidOperationException("something else")));
+        Assert.Null(ConfigurationErrors.Describe(new InvalidOperationException("something else"), CoordinatorCli.Create()));
     }
 
     [Fact]
     public void Should_name_every_bad_peer_setting()
     {
-        var errors = string.Join("\n", new PeerOptions { Role = "boss", Model = "gpt-5", Classes = 1, InputShape = "1x28", Threads = -1, JoinTimeoutSeconds = 0 }.Validate());
+        var errors = string.Join("\n", new PeerOptions { Model = "gpt-5", Classes = 1, Threads = -1, JoinTimeoutSeconds = 0 }.Validate());
 
-        Assert.Contains("role must be teacher or student (got 'boss')", errors);
         Assert.Contains("model: unknown model 'gpt-5'", errors);
         Assert.Contains("classes must be >= 2 (got 1)", errors);
-        Assert.Contains("input-shape must look like 1x28x28 (channels x height x width), got '1x28'", errors);
         Assert.Contains("threads must be >= 0 (got -1)", errors);
         Assert.Contains("join-timeout must be > 0 seconds (got 0)", errors);
     }

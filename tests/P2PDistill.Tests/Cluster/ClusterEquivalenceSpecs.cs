@@ -24,8 +24,7 @@ public sealed class ClusterEquivalenceSpecs
     {
         var dataOptions = TestCohorts.SyntheticData(train: 1024, test: 64);
         var data = TestCohorts.Load(dataOptions);
-        var options = TestCohorts.Options(epochs: 1, teacher: "cnn-teacher", student: "cnn-student");
-        options.MaxStepsPerEpoch = 20;
+        var options = TestCohorts.Options(epochs: 1, teacher: "cnn-teacher", student: "cnn-student") with { MaxStepsPerEpoch = 20 };
         var plan = new TrainingPlan(options, dataOptions, data, Normalization.Identity(1), new OptimizerOptions { LearningRate = 1e-3 });
 
         var reference = new Recorder();

@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Settings;
 using Akka.Actor;
 using Akka.Actor.Setup;
 using Akka.Configuration;
@@ -21,8 +22,7 @@ public sealed class EmbeddedCohortSpecs
     [InlineData("local")]
     public async Task Should_compute_what_the_single_process_trainer_computes(string dataMode)
     {
-        var dataOptions = TestCohorts.SyntheticData(train: 256, test: 64);
-        dataOptions.Mode = dataMode;
+        var dataOptions = TestCohorts.SyntheticData(train: 256, test: 64) with { Mode = SettingNames.Of<DataMode>().Parse(dataMode) };
         var data = TestCohorts.Load(dataOptions);
         var options = TestCohorts.Options(epochs: 2, teacher: "cnn-teacher");
         var plan = new TrainingPlan(options, dataOptions, data, Normalization.Identity(1), new OptimizerOptions { LearningRate = 1e-2 });

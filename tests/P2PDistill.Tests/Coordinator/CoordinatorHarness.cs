@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Losses;
 using Akka.Actor;
 using Akka.TestKit;
 using Akka.TestKit.Xunit2;
@@ -39,7 +40,7 @@ public abstract class CoordinatorHarness : TestKit, IDisposable
 
     protected static TrainingOptions Options(int epochs = 1, int checkpointEvery = 0, string student = "tiny") => new()
     {
-        TeacherModel = "tiny", StudentModel = student, Students = 2, Epochs = epochs, BatchSize = 32, Mode = "kd-ml", Seed = 5,
+        TeacherModel = "tiny", StudentModel = student, Students = 2, Epochs = epochs, BatchSize = 32, Mode = DistillMode.KdMl, Seed = 5,
         CheckpointEverySteps = checkpointEvery, KeepCheckpoints = 5,
     };
 

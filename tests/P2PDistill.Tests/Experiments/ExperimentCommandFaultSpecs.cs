@@ -13,10 +13,10 @@ public sealed class ExperimentCommandFaultSpecs : IDisposable
     public void Dispose() => Directory.Delete(dir, recursive: true);
 
     [Theory]
-    [InlineData("--modes", "kd,fancy", "Unknown mode 'fancy'")]
+    [InlineData("--modes", "kd,fancy", "--modes: a mode must be independent, kd, ml or kd-ml (got 'fancy')")]
     [InlineData("--seeds", "1,x", "--seeds: 'x'")]
     [InlineData("--students", "0", "--students: '0'")]
-    [InlineData("--temperatures", "-1", "--temperatures: '-1'")]
+    [InlineData("--temperatures", "-1", "--temperatures must be > 0 and finite (got '-1')")]
     [InlineData("--epochs", "0", "epochs must be >= 1")]
     [InlineData("--lr", "0", "learning rate must be > 0")]
     public async Task Should_exit_2_naming_the_bad_option_before_any_run(string flag, string value, string message)

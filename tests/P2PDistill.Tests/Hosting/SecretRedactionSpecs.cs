@@ -62,9 +62,7 @@ public sealed class SecretRedactionSpecs : IDisposable
     {
         var lines = new List<string>();
         using var logging = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(new ListLogger(lines)));
-        var training = TestCohorts.Options();
-        training.OutputDirectory = output;
-        training.RunName = "secret";
+        var training = TestCohorts.Options() with { OutputDirectory = output, RunName = "secret" };
         using var run = new CoordinatorRun(Options.Create(training), Options.Create(TestCohorts.SyntheticData(train: 64, test: 16)),
             Options.Create(new OptimizerOptions()), Options.Create(node), Options.Create(new ClusterRunOptions()), logging);
         Assert.True(File.Exists(Path.Combine(run.Run.Path, "config.json")));

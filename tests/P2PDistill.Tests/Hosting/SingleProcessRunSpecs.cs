@@ -68,7 +68,7 @@ public sealed class SingleProcessRunSpecs : IDisposable
     [InlineData(new[] { "--epochs", "0" }, "epochs must be >= 1")]
     [InlineData(new[] { "--alpha", "-1" }, "alpha must be >= 0")]
     [InlineData(new[] { "--student-model", "gpt-5" }, "unknown model 'gpt-5'")]
-    [InlineData(new[] { "--mode", "magic" }, "Unknown mode 'magic'")]
+    [InlineData(new[] { "--mode", "magic" }, "--mode (Training:Mode) must be independent, kd, ml or kd-ml (got 'magic')")]
     [InlineData(new[] { "--epocs", "2" }, "Unknown option '--epocs'")]
     [Trait("Category", "Fault")]
     public void Should_refuse_bad_settings_with_a_clear_error(string[] bad, string message)

@@ -87,9 +87,9 @@ public sealed class StepMessageSerializerSpecs : IDisposable
     public void Should_round_trip_the_registration_acceptance_with_everything_it_carries()
     {
         var setup = new TrainerSetup("student-2", ModelRole.Student, "cnn-student", new P2PDistill.Shared.Models.ModelSpec(1, 28, 28, 10),
-            new OptimizerOptions { Name = "sgd", LearningRate = 0.05 }, new P2PDistill.Shared.Losses.DistillationSettings(P2PDistill.Shared.Losses.DistillMode.Kd, TemperatureKd: 4),
+            new OptimizerOptions { Name = OptimizerKind.Sgd, LearningRate = 0.05 }, new P2PDistill.Shared.Losses.DistillationSettings(P2PDistill.Shared.Losses.DistillMode.Kd, TemperatureKd: 4),
             Normalization.FashionMnist, 77, 468, 936);
-        var local = new LocalData(new DataOptions { Dataset = "synthetic", Mode = "local" }, new TrainingOptions { BatchSize = 64, Temperature = 2 }, "abc");
+        var local = new LocalData(new DataOptions { Dataset = "synthetic", Mode = DataMode.Local }, new TrainingOptions { BatchSize = 64, Temperature = 2 }, "abc");
         var back = RoundTrip(new RegistrationAccepted(2, setup, local), typeof(AllowListHyperionSerializer));
         Assert.Equal(setup.Id, back.Setup.Id);
         Assert.Equal(setup.Distillation, back.Setup.Distillation);
@@ -97,7 +97,7 @@ public sealed class StepMessageSerializerSpecs : IDisposable
         Assert.Equal(setup.Normalization.Mean, back.Setup.Normalization.Mean);
         Assert.Equal(64, back.Local!.Training.BatchSize);
         Assert.Equal(2, back.Local.Training.Temperature);
-        Assert.Equal("local", back.Local.Data.Mode);
+        Assert.Equal(DataMode.Local, back.Local.Data.Mode);
     }
 
     [Fact]

@@ -16,12 +16,12 @@ public static class TestCohorts
 
     public static DatasetSplits Load(DataOptions options) => DatasetFactory.Load(options);
 
-    public static TrainingOptions Options(string mode = "kd-ml", int students = 2, string teacher = "tiny", string student = "tiny", int epochs = 1, int batch = 32) => new()
+    public static TrainingOptions Options(DistillMode mode = DistillMode.KdMl, int students = 2, string teacher = "tiny", string student = "tiny", int epochs = 1, int batch = 32) => new()
     {
         TeacherModel = teacher, StudentModel = student, Students = students, Epochs = epochs, BatchSize = batch, Mode = mode, Seed = 5,
     };
 
-    public static TrainerSetup Setup(string model, ModelRole role, DatasetSplits data, long seed, DistillMode mode = DistillMode.KdMl, string optimizer = "adam") => new(
+    public static TrainerSetup Setup(string model, ModelRole role, DatasetSplits data, long seed, DistillMode mode = DistillMode.KdMl, OptimizerKind optimizer = OptimizerKind.Adam) => new(
         role == ModelRole.Teacher ? "teacher" : "student",
         role,
         model,

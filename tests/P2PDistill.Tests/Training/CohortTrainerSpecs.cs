@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Losses;
 using P2PDistill.Shared.Training;
 using P2PDistill.Tests.Support;
 
@@ -50,7 +51,7 @@ public sealed class CohortTrainerSpecs
     {
         var dataOptions = TestCohorts.SyntheticData(train: 128);
         var data = TestCohorts.Load(dataOptions);
-        using var cohort = TestCohorts.Cohort(TestCohorts.Options(mode: "independent"), dataOptions, data);
+        using var cohort = TestCohorts.Cohort(TestCohorts.Options(mode: DistillMode.Independent), dataOptions, data);
         var recorder = new Recorder();
         cohort.Run(recorder);
         Assert.All(recorder.Steps.SelectMany(s => s.Models), m => Assert.True(m.Loss.Kd == 0 && m.Loss.Ml == 0 && m.Loss.Total == m.Loss.Ce));

@@ -55,10 +55,10 @@ public sealed class ModelTrainerSpecs : IDisposable
     }
 
     [Theory]
-    [InlineData("sgd")]
-    [InlineData("adam")]
-    [InlineData("adamw")]
-    public void Should_resume_exactly_from_saved_weights_optimizer_and_generator(string optimizer)
+    [InlineData(OptimizerKind.Sgd)]
+    [InlineData(OptimizerKind.Adam)]
+    [InlineData(OptimizerKind.AdamW)]
+    public void Should_resume_exactly_from_saved_weights_optimizer_and_generator(OptimizerKind optimizer)
     {
         var setup = TestCohorts.Setup("cnn-teacher", ModelRole.Teacher, data, 7, optimizer: optimizer);
         using var original = new ModelTrainer(setup);
@@ -117,11 +117,11 @@ public sealed class ModelTrainerSpecs : IDisposable
     [Fact]
     public void Should_follow_the_learning_rate_schedule()
     {
-        var o = new OptimizerOptions { LearningRate = 0.1, Schedule = "cosine" };
+        var o = new OptimizerOptions { LearningRate = 0.1, Schedule = LearningRateScheduleKind.Cosine };
         Assert.Equal(0.1, LearningRateSchedule.At(o, 0, 10, 100), 12);
         Assert.Equal(0.05, LearningRateSchedule.At(o, 50, 10, 100), 12);
         Assert.Equal(0.0, LearningRateSchedule.At(o, 100, 10, 100), 12);
-        var step = new OptimizerOptions { LearningRate = 0.1, Schedule = "step", StepEpochs = 2, Gamma = 0.5 };
+        var step = new OptimizerOptions { LearningRate = 0.1, Schedule = LearningRateScheduleKind.Step, StepEpochs = 2, Gamma = 0.5 };
         Assert.Equal(0.1, LearningRateSchedule.At(step, 19, 10, 100), 12);
         Assert.Equal(0.05, LearningRateSchedule.At(step, 20, 10, 100), 12);
         var warm = new OptimizerOptions { LearningRate = 0.1, WarmupSteps = 4 };

@@ -369,8 +369,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     private bool PrepareLocalData(RegistrationAccepted accepted)
     {
         var local = accepted.Local!;
-        var data = local.Data.Clone();
-        if (!string.IsNullOrWhiteSpace(settings.DataPath)) data.Path = settings.DataPath;
+        var data = string.IsNullOrWhiteSpace(settings.DataPath) ? local.Data : local.Data with { Path = settings.DataPath };
         string? problem = null;
         try
         {

@@ -19,7 +19,8 @@ public interface IImageDataset
     int Label(int index);
 }
 
-/// <summary>Channel-first image shape.</summary>
+/// <summary>Channel-first image shape, written CxHxW (1x28x28) in flags and files.</summary>
+[System.ComponentModel.TypeConverter(typeof(Settings.ImageShapeConverter))]
 public readonly record struct ImageShape(int Channels, int Height, int Width)
 {
     public int Pixels => Channels * Height * Width;

@@ -1,58 +1,69 @@
+using System.ComponentModel;
+using P2PDistill.Shared.Settings;
+
 namespace P2PDistill.Shared.Data;
 
-/// <summary>Which dataset to load and how. Bound from configuration section "Data".</summary>
-public sealed class DataOptions
+/// <summary>How the nodes get their batches (DESIGN.md §4): ship or local.</summary>
+[TypeConverter(typeof(DataModeConverter))]
+public enum DataMode
+{
+    /// <summary>Only the coordinator reads the dataset and sends every batch as uint8 pixels.</summary>
+    Ship,
+    /// <summary>Every node has the dataset; the coordinator sends only (epoch, step) and each node builds the identical batch.</summary>
+    Local,
+}
+
+public sealed class DataModeConverter() : SettingEnumConverter<DataMode>((DataMode.Ship, "ship", []), (DataMode.Local, "local", []));
+
+/// <summary>Which dataset to load and how. Bound from configuration section "Data"; immutable.</summary>
+public sealed record DataOptions
 {
     /// <summary>fashion-mnist, mnist, folder or synthetic.</summary>
-    public string Dataset { get; set; } = "fashion-mnist";
+    public string Dataset { get; init; } = "fashion-mnist";
 
     /// <summary>Directory of the IDX files or of the image folder. Empty: the dataset's default location.</summary>
-    public string? Path { get; set; }
+    public string? Path { get; init; }
 
     /// <summary>Image folder: side length images are resized to.</summary>
-    public int ImageSize { get; set; } = 64;
+    public int ImageSize { get; init; } = 64;
 
     /// <summary>Image folder: 1 (grayscale) or 3 (RGB).</summary>
-    public int Channels { get; set; } = 3;
+    public int Channels { get; init; } = 3;
 
     /// <summary>Image folder without train/ and test/: share of images held out for test (seeded split).</summary>
-    public double TestFraction { get; set; } = 0.2;
+    public double TestFraction { get; init; } = 0.2;
 
     /// <summary>Synthetic: number of training and test samples, classes and side length.</summary>
-    public int SyntheticTrain { get; set; } = 2048;
-    public int SyntheticTest { get; set; } = 512;
-    public int SyntheticClasses { get; set; } = 4;
-    public int SyntheticSize { get; set; } = 28;
+    public int SyntheticTrain { get; init; } = 2048;
+    public int SyntheticTest { get; init; } = 512;
+    public int SyntheticClasses { get; init; } = 4;
+    public int SyntheticSize { get; init; } = 28;
 
     /// <summary>Synthetic: 1 (grayscale) or 3 channels.</summary>
-    public int SyntheticChannels { get; set; } = 1;
+    public int SyntheticChannels { get; init; } = 1;
 
     /// <summary>Use only the first N training samples (0: all). Handy for quick runs.</summary>
-    public int TrainLimit { get; set; }
-    public int TestLimit { get; set; }
+    public int TrainLimit { get; init; }
+    public int TestLimit { get; init; }
 
-    public int CropPadding { get; set; }
-    public bool HorizontalFlip { get; set; }
+    public int CropPadding { get; init; }
+    public bool HorizontalFlip { get; init; }
 
-    public int Seed { get; set; } = 1;
+    public int Seed { get; init; } = 1;
 
     /// <summary>
     /// ship (default): only the coordinator reads the dataset and sends every batch as uint8 pixels.
     /// local: every node has the dataset; the coordinator sends only (epoch, step) and each node builds the identical batch.
     /// </summary>
-    public string Mode { get; set; } = "ship";
+    public DataMode Mode { get; init; } = DataMode.Ship;
 
-    public bool IsLocal => string.Equals(Mode, "local", StringComparison.OrdinalIgnoreCase);
+    public bool IsLocal => Mode == DataMode.Local;
 
     public AugmentOptions Augment => new(CropPadding, HorizontalFlip);
-
-    public DataOptions Clone() => (DataOptions)MemberwiseClone();
 
     /// <summary>Problems with these options, one sentence each naming the setting; empty when they are valid.</summary>
     public IReadOnlyList<string> Validate()
     {
-        if (!string.Equals(Mode, "ship", StringComparison.OrdinalIgnoreCase) && !IsLocal)
-            return [$"data-mode must be ship or local (got '{Mode}')"];
         var problems = new List<string>();
         if (string.IsNullOrWhiteSpace(Dataset))
             problems.Add("Data:Dataset is empty; use fashion-mnist, mnist, folder or synthetic.");

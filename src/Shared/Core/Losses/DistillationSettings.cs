@@ -1,6 +1,10 @@
+using System.ComponentModel;
+using P2PDistill.Shared.Settings;
+
 namespace P2PDistill.Shared.Losses;
 
-/// <summary>Which loss terms a student uses (DESIGN.md §1).</summary>
+/// <summary>Which loss terms a student uses (DESIGN.md §1). Written independent, kd, ml or kd-ml.</summary>
+[TypeConverter(typeof(DistillModeConverter))]
 public enum DistillMode
 {
     /// <summary>Cross-entropy only (alpha = beta = 0).</summary>
@@ -13,25 +17,18 @@ public enum DistillMode
     KdMl,
 }
 
+public sealed class DistillModeConverter() : SettingEnumConverter<DistillMode>(
+    (DistillMode.Independent, "independent", ["ce"]),
+    (DistillMode.Kd, "kd", []),
+    (DistillMode.Ml, "ml", ["dml"]),
+    (DistillMode.KdMl, "kd-ml", ["kdml", "kd+ml"]));
+
 public static class DistillModes
 {
-    public static DistillMode Parse(string text) => text.Trim().ToLowerInvariant() switch
-    {
-        "independent" or "ce" => DistillMode.Independent,
-        "kd" => DistillMode.Kd,
-        "ml" or "dml" => DistillMode.Ml,
-        "kd-ml" or "kdml" or "kd+ml" => DistillMode.KdMl,
-        _ => throw new ArgumentException($"Unknown mode '{text}'. Known modes: independent, kd, ml, kd-ml."),
-    };
+    /// <inheritdoc cref="SettingEnumConverter{T}.Parse"/>
+    public static DistillMode Parse(string text) => SettingNames.Of<DistillMode>().Parse(text);
 
-    public static string Name(this DistillMode mode) => mode switch
-    {
-        DistillMode.Independent => "independent",
-        DistillMode.Kd => "kd",
-        DistillMode.Ml => "ml",
-        DistillMode.KdMl => "kd-ml",
-        _ => throw new ArgumentOutOfRangeException(nameof(mode)),
-    };
+    public static string Name(this DistillMode mode) => mode.SettingName();
 
     public static bool UsesTeacher(this DistillMode mode) => mode is DistillMode.Kd or DistillMode.KdMl;
     public static bool UsesPeers(this DistillMode mode) => mode is DistillMode.Ml or DistillMode.KdMl;
@@ -55,15 +52,19 @@ public sealed record DistillationSettings(
     /// <summary>beta as used by the loss: 0 unless the mode uses the peers.</summary>
     public double EffectiveBeta => Mode.UsesPeers() ? Beta : 0.0;
 
-    /// <summary>Every problem with these settings, each naming the setting (empty when valid).</summary>
-    public IReadOnlyList<string> Validate()
-    {
-        var errors = new List<string>();
-        if (!(TemperatureKd > 0) || double.IsInfinity(TemperatureKd)) errors.Add($"temperature-kd must be > 0 (got {TemperatureKd})");
-        if (!(TemperatureMl > 0) || double.IsInfinity(TemperatureMl)) errors.Add($"temperature-ml must be > 0 (got {TemperatureMl})");
-        if (!(WeightCe >= 0) || double.IsInfinity(WeightCe)) errors.Add($"weight-ce must be >= 0 (got {WeightCe})");
-        if (!(Alpha >= 0) || double.IsInfinity(Alpha)) errors.Add($"alpha must be >= 0 (got {Alpha})");
-        if (!(Beta >= 0) || double.IsInfinity(Beta)) errors.Add($"beta must be >= 0 (got {Beta})");
-        return errors;
-    }
+    /// <summary>Every problem with these settings, each naming the flag (empty when valid).</summary>
+    public IReadOnlyList<string> Validate() =>
+        new[] { TemperatureProblem("temperature-kd", TemperatureKd), TemperatureProblem("temperature-ml", TemperatureMl),
+                WeightProblem("weight-ce", WeightCe), WeightProblem("alpha", Alpha), WeightProblem("beta", Beta) }
+        .OfType<string>().ToList();
+
+    /// <summary>The one rule for a temperature, wherever it is given: null when <paramref name="t"/> is valid.</summary>
+    /// <param name="given">The text as the user wrote it, when it came from a list (shown instead of the number).</param>
+    public static string? TemperatureProblem(string flag, double t, string? given = null) =>
+        t > 0 && !double.IsInfinity(t) ? null
+            : $"--{flag} must be > 0 and finite (got {(given is null ? t.ToString(System.Globalization.CultureInfo.InvariantCulture) : $"'{given}'")}); 1 is the default, 4 is common for offline distillation";
+
+    /// <summary>The one rule for a loss weight: null when <paramref name="w"/> is valid.</summary>
+    public static string? WeightProblem(string flag, double w) =>
+        w >= 0 && !double.IsInfinity(w) ? null : $"--{flag} must be >= 0 and finite (got {w}); use 0 to switch the term off (or choose it with --mode)";
 }

@@ -12,6 +12,7 @@ public sealed class RunDirectory
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Converters = { new Settings.SettingEnumJsonConverterFactory(), new Settings.ImageShapeJsonConverter() },
     };
 
     private RunDirectory(string path) => Path = path;

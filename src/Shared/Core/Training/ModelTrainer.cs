@@ -277,11 +277,11 @@ public sealed class ModelTrainer : IDisposable
         return tensor(values, shape);
     }
 
-    private static TorchSharp.Modules.OptimizerHelper CreateOptimizer(IEnumerable<TorchSharp.Modules.Parameter> parameters, OptimizerOptions o) => o.Name.ToLowerInvariant() switch
+    private static TorchSharp.Modules.OptimizerHelper CreateOptimizer(IEnumerable<TorchSharp.Modules.Parameter> parameters, OptimizerOptions o) => o.Name switch
     {
-        "sgd" => optim.SGD(parameters, o.LearningRate, momentum: o.Momentum, weight_decay: o.WeightDecay),
-        "adam" => optim.Adam(parameters, o.LearningRate, weight_decay: o.WeightDecay),
-        "adamw" => optim.AdamW(parameters, o.LearningRate, weight_decay: o.WeightDecay),
-        _ => throw new ArgumentException($"optimizer '{o.Name}' is unknown; known: {string.Join(", ", OptimizerOptions.Names)}"),
+        OptimizerKind.Sgd => optim.SGD(parameters, o.LearningRate, momentum: o.Momentum, weight_decay: o.WeightDecay),
+        OptimizerKind.Adam => optim.Adam(parameters, o.LearningRate, weight_decay: o.WeightDecay),
+        OptimizerKind.AdamW => optim.AdamW(parameters, o.LearningRate, weight_decay: o.WeightDecay),
+        _ => throw new ArgumentOutOfRangeException(nameof(o), o.Name, "unknown optimizer"),
     };
 }

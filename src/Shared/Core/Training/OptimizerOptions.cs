@@ -1,29 +1,41 @@
+using System.ComponentModel;
+using P2PDistill.Shared.Settings;
+
 namespace P2PDistill.Shared.Training;
 
-/// <summary>Optimizer and learning-rate schedule of one model. Bound from configuration section "Optimizer".</summary>
-public sealed class OptimizerOptions
+/// <summary>The optimizer: sgd (with momentum), adam or adamw.</summary>
+[TypeConverter(typeof(OptimizerKindConverter))]
+public enum OptimizerKind { Sgd, Adam, AdamW }
+
+public sealed class OptimizerKindConverter() : SettingEnumConverter<OptimizerKind>(
+    (OptimizerKind.Sgd, "sgd", []), (OptimizerKind.Adam, "adam", []), (OptimizerKind.AdamW, "adamw", []));
+
+/// <summary>The learning-rate schedule: constant, cosine (to 0 over the run) or step (×Gamma every StepEpochs epochs).</summary>
+[TypeConverter(typeof(LearningRateScheduleKindConverter))]
+public enum LearningRateScheduleKind { Constant, Cosine, Step }
+
+public sealed class LearningRateScheduleKindConverter() : SettingEnumConverter<LearningRateScheduleKind>(
+    (LearningRateScheduleKind.Constant, "constant", []), (LearningRateScheduleKind.Cosine, "cosine", []), (LearningRateScheduleKind.Step, "step", []));
+
+/// <summary>Optimizer and learning-rate schedule of one model. Bound from configuration section "Optimizer"; immutable.</summary>
+public sealed record OptimizerOptions
 {
     /// <summary>sgd (with momentum), adam or adamw.</summary>
-    public string Name { get; set; } = "adam";
-    public double LearningRate { get; set; } = 1e-3;
-    public double Momentum { get; set; } = 0.9;
-    public double WeightDecay { get; set; }
+    public OptimizerKind Name { get; init; } = OptimizerKind.Adam;
+    public double LearningRate { get; init; } = 1e-3;
+    public double Momentum { get; init; } = 0.9;
+    public double WeightDecay { get; init; }
 
     /// <summary>constant, cosine (to 0 over the run) or step (×Gamma every StepEpochs epochs).</summary>
-    public string Schedule { get; set; } = "constant";
-    public int StepEpochs { get; set; } = 10;
-    public double Gamma { get; set; } = 0.1;
+    public LearningRateScheduleKind Schedule { get; init; } = LearningRateScheduleKind.Constant;
+    public int StepEpochs { get; init; } = 10;
+    public double Gamma { get; init; } = 0.1;
     /// <summary>Linear warm-up over this many steps (0: none).</summary>
-    public int WarmupSteps { get; set; }
-
-    public static IReadOnlyList<string> Names { get; } = ["sgd", "adam", "adamw"];
-    public static IReadOnlyList<string> Schedules { get; } = ["constant", "cosine", "step"];
+    public int WarmupSteps { get; init; }
 
     /// <summary>Null when valid, else what is wrong.</summary>
     public string? Validate()
     {
-        if (!Names.Contains(Name.ToLowerInvariant())) return $"--optimizer: optimizer '{Name}' is unknown; known: {string.Join(", ", Names)}";
-        if (!Schedules.Contains(Schedule.ToLowerInvariant())) return $"--schedule: schedule '{Schedule}' is unknown; known: {string.Join(", ", Schedules)}";
         if (!(LearningRate > 0) || double.IsInfinity(LearningRate)) return $"--lr: learning rate must be > 0 and finite (got {LearningRate}); e.g. --lr 0.001";
         if (Momentum is < 0 or >= 1 || double.IsNaN(Momentum)) return $"--momentum must be in [0, 1) (got {Momentum}); e.g. --momentum 0.9";
         if (!(WeightDecay >= 0) || double.IsInfinity(WeightDecay)) return $"--weight-decay must be >= 0 and finite (got {WeightDecay}); use 0 for none";
@@ -32,8 +44,6 @@ public sealed class OptimizerOptions
         if (WarmupSteps < 0) return $"--warmup steps must be >= 0 (got {WarmupSteps}); use 0 for none";
         return null;
     }
-
-    public OptimizerOptions Clone() => (OptimizerOptions)MemberwiseClone();
 }
 
 /// <summary>
@@ -44,10 +54,10 @@ public static class LearningRateSchedule
 {
     public static double At(OptimizerOptions o, long step, long stepsPerEpoch, long totalSteps)
     {
-        double lr = o.Schedule.ToLowerInvariant() switch
+        double lr = o.Schedule switch
         {
-            "cosine" => 0.5 * o.LearningRate * (1 + Math.Cos(Math.PI * Math.Min(step, totalSteps) / Math.Max(1, totalSteps))),
-            "step" => o.LearningRate * Math.Pow(o.Gamma, step / Math.Max(1, stepsPerEpoch) / o.StepEpochs),
+            LearningRateScheduleKind.Cosine => 0.5 * o.LearningRate * (1 + Math.Cos(Math.PI * Math.Min(step, totalSteps) / Math.Max(1, totalSteps))),
+            LearningRateScheduleKind.Step => o.LearningRate * Math.Pow(o.Gamma, step / Math.Max(1, stepsPerEpoch) / o.StepEpochs),
             _ => o.LearningRate,
         };
         if (o.WarmupSteps > 0 && step < o.WarmupSteps) lr *= (step + 1) / (double)o.WarmupSteps;

@@ -2,49 +2,52 @@ using P2PDistill.Shared.Losses;
 
 namespace P2PDistill.Shared.Training;
 
-/// <summary>The cohort and the run. Bound from configuration section "Training".</summary>
-public sealed class TrainingOptions
+/// <summary>
+/// The cohort and the run. Bound from configuration section "Training", once, at the boundary; immutable after that (derive
+/// a variant with <c>with</c>).
+/// </summary>
+public sealed record TrainingOptions
 {
-    public string TeacherModel { get; set; } = "cnn-teacher";
-    public string StudentModel { get; set; } = "cnn-student";
+    public string TeacherModel { get; init; } = "cnn-teacher";
+    public string StudentModel { get; init; } = "cnn-student";
     /// <summary>Students trained by the single-process and embedded runners.</summary>
-    public int Students { get; set; } = 2;
+    public int Students { get; init; } = 2;
 
-    public int Epochs { get; set; } = 1;
-    public int BatchSize { get; set; } = 128;
+    public int Epochs { get; init; } = 1;
+    public int BatchSize { get; init; } = 128;
     /// <summary>Stop each epoch after this many steps (0: the whole epoch). For quick runs and tests.</summary>
-    public int MaxStepsPerEpoch { get; set; }
-    public long Seed { get; set; } = 1;
+    public int MaxStepsPerEpoch { get; init; }
+    public long Seed { get; init; } = 1;
 
     /// <summary>independent, kd, ml or kd-ml.</summary>
-    public string Mode { get; set; } = "kd-ml";
-    public double WeightCe { get; set; } = 1.0;
-    public double Alpha { get; set; } = 1.0;
-    public double Beta { get; set; } = 1.0;
+    public DistillMode Mode { get; init; } = DistillMode.KdMl;
+    public double WeightCe { get; init; } = 1.0;
+    public double Alpha { get; init; } = 1.0;
+    public double Beta { get; init; } = 1.0;
     /// <summary>Sets both temperatures when given (TemperatureKd / TemperatureMl override it).</summary>
-    public double? Temperature { get; set; }
-    public double? TemperatureKd { get; set; }
-    public double? TemperatureMl { get; set; }
+    public double? Temperature { get; init; }
+    public double? TemperatureKd { get; init; }
+    public double? TemperatureMl { get; init; }
 
     /// <summary>Evaluate every model and the student ensemble every N epochs (the last epoch always).</summary>
-    public int EvalEveryEpochs { get; set; } = 1;
+    public int EvalEveryEpochs { get; init; } = 1;
 
     /// <summary>Intra-op threads for TorchSharp in this process (0: cores divided by the models hosted).</summary>
-    public int Threads { get; set; }
+    public int Threads { get; init; }
 
     /// <summary>Also checkpoint every N steps (0: only at the end of each epoch).</summary>
-    public int CheckpointEverySteps { get; set; }
+    public int CheckpointEverySteps { get; init; }
 
     /// <summary>Checkpoints kept; older ones are deleted.</summary>
-    public int KeepCheckpoints { get; set; } = 3;
+    public int KeepCheckpoints { get; init; } = 3;
 
     /// <summary>Parent folder of run directories.</summary>
-    public string OutputDirectory { get; set; } = "runs";
+    public string OutputDirectory { get; init; } = "runs";
     /// <summary>Run name (default: a timestamp).</summary>
-    public string? RunName { get; set; }
+    public string? RunName { get; init; }
 
     public DistillationSettings Distillation => new(
-        DistillModes.Parse(Mode),
+        Mode,
         WeightCe,
         Alpha,
         Beta,
@@ -68,19 +71,9 @@ public sealed class TrainingOptions
         if (KeepCheckpoints < 1) errors.Add($"--keep-checkpoints must be >= 1 (got {KeepCheckpoints}); the newest checkpoint is always kept");
         // Temperatures: name the flag that was actually given (--temperature sets both).
         foreach (var (flag, value) in new[] { ("temperature", Temperature), ("temperature-kd", TemperatureKd), ("temperature-ml", TemperatureMl) })
-            if (value is { } t && (!(t > 0) || double.IsInfinity(t)))
-                errors.Add($"--{flag} must be > 0 and finite (got {t}); 1 is the default, 4 is common for offline distillation");
+            if (value is { } t && DistillationSettings.TemperatureProblem(flag, t) is { } problem) errors.Add(problem);
         foreach (var (flag, value) in new[] { ("weight-ce", WeightCe), ("alpha", Alpha), ("beta", Beta) })
-            if (!(value >= 0) || double.IsInfinity(value))
-                errors.Add($"--{flag} must be >= 0 and finite (got {value}); use 0 to switch the term off (or choose it with --mode)");
-        try
-        {
-            DistillModes.Parse(Mode);
-        }
-        catch (ArgumentException e)
-        {
-            errors.Add($"--mode: {e.Message}");
-        }
+            if (DistillationSettings.WeightProblem(flag, value) is { } problem) errors.Add(problem);
         foreach (var (what, name) in new[] { ("teacher-model", TeacherModel), ("student-model", StudentModel) })
             if (!Models.ModelRegistry.IsKnown(name))
                 errors.Add($"--{what}: unknown model '{name}'. Known models: {string.Join(", ", Models.ModelRegistry.Names)}.");
