@@ -259,16 +259,17 @@ public static class ExperimentCommand
             var training = TrainingFor(plan.Values, key);
             var runPath = store.RunDirectory(key);
             if (Directory.Exists(runPath)) Directory.Delete(runPath, recursive: true); // an interrupted attempt
-            var run = Shared.Runs.RunDirectory.Create(Path.GetDirectoryName(runPath)!, key.RunName);
-            run.WriteConfiguration(new { mode = "experiment (single-process)", training, data, optimizer });
 
             output.Write(string.Create(CultureInfo.InvariantCulture, $"[{i + 1}/{todo.Count}] {key}: "));
             output.Flush();
+            var runPlan = new TrainingPlan(training, data, splits, normalization, optimizer);
             CohortResult result;
-            using (var trainer = new CohortTrainer(training, data, splits, normalization, optimizer, NullLogger.Instance))
-            using (var metrics = new MetricsWriter(run.Path))
-                result = trainer.Run(metrics, cancellation);
-            run.WriteSummary(Summary.Markdown(result, training, data.Dataset));
+            using (var session = RunSession.Create(RunKind.Experiment, runPlan, NullLogger.Instance, Path.GetDirectoryName(runPath)!, key.RunName))
+            using (var trainer = new CohortTrainer(runPlan, NullLogger.Instance))
+            {
+                result = trainer.Run(session.Observer, cancellation);
+                session.Finish(result, stoppedOnRequest: cancellation.IsCancellationRequested, resumable: false);
+            }
 
             if (!result.Completed)
             {

@@ -44,24 +44,9 @@ public sealed class ClusterRunService(CoordinatorRun run, IHostApplicationLifeti
                 (await coordinator.GetAsync(CancellationToken.None)).Tell(Actors.CoordinatorActor.StopRequested.Instance, Akka.Actor.ActorRefs.NoSender);
                 result = await run.Completion.Task.WaitAsync(StopGrace, CancellationToken.None);
             }
-            // A run stopped on request exits 0; one that failed (I/O, non-finite loss, a crashed coordinator) exits 1 even during a stop.
-            Environment.ExitCode = (int)(!result.Failed && (result.Completed || stoppingToken.IsCancellationRequested) ? ExitCode.Completed : ExitCode.Failed);
-            try
-            {
-                run.Curves.Draw();
-                RunExports.Write(result, run.Plan.Training, run.Plan.Data, run.Plan.Splits.ClassNames, logger);
-                var summary = Summary.Markdown(result, run.Plan.Training, run.Plan.Data.Dataset);
-                run.Run.WriteSummary(summary);
-                Console.WriteLine();
-                Console.WriteLine(summary);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                logger.LogError("Could not write the run's summary, plots or exports in {Run}: {Message}", run.Run.Path, e.Message);
-                Environment.ExitCode = (int)ExitCode.Failed;
-            }
-            logger.LogInformation("{Steps} steps in {Seconds:F1} s: {Rate:F0} images/s; run directory {Run}", result.Steps, result.Seconds, result.ImagesPerSecond, run.Run.Path);
-            if (!result.Completed) logger.LogError("Run stopped early: {Reason}", result.StopReason);
+            // A run stopped on request exits 0 (its final checkpoint continues it); one that failed (I/O, non-finite loss, a
+            // crashed coordinator) exits 1 even during a stop.
+            Environment.ExitCode = (int)run.Session.Finish(result, stoppedOnRequest: stoppingToken.IsCancellationRequested, resumable: true);
             // Let TrainingFinished reach the peer nodes before this node leaves the cluster.
             await Task.Delay(TimeSpan.FromSeconds(1), CancellationToken.None);
         }

@@ -17,75 +17,59 @@ namespace P2PDistill.Coordinator.Hosting;
 /// </summary>
 public sealed class CoordinatorRun : IDisposable
 {
-    private readonly MetricsWriter metrics;
-
     public CoordinatorRun(IOptions<TrainingOptions> training, IOptions<DataOptions> data, IOptions<OptimizerOptions> optimizer,
         IOptions<NodeOptions> node, IOptions<ClusterRunOptions> run, ILoggerFactory logging)
     {
         var logger = logging.CreateLogger("P2PDistill.Run");
         Logging = logging;
         var t = training.Value;
-        var d = data.Value;
-        var splits = DatasetFactory.Load(d);
-        foreach (var warning in splits.Warnings) logger.LogWarning("{Warning}", warning);
-        Plan = new TrainingPlan(t, d, splits, DatasetFactory.DefaultNormalization(d, splits), optimizer.Value);
-        logger.LogInformation("Dataset {Name}: {Train} training and {Test} test images, {Shape}, {Classes} classes",
-            d.Dataset, splits.Train.Count, splits.Test.Count, splits.Shape, splits.NumClasses);
+        Plan = RunSession.LoadPlan(t, data.Value, optimizer.Value, logger);
 
         if (run.Value.Embedded) Plan.EnsureModelsFit();
         if (!run.Value.Embedded) node.Value.EnsurePortFree();
         var largest = LargestMessageBytes(Plan);
         if (!run.Value.Embedded && largest > node.Value.MaxFrameBytes)
             throw new InvalidDataException(
-                $"a batch of {t.BatchSize} images of {splits.Shape} takes {largest:N0} bytes on the wire, more than the remoting frame of " +
+                $"a batch of {t.BatchSize} images of {Plan.Splits.Shape} takes {largest:N0} bytes on the wire, more than the remoting frame of " +
                 $"{node.Value.MaxFrameMiB} MiB; lower --batch-size or start every node with --max-frame-mb {largest / (1024 * 1024) + 1}");
         logger.LogInformation("Largest step message {Bytes:N0} bytes; remoting frame {Frame} MiB", largest, node.Value.MaxFrameMiB);
 
+        var kind = run.Value.Embedded ? RunKind.Embedded : RunKind.Cluster;
         Actors.ResumePoint? resume = null;
         if (run.Value.Resume is { } resumeDir)
         {
-            Run = RunDirectory.Open(resumeDir);
-            var store = new CheckpointStore(Path.Combine(Run.Path, "checkpoints"), t.KeepCheckpoints);
+            var checkpoints = Path.Combine(Path.GetFullPath(resumeDir), "checkpoints");
+            var store = new CheckpointStore(checkpoints, t.KeepCheckpoints);
             var latest = store.LatestGood(bad => logger.LogWarning("Skipping a bad checkpoint: {Reason}", bad))
-                         ?? throw new InvalidDataException($"resume: no good checkpoint in '{Path.Combine(Run.Path, "checkpoints")}'; start a new run instead");
+                         ?? throw new InvalidDataException($"resume: no good checkpoint in '{checkpoints}'; start a new run instead");
             var manifest = CheckpointStore.ReadManifest(latest);
             resume = new Actors.ResumePoint(manifest.Step, manifest.Epoch, manifest.StepInEpoch,
                 manifest.Models.Select(m => new Actors.ResumeModel(m.Id, m.ModelName, m.Seed, m.Slot, CheckpointStore.StateStepOf(manifest, m),
                     File.ReadAllBytes(Path.Combine(latest, m.File)))).ToList());
-            MetricsWriter.TruncateAfter(Run.Path, manifest.Step);
+            Session = RunSession.Resume(kind, Plan, resumeDir, manifest.Step, logger);
             logger.LogInformation("Resuming run {Run} from {Checkpoint}: step {Step}, epoch {Epoch}, models {Models}",
-                Run.Path, Path.GetFileName(latest), manifest.Step, manifest.Epoch + 1, string.Join(", ", manifest.Models.Select(m => m.Id)));
+                Session.Run.Path, Path.GetFileName(latest), manifest.Step, manifest.Epoch + 1, string.Join(", ", manifest.Models.Select(m => m.Id)));
         }
         else
         {
-            Run = RunDirectory.Create(t.OutputDirectory, t.RunName);
-            Run.WriteConfiguration(new
-            {
-                mode = run.Value.Embedded ? "embedded" : "cluster", training = t, data = d, optimizer = optimizer.Value, node = node.Value, run = run.Value,
-            });
-            logger.LogInformation("Run directory: {Run}", Run.Path);
+            Session = RunSession.Create(kind, Plan, logger, more: new Dictionary<string, object> { ["node"] = node.Value, ["run"] = run.Value });
         }
-        metrics = new MetricsWriter(Run.Path);
-        Curves = new LearningCurves(Run.Path);
-        ITrainingObserver progress = ProgressBar.Available
-            ? new ProgressBar(Plan.StepsPerEpoch, t.Epochs)
-            : new ProgressLog(logger, Plan.StepsPerEpoch, t.Epochs);
-        Observer = new CompositeObserver(metrics, new TensorBoardObserver(Run.Path), Curves, progress);
         Settings = run.Value.Settings(run.Value.Embedded ? t.Students : run.Value.MinStudents) with
         {
             Logging = logging,
-            ExportDirectory = Path.Combine(Run.Path, "models"),
-            CheckpointDirectory = Path.Combine(Run.Path, "checkpoints"),
-            RunId = Path.GetFileName(Run.Path),
+            ExportDirectory = Session.ExportDirectory,
+            CheckpointDirectory = Session.CheckpointDirectory,
+            RunId = Session.RunId,
             Resume = resume,
         };
     }
 
+    /// <summary>The run's directory, files, observers and end, as every runner has them.</summary>
+    public RunSession Session { get; }
     public ILoggerFactory Logging { get; }
     public TrainingPlan Plan { get; }
-    public RunDirectory Run { get; }
-    public ITrainingObserver Observer { get; }
-    public LearningCurves Curves { get; }
+    public RunDirectory Run => Session.Run;
+    public ITrainingObserver Observer => Session.Observer;
     public Actors.CoordinatorSettings Settings { get; }
     public TaskCompletionSource<CohortResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -105,5 +89,5 @@ public sealed class CoordinatorRun : IDisposable
             StepMessageSerializer.WireSize(new EvalProbabilities(0, 0, "student-000", b, plan.Spec.NumClasses, new float[b * plan.Spec.NumClasses])));
     }
 
-    public void Dispose() => metrics.Dispose();
+    public void Dispose() => Session.Dispose();
 }

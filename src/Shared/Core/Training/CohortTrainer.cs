@@ -109,12 +109,15 @@ public sealed class CohortTrainer : IDisposable
     /// <summary>Where <see cref="Run"/> writes checkpoints (null: none).</summary>
     public string? CheckpointDirectory { get; init; }
 
+    /// <summary>The run's id in checkpoint manifests (the run session's; the cluster coordinator writes the same).</summary>
+    public string RunId { get; init; } = "run";
+
     private void WriteCheckpoint(RunPosition at)
     {
         if (CheckpointDirectory is null) return;
         var store = new CheckpointStore(CheckpointDirectory, options.KeepCheckpoints);
         var (global, epoch, stepInEpoch) = (at.CompletedSteps, at.Epoch, at.Step);
-        var path = store.Write(Path.GetFileName(Path.GetDirectoryName(CheckpointDirectory)) ?? "run", global, epoch, stepInEpoch,
+        var path = store.Write(RunId, global, epoch, stepInEpoch,
             trainers.Select((t, slot) => (t.Setup, slot, t.StateBytes())));
         logger.LogInformation("Checkpoint at step {Step}: {Path}", global, path);
     }

@@ -4,7 +4,7 @@ using P2PDistill.Shared.Export;
 using P2PDistill.Shared.Losses;
 using P2PDistill.Shared.Training;
 
-namespace P2PDistill.Coordinator.Hosting;
+namespace P2PDistill.Coordinator.Runs;
 
 /// <summary>
 /// At the end of a run, turns every network's final weights (RUN/models/ID.dat) into an exported model:

@@ -1,0 +1,143 @@
+using Microsoft.Extensions.Logging;
+using P2PDistill.Shared.Data;
+using P2PDistill.Shared.Hosting;
+using P2PDistill.Shared.Runs;
+using P2PDistill.Shared.Training;
+
+namespace P2PDistill.Coordinator.Runs;
+
+/// <summary>How a run is executed; the session is the same for all of them.</summary>
+public enum RunKind { SingleProcess, Embedded, Cluster, Experiment }
+
+/// <summary>
+/// The life of one run, the same for every runner (single-process, embedded, cluster, experiment): the plan from the dataset,
+/// the run directory and its config.json, the files and observers that follow training, and the end — plots, exported
+/// models, summary.md and the exit code. The runners only say how a step is executed; <see cref="TrainingSchedule"/> says
+/// when a run evaluates, checkpoints and ends.
+/// </summary>
+public sealed class RunSession : IDisposable
+{
+    private readonly MetricsWriter metrics;
+    private readonly LearningCurves? curves;
+    private readonly ILogger logger;
+    private readonly bool quiet;
+
+    private RunSession(RunKind kind, TrainingPlan plan, RunDirectory run, ILogger logger)
+    {
+        Kind = kind;
+        Plan = plan;
+        Run = run;
+        this.logger = logger;
+        // An experiment makes many runs: it keeps each one's metrics and summary, and reports on the console itself.
+        quiet = kind == RunKind.Experiment;
+        metrics = new MetricsWriter(run.Path);
+        if (quiet)
+        {
+            Observer = metrics;
+            return;
+        }
+        curves = new LearningCurves(run.Path);
+        ITrainingObserver progress = ProgressBar.Available
+            ? new ProgressBar(plan.StepsPerEpoch, plan.Training.Epochs)
+            : new ProgressLog(logger, plan.StepsPerEpoch, plan.Training.Epochs);
+        Observer = new CompositeObserver(metrics, new TensorBoardObserver(run.Path), curves, progress);
+    }
+
+    public RunKind Kind { get; }
+    public TrainingPlan Plan { get; }
+    public RunDirectory Run { get; }
+
+    /// <summary>Follows every step and evaluation: metrics files, TensorBoard, learning curves, progress.</summary>
+    public ITrainingObserver Observer { get; }
+
+    /// <summary>The run's id in checkpoint manifests: its folder's name, whichever runner writes them.</summary>
+    public string RunId => Path.GetFileName(Run.Path);
+
+    public string CheckpointDirectory => Path.Combine(Run.Path, "checkpoints");
+    public string ExportDirectory => Path.Combine(Run.Path, "models");
+
+    /// <summary>
+    /// Loads the dataset (a missing or corrupt one stops here, before anything is written), logs what the loader noticed, and
+    /// derives the plan every runner trains by.
+    /// </summary>
+    public static TrainingPlan LoadPlan(TrainingOptions training, DataOptions data, OptimizerOptions optimizer, ILogger logger)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var splits = DatasetFactory.Load(data);
+        foreach (var warning in splits.Warnings) logger.LogWarning("{Warning}", warning);
+        logger.LogInformation("Dataset {Name}: {Train} training and {Test} test images, {Shape}, {Classes} classes, loaded in {Seconds:F1} s",
+            data.Dataset, splits.Train.Count, splits.Test.Count, splits.Shape, splits.NumClasses, clock.Elapsed.TotalSeconds);
+        return new TrainingPlan(training, data, splits, DatasetFactory.DefaultNormalization(data, splits), optimizer);
+    }
+
+    /// <summary>
+    /// A new run in <paramref name="parent"/>/<paramref name="name"/> (defaults: the training options' output folder and run
+    /// name): creates the folder and writes config.json with the plan's settings and <paramref name="more"/> (e.g. node settings).
+    /// </summary>
+    public static RunSession Create(RunKind kind, TrainingPlan plan, ILogger logger, string? parent = null, string? name = null,
+        IReadOnlyDictionary<string, object>? more = null)
+    {
+        var run = RunDirectory.Create(parent ?? plan.Training.OutputDirectory, name ?? plan.Training.RunName);
+        var configuration = new Dictionary<string, object>
+        {
+            ["mode"] = ConfigurationName(kind), ["training"] = plan.Training, ["data"] = plan.Data, ["optimizer"] = plan.Optimizer,
+        };
+        foreach (var (key, value) in more ?? new Dictionary<string, object>()) configuration[key] = value;
+        run.WriteConfiguration(configuration);
+        if (kind != RunKind.Experiment) logger.LogInformation("Run directory: {Run}", run.Path);
+        return new RunSession(kind, plan, run, logger);
+    }
+
+    /// <summary>An interrupted run continued in its own folder: its config.json stays, its metrics go on from the checkpoint.</summary>
+    public static RunSession Resume(RunKind kind, TrainingPlan plan, string path, long fromStep, ILogger logger)
+    {
+        var run = RunDirectory.Open(path);
+        MetricsWriter.TruncateAfter(run.Path, fromStep);
+        return new RunSession(kind, plan, run, logger);
+    }
+
+    private static string ConfigurationName(RunKind kind) => kind switch
+    {
+        RunKind.SingleProcess => "single-process",
+        RunKind.Embedded => "embedded",
+        RunKind.Cluster => "cluster",
+        RunKind.Experiment => "experiment (single-process)",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+
+    /// <summary>
+    /// Ends the run: draws the curves, exports the models, writes summary.md (and prints it), and says how the program exits. A
+    /// run that failed exits 1; one stopped on request exits 0 when <paramref name="resumable"/> (its checkpoint continues it),
+    /// else 1. Nothing already written is lost when a file cannot be written: that is logged and the run exits 1.
+    /// </summary>
+    public ExitCode Finish(CohortResult result, bool stoppedOnRequest, bool resumable)
+    {
+        var code = !result.Failed && (result.Completed || (stoppedOnRequest && resumable)) ? ExitCode.Completed : ExitCode.Failed;
+        try
+        {
+            var summary = Runs.Summary.Markdown(result, Plan.Training, Plan.Data.Dataset);
+            if (!quiet)
+            {
+                curves!.Draw();
+                RunExports.Write(result, Plan.Training, Plan.Data, Plan.Splits.ClassNames, logger);
+            }
+            Run.WriteSummary(summary);
+            if (!quiet)
+            {
+                Console.WriteLine();
+                Console.WriteLine(summary);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            logger.LogError("Could not write the run's summary, plots or exports in {Run}: {Message}", Run.Path, e.Message);
+            code = ExitCode.Failed;
+        }
+        if (quiet) return code;
+        logger.LogInformation("{Steps} steps in {Seconds:F1} s: {Rate:F0} images/s; run directory {Run}", result.Steps, result.Seconds, result.ImagesPerSecond, Run.Path);
+        if (!result.Completed) logger.LogError("Run stopped early: {Reason}", result.StopReason);
+        return code;
+    }
+
+    public void Dispose() => metrics.Dispose();
+}
