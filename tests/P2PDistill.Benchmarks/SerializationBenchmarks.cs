@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Hosting;
 using Akka.Actor;
 using Akka.Actor.Setup;
 using Akka.Configuration;
@@ -39,7 +40,7 @@ public static class StepMessageSamples
 
     /// <summary>An actor system with the project's serialization settings (no remoting).</summary>
     public static ActorSystem System() => ActorSystem.Create("serialization-bench",
-        ActorSystemSetup.Create(BootstrapSetup.Create().WithConfig(ConfigurationFactory.ParseString(AkkaSerialization.Hocon))));
+        ActorSystemSetup.Create(BootstrapSetup.Create().WithConfig(ConfigurationFactory.ParseString(NodeHocon.WireFormat))));
 
     /// <summary>
     /// Hyperion with the wire settings of the project's Hyperion binding (version tolerance as Akka's default, no object

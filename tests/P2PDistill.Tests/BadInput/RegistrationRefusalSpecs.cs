@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Hosting;
 using Akka.Actor;
 using Akka.Actor.Setup;
 using Akka.Configuration;
@@ -27,7 +28,7 @@ public sealed class RegistrationRefusalSpecs : IAsyncLifetime
         var dataOptions = TestCohorts.SyntheticData(train: 64, test: 16); // 1x28x28, 4 classes
         var data = TestCohorts.Load(dataOptions);
         var plan = new TrainingPlan(TestCohorts.Options(), dataOptions, data, Normalization.Identity(1), new OptimizerOptions());
-        var config = ConfigurationFactory.ParseString(AkkaSerialization.Hocon + "\n" + ModelActor.DispatcherHocon + "\nakka.loglevel = ERROR");
+        var config = ConfigurationFactory.ParseString(NodeHocon.InProcess("ERROR"));
         system = ActorSystem.Create("refusals", ActorSystemSetup.Create(BootstrapSetup.Create().WithConfig(config)));
         coordinator = system.ActorOf(CoordinatorActor.Props(plan, new CoordinatorSettings(2, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30)),
             new Recorder(), new TaskCompletionSource<CohortResult>()), "coordinator");

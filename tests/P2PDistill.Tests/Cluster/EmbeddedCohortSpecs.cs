@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Hosting;
 using P2PDistill.Shared.Settings;
 using Akka.Actor;
 using Akka.Actor.Setup;
@@ -30,7 +31,7 @@ public sealed class EmbeddedCohortSpecs
         var reference = new Recorder();
         using (var cohort = new CohortTrainer(plan, NullLogger.Instance)) cohort.Run(reference);
 
-        var config = ConfigurationFactory.ParseString(AkkaSerialization.Hocon + "\n" + ModelActor.DispatcherHocon + "\nakka.actor.serialize-messages = on\nakka.loglevel = WARNING");
+        var config = ConfigurationFactory.ParseString(NodeHocon.InProcess("WARNING", serializeMessages: true));
         using var system = ActorSystem.Create("embedded", ActorSystemSetup.Create(BootstrapSetup.Create().WithConfig(config)));
         var recorder = new Recorder();
         var completion = new TaskCompletionSource<CohortResult>(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Hosting;
 using Akka.Actor;
 using Akka.TestKit.Xunit2;
 using P2PDistill.Shared.Actors;
@@ -15,7 +16,7 @@ namespace P2PDistill.Tests.Cluster;
 /// One actor system; a test probe plays the coordinator, another the stranger.
 /// </summary>
 [Trait("Category", "Cluster")]
-public sealed class ForeignSenderSpecs() : TestKit(AkkaSerialization.Hocon + "\n" + ModelActor.DispatcherHocon + "\nakka.loglevel = INFO")
+public sealed class ForeignSenderSpecs() : TestKit(NodeHocon.InProcess("INFO"))
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
 

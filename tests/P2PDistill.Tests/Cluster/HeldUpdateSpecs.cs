@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Hosting;
 using Akka.Actor;
 using Akka.TestKit.Xunit2;
 using P2PDistill.Shared.Actors;
@@ -15,7 +16,7 @@ namespace P2PDistill.Tests.Cluster;
 /// SIGSTOP) never applies that step, so its optimizer steps always equal its rows in the metrics.
 /// </summary>
 [Trait("Category", "Fault")]
-public sealed class HeldUpdateSpecs() : TestKit(AkkaSerialization.Hocon + "\n" + ModelActor.DispatcherHocon + "\nakka.loglevel = WARNING")
+public sealed class HeldUpdateSpecs() : TestKit(NodeHocon.InProcess("WARNING"))
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
 

@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Hosting;
 using Akka.Actor;
 using Akka.Actor.Setup;
 using Akka.Configuration;
@@ -14,7 +15,7 @@ namespace P2PDistill.Tests.Serialization;
 public sealed class StepMessageSerializerSpecs : IDisposable
 {
     private readonly ActorSystem system = ActorSystem.Create("serialization-specs",
-        ActorSystemSetup.Create(BootstrapSetup.Create().WithConfig(ConfigurationFactory.ParseString(AkkaSerialization.Hocon))));
+        ActorSystemSetup.Create(BootstrapSetup.Create().WithConfig(ConfigurationFactory.ParseString(NodeHocon.WireFormat))));
 
     public void Dispose() => system.Terminate().Wait(TimeSpan.FromSeconds(10));
 

@@ -44,7 +44,7 @@ public static class AkkaNode
             .WithClustering(new ClusterOptions { Roles = roles, SeedNodes = node.SeedNodes, LogInfo = false })
             .WithActors((system, _, resolver) => system.ActorOf(
                 ClusterStateLogger.Props(TimeSpan.FromSeconds(node.ClusterSummarySeconds), resolver.GetService<ILoggerFactory>()), "cluster-state"));
-        builder.AddHocon($"akka.cluster.split-brain-resolver.stable-after = {node.DownAfterSeconds}s", HoconAddMode.Prepend);
+        builder.AddHocon(NodeHocon.DownAfter(node.DownAfterSeconds), HoconAddMode.Prepend);
         if (node.Tls.Enabled) builder.AddStartup((system, _) => ReportTlsFailure(system));
         if (node.SeedNodes.Length == 0)
             builder.AddStartup((system, _) => Cluster.Get(system).Join(Cluster.Get(system).SelfAddress));
@@ -94,6 +94,5 @@ public static class AkkaNode
 
     /// <summary>Serializers (DESIGN.md §7), the pinned dispatcher for model actors, and quieter defaults.</summary>
     public static AkkaConfigurationBuilder ConfigureWireFormat(this AkkaConfigurationBuilder builder) => builder
-        .AddHocon(AkkaSerialization.Hocon + "\n" + ModelActor.DispatcherHocon + "\nakka.log-dead-letters-during-shutdown = off\nakka.log-dead-letters = 3",
-            HoconAddMode.Prepend);
+        .AddHocon(NodeHocon.WireFormat, HoconAddMode.Prepend);
 }

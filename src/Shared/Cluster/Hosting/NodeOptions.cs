@@ -62,6 +62,28 @@ public sealed class NodeOptions
         }
     }
 
+    /// <summary>
+    /// <see cref="EnsurePortFree"/>, retried for up to <paramref name="patience"/>: a node that starts a fresh cluster member
+    /// takes the port its previous member has just released.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The port is still taken when the patience runs out.</exception>
+    public async Task WaitForPortFreeAsync(TimeSpan patience)
+    {
+        var deadline = DateTime.UtcNow + patience;
+        while (true)
+        {
+            try
+            {
+                EnsurePortFree();
+                return;
+            }
+            catch (InvalidDataException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(250));
+            }
+        }
+    }
+
     public IReadOnlyList<string> Validate(bool isSeed)
     {
         var errors = new List<string>();

@@ -1,10 +1,17 @@
 namespace P2PDistill.Shared.Messages;
 
-/// <summary>The project's control messages (registration, evaluation, checkpoints, ...). Hyperion is bound to this marker only.</summary>
+// Every message is a sealed record in the file of its kind, and carries exactly one of these markers: the serializer
+// bindings (AkkaSerialization.Hocon) name the markers, never a message.
+
+/// <summary>
+/// Control messages, rare and small: membership (MembershipMessages.cs) and diagnostics (DiagnosticMessages.cs).
+/// Hyperion, with the project's allow-list, is bound to this marker only.
+/// </summary>
 public interface IP2PDistillMessage;
 
 /// <summary>
-/// The hot messages of a training step, sent with the hand-written binary <c>StepMessageSerializer</c>.
+/// The hot messages: the training step (StepMessages.cs), evaluation (EvaluationMessages.cs) and state transfer
+/// (TransferMessages.cs), sent with the hand-written binary <c>StepMessageSerializer</c>.
 /// Deliberately not an <see cref="IP2PDistillMessage"/>: Akka.NET does not rank two matching interface bindings,
 /// so each message type must match exactly one.
 /// </summary>

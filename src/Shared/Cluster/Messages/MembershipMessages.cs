@@ -2,6 +2,8 @@ using P2PDistill.Shared.Training;
 
 namespace P2PDistill.Shared.Messages;
 
+// Membership (IP2PDistillMessage, Hyperion): a model joins the cohort, is admitted or refused, leaves it, and learns the run is over.
+
 /// <summary>
 /// Model actor → coordinator: a network asks to join the cohort (DESIGN.md §2). It declares what it was
 /// configured for (input shape, classes); the coordinator checks that against the dataset.
@@ -31,22 +33,13 @@ public sealed record RegistrationRefused(string Reason) : IP2PDistillMessage;
 /// <summary>Model actor → coordinator: it reports once, after building its network, how big it is.</summary>
 public sealed record ModelReady(string ModelId, long Parameters) : IP2PDistillMessage;
 
-/// <summary>Coordinator → every model actor: the run is over (the peer node then exits: 0 when <paramref name="Completed"/>).</summary>
-/// <param name="CountedThrough">The last step the coordinator counted for this model: a held update of a later step is dropped, not applied.</param>
-public sealed record TrainingFinished(bool Completed, string? Reason, long CountedThrough = long.MaxValue) : IP2PDistillMessage;
-
-/// <summary>Asks a model actor for its current parameters, flattened in state-dict order (diagnostics and tests).</summary>
-public sealed record GetParameters : IP2PDistillMessage
-{
-    public static GetParameters Instance { get; } = new();
-}
-
-/// <summary>A model's parameters, flattened in state-dict order.</summary>
-public sealed record ModelParameters(string ModelId, long StepsApplied, float[] Values) : IP2PDistillMessage;
-
 /// <summary>
 /// Coordinator → a model it dropped from the cohort (unreachable, missed a timeout) while the model may still be alive:
 /// register again. Remoting delivers it once the node is reachable again, and the node rejoins at a step boundary.
 /// </summary>
 /// <param name="CountedThrough">The last step the coordinator counted for this model: a held update of a later step is dropped, not applied.</param>
 public sealed record DroppedFromCohort(string Reason, long CountedThrough = long.MaxValue) : IP2PDistillMessage;
+
+/// <summary>Coordinator → every model actor: the run is over (the peer node then exits: 0 when <paramref name="Completed"/>).</summary>
+/// <param name="CountedThrough">The last step the coordinator counted for this model: a held update of a later step is dropped, not applied.</param>
+public sealed record TrainingFinished(bool Completed, string? Reason, long CountedThrough = long.MaxValue) : IP2PDistillMessage;
