@@ -25,7 +25,7 @@ public static class ExperimentCommand
     public const string Name = "experiment";
     private const string Section = "Experiment";
     /// <summary>Exit code when Ctrl+C / SIGTERM stopped the experiment; the finished runs are kept.</summary>
-    public const int Interrupted = 130;
+    public const int Interrupted = (int)ExitCode.Interrupted;
 
     public const string Usage = """
         Usage: p2pdistill-coordinator experiment [--modes independent,kd,ml,kd-ml] [--seeds 1,2,3] [--students 2] [--temperatures 1]

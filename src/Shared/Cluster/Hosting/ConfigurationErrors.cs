@@ -63,7 +63,7 @@ public static class ConfigurationErrors
             {
                 Console.Error.WriteLine($"error: {message}");
                 Console.Error.Flush();
-                Environment.Exit(2);
+                Environment.Exit((int)ExitCode.BadInput);
             }
         };
     }

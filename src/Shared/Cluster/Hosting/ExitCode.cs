@@ -20,4 +20,7 @@ public enum ExitCode
 
     /// <summary>A peer that found no coordinator in time or lost it for longer than --rejoin-timeout, or a node whose TLS handshake failed.</summary>
     Unreachable = 4,
+
+    /// <summary>The <c>experiment</c> command was stopped (Ctrl+C, SIGTERM); its finished runs are kept and a rerun continues it.</summary>
+    Interrupted = 130,
 }
