@@ -27,9 +27,12 @@ public readonly record struct ImageShape(int Channels, int Height, int Width)
     public override string ToString() => $"{Channels}x{Height}x{Width}";
 }
 
-/// <summary>Train and test splits of one dataset.</summary>
+/// <summary>Train and test splits of one dataset, and its validation split when it has one (MedMNIST).</summary>
 public sealed record DatasetSplits(IImageDataset Train, IImageDataset Test)
 {
+    /// <summary>The validation split (null when the dataset has none): evaluated beside test, to pick the best epoch.</summary>
+    public IImageDataset? Val { get; init; }
+
     /// <summary>Things the loader skipped or noticed but did not fail on (ignored files, ...); the caller logs them.</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
 

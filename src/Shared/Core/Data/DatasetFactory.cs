@@ -7,8 +7,16 @@ public static class DatasetFactory
     public const string Mnist = "mnist";
     public const string Folder = "folder";
     public const string Synthetic = "synthetic";
+    public const string MedMnist = "medmnist";
+    public const string PneumoniaMnist = "pneumoniamnist";
 
-    public static IReadOnlyList<string> KnownDatasets { get; } = [FashionMnist, Mnist, Folder, Synthetic];
+    public static IReadOnlyList<string> KnownDatasets { get; } = [FashionMnist, Mnist, Folder, Synthetic, MedMnist, PneumoniaMnist];
+
+    /// <summary>PneumoniaMNIST as shipped with P2PDistill (data/pneumoniamnist/, CC BY 4.0), copied beside every executable.</summary>
+    public static string ShippedPneumoniaMnist => System.IO.Path.Combine(AppContext.BaseDirectory, "data", "pneumoniamnist", "pneumoniamnist.npz");
+
+    /// <summary>PneumoniaMNIST's classes: label 0 normal, 1 pneumonia.</summary>
+    public static IReadOnlyList<string> PneumoniaMnistClasses { get; } = ["normal", "pneumonia"];
 
     /// <summary>
     /// Loads train and test splits (dataset names are case-insensitive), then keeps only the first
@@ -28,6 +36,10 @@ public static class DatasetFactory
             Folder => string.IsNullOrWhiteSpace(options.Path)
                 ? throw new DatasetException("Dataset 'folder' needs Data:Path: the image folder with one sub-folder per class (optionally inside train/ and test/).")
                 : ImageFolderDataset.Load(options.Path, options.ImageSize, options.Channels, options.TestFraction, options.Seed),
+            MedMnist => string.IsNullOrWhiteSpace(options.Path)
+                ? throw new DatasetException("Dataset 'medmnist' needs --data-path: a MedMNIST 2D .npz file (e.g. pathmnist.npz), or use --dataset pneumoniamnist for the shipped one.")
+                : MedMnistDataset.Load(options.Path, MedMnist),
+            PneumoniaMnist => MedMnistDataset.Load(string.IsNullOrWhiteSpace(options.Path) ? ShippedPneumoniaMnist : options.Path, PneumoniaMnist, PneumoniaMnistClasses),
             Synthetic => SyntheticDataset.Load(options.SyntheticTrain, options.SyntheticTest, options.SyntheticClasses,
                 options.SyntheticSize, options.SyntheticChannels, options.Seed),
             _ => throw new DatasetException($"Unknown dataset '{options.Dataset}'. Known datasets: {string.Join(", ", KnownDatasets)}."),
@@ -36,6 +48,7 @@ public static class DatasetFactory
         {
             Train = SubsetDataset.Take(splits.Train, options.TrainLimit),
             Test = SubsetDataset.Take(splits.Test, options.TestLimit),
+            Val = splits.Val is null ? null : SubsetDataset.Take(splits.Val, options.TestLimit),
         };
     }
 

@@ -13,7 +13,7 @@ public static class DatasetFingerprint
     public static string Compute(DatasetSplits splits)
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var split in new[] { splits.Train, splits.Test })
+        foreach (var split in new[] { splits.Train, splits.Test, splits.Val }.OfType<IImageDataset>())
         {
             sha.AppendData(Encoding.UTF8.GetBytes($"{split.Count}|{split.Shape}|{string.Join(",", split.ClassNames)}|"));
             var pixels = new byte[split.Shape.Pixels];
