@@ -20,8 +20,6 @@ public sealed class NodeArgs
     /// <summary>The executable's file name, beside the test or benchmark assembly.</summary>
     public string Assembly { get; }
 
-    public IReadOnlyList<string> Arguments => arguments;
-
     /// <summary><c>dotnet PATH/ASSEMBLY ARGUMENTS</c>.</summary>
     public Command Command => new("dotnet", [ExecutablePath(Assembly), .. arguments]);
 

@@ -57,8 +57,6 @@ public sealed class RunningProcess : IDisposable
 
     public Command Command { get; }
 
-    public static RunningProcess Start(string name, NodeArgs node, ProcessOptions options) => Start(name, node.Command, options);
-
     public static RunningProcess Start(string name, Command command, ProcessOptions options)
     {
         var psi = new ProcessStartInfo(command.File)
