@@ -40,7 +40,7 @@ public static class MemoryBenchmark
         int threads = o.Int("threads");
         var spec = new CohortSpec($"memory-{stamp}-{kind.Name()}", kind, o.Int("students"), o["teacher-model"], o["student-model"], o["mode"],
             o["dataset"], o["data-path"], o.Int("batch-size"), o.Int("steps"), o.Int("epochs"), o.Int("test-limit"), threads, threads, threads);
-        var stepsFile = Path.Combine(results, "runs", spec.Name, "metrics", "steps.jsonl");
+        var run = new RunFiles(Path.Combine(results, "runs", spec.Name));
         output.WriteLine($"memory: {kind.Name()}, teacher {spec.TeacherModel} + {spec.Students} x {spec.StudentModel}, {spec.Dataset}, {spec.Epochs} epoch(s); sampling every {o["interval"]} s into {csvPath}");
 
         var samples = new List<(double Seconds, string Node, int Pid, long Step, double RssMiB)>();
@@ -53,12 +53,13 @@ public static class MemoryBenchmark
             {
                 if (t != lastStepRead)
                 {
-                    step = CountLines(stepsFile);
+                    step = StepsWritten(run, step);
                     lastStepRead = t;
                 }
-                if (node.RssMiB() is not { } rss) return;
-                samples.Add((t, node.Name, node.Pid, step, rss));
-                csv.WriteLine(string.Create(inv, $"{t:F1},{node.Name},{node.Pid},{step},{rss:F1}"));
+                if (node.ResidentKiB() is not { } kib) return;
+                double rss = kib / 1024.0;
+                samples.Add((t, node.Name, node.ProcessId, step, rss));
+                csv.WriteLine(string.Create(inv, $"{t:F1},{node.Name},{node.ProcessId},{step},{rss:F1}"));
             });
             output.WriteLine(string.Create(inv, $"  run ended (exit {outcome.ExitCode}) after {outcome.WallSeconds:F0} s and {outcome.Steps.Count} steps; {samples.Count} samples"));
         }
@@ -72,21 +73,16 @@ public static class MemoryBenchmark
         return samples.Count > 0 ? 0 : 1;
     }
 
-    private static long CountLines(string path)
+    /// <summary>The step the run has reached; the last one read while steps.jsonl cannot be read.</summary>
+    private static long StepsWritten(RunFiles run, long last)
     {
-        if (!File.Exists(path)) return 0;
         try
         {
-            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            long lines = 0;
-            var buffer = new byte[1 << 16];
-            for (int read; (read = fs.Read(buffer, 0, buffer.Length)) > 0;)
-                lines += buffer.AsSpan(0, read).Count((byte)'\n');
-            return lines;
+            return run.StepsWritten();
         }
         catch (IOException)
         {
-            return 0;
+            return last;
         }
     }
 

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 
 namespace P2PDistill.Benchmarks.Support;
 
@@ -41,32 +40,19 @@ public sealed record CohortSpec(
     };
 
     /// <summary>The coordinator's command line (without the multi-process node options).</summary>
-    public List<string> CoordinatorArgs(string outputDirectory)
+    public NodeArgs CoordinatorArgs(NodeArgs coordinator, string outputDirectory)
     {
-        var inv = CultureInfo.InvariantCulture;
-        var args = new List<string>
+        coordinator.Dataset(Dataset).Models(TeacherModel, StudentModel).Mode(Mode).BatchSize(BatchSize).MaxSteps(MaxSteps).Epochs(Epochs)
+            .TestLimit(TestLimit).Output(outputDirectory, Name);
+        if (!string.IsNullOrEmpty(DataPath)) coordinator.DataPath(DataPath);
+        // Enough synthetic images for the steps asked (one epoch), and a small test split.
+        if (Dataset == "synthetic") coordinator.Synthetic(train: Math.Max(2048, (MaxSteps > 0 ? MaxSteps : 16) * BatchSize), test: 256);
+        return Kind switch
         {
-            "--dataset", Dataset, "--teacher-model", TeacherModel, "--student-model", StudentModel, "--mode", Mode,
-            "--batch-size", BatchSize.ToString(inv), "--max-steps", MaxSteps.ToString(inv), "--epochs", Epochs.ToString(inv),
-            "--test-limit", TestLimit.ToString(inv), "--output", outputDirectory, "--run-name", Name,
+            RunnerKind.SingleProcess => coordinator.SingleProcess().Students(Students).Threads(Threads),
+            RunnerKind.Embedded => coordinator.Embedded().Students(Students).Threads(Threads),
+            _ => coordinator,
         };
-        if (!string.IsNullOrEmpty(DataPath)) args.AddRange(["--data-path", DataPath]);
-        if (Dataset == "synthetic")
-        {
-            // Enough synthetic images for the steps asked (one epoch), and a small test split.
-            int train = Math.Max(2048, (MaxSteps > 0 ? MaxSteps : 16) * BatchSize);
-            args.AddRange([$"--Data:SyntheticTrain={train}", "--Data:SyntheticTest=256"]);
-        }
-        switch (Kind)
-        {
-            case RunnerKind.SingleProcess:
-                args.AddRange(["--single-process", "--students", Students.ToString(inv), "--threads", Threads.ToString(inv)]);
-                break;
-            case RunnerKind.Embedded:
-                args.AddRange(["--embedded", "--students", Students.ToString(inv), "--threads", Threads.ToString(inv)]);
-                break;
-        }
-        return args;
     }
 }
 
@@ -78,70 +64,58 @@ public static class CohortRunner
 {
     /// <param name="sample">Called every <paramref name="sampleSeconds"/> with (seconds since start, node name, pid) while the run lasts (memory sampling).</param>
     public static CohortOutcome Run(CohortSpec spec, string resultsDirectory, TimeSpan timeout, TextWriter log,
-        double sampleSeconds = 0, Action<double, Node>? sample = null)
+        double sampleSeconds = 0, Action<double, RunningProcess>? sample = null)
     {
         var runs = Path.Combine(resultsDirectory, "runs");
         var runDirectory = Path.Combine(runs, spec.Name);
         if (Directory.Exists(runDirectory)) Directory.Delete(runDirectory, recursive: true);
         var logs = Path.Combine(runDirectory, "logs");
-        var nodes = new List<Node>();
+        // No progress bar, no colours: plain lines in the logs.
+        using var cluster = new ProcessCluster(logs)
+        {
+            LogDirectory = logs, Environment = new Dictionary<string, string> { ["NO_COLOR"] = "1" }, MessageLines = 40,
+        };
         var clock = Stopwatch.StartNew();
-        try
+        RunningProcess coordinator;
+        if (spec.Kind != RunnerKind.MultiProcess)
+            coordinator = cluster.Start("coordinator", spec.CoordinatorArgs(NodeArgs.Coordinator(), runs));
+        else
         {
-            var args = spec.CoordinatorArgs(runs);
-            Node coordinator;
-            if (spec.Kind != RunnerKind.MultiProcess)
-            {
-                coordinator = Node.Start("coordinator", Node.CoordinatorDll, args, logs);
-                nodes.Add(coordinator);
-            }
-            else
-            {
-                int port = Node.FreePort();
-                var seed = $"akka.tcp://p2pdistill@127.0.0.1:{port}";
-                var inv = CultureInfo.InvariantCulture;
-                args.AddRange(["--port", port.ToString(inv), "--min-students", spec.Students.ToString(inv)]);
-                coordinator = Node.Start("coordinator", Node.CoordinatorDll, args, logs);
-                nodes.Add(coordinator);
-                coordinator.WaitFor("Waiting for a teacher", TimeSpan.FromMinutes(3));
-                Node Peer(string name, string role, string model, int threads) => Node.Start(name, Node.PeerDll,
-                    ["--role", role, "--model", model, "--classes", spec.Classes.ToString(inv), "--input-shape", spec.InputShape,
-                     "--seed-nodes", seed, "--threads", threads.ToString(inv)], logs);
-                nodes.Add(Peer("teacher", "teacher", spec.TeacherModel, spec.TeacherThreads));
-                for (int i = 1; i <= spec.Students; i++) nodes.Add(Peer($"student-{i}", "student", spec.StudentModel, spec.StudentThreads));
-            }
-            log.WriteLine($"  {spec.Name}: {spec.Kind.Name()}, {nodes.Count} process(es), threads {spec.ThreadsText}; logs in {logs}");
+            coordinator = cluster.Start("coordinator", spec.CoordinatorArgs(cluster.Coordinator(), runs).MinStudents(spec.Students));
+            coordinator.WaitFor("Waiting for a teacher", TimeSpan.FromMinutes(3));
+            RunningProcess Peer(string name, string role, string model, int threads) => cluster.Start(name,
+                cluster.Peer(role).Model(model).Classes(spec.Classes).InputShape(spec.InputShape).Threads(threads));
+            Peer("teacher", "teacher", spec.TeacherModel, spec.TeacherThreads);
+            for (int i = 1; i <= spec.Students; i++) Peer($"student-{i}", "student", spec.StudentModel, spec.StudentThreads);
+        }
+        var nodes = cluster.Nodes;
+        log.WriteLine($"  {spec.Name}: {spec.Kind.Name()}, {nodes.Count} process(es), threads {spec.ThreadsText}; logs in {logs}");
 
-            var deadline = clock.Elapsed + timeout;
-            double nextSample = 0;
-            while (!coordinator.HasExited)
-            {
-                if (clock.Elapsed > deadline) throw new TimeoutException($"{spec.Name} did not finish within {timeout}; coordinator output:\n{coordinator.Tail()}");
-                if (sample is not null && clock.Elapsed.TotalSeconds >= nextSample)
-                {
-                    foreach (var n in nodes.Where(n => !n.HasExited)) sample(clock.Elapsed.TotalSeconds, n);
-                    nextSample = clock.Elapsed.TotalSeconds + sampleSeconds;
-                }
-                Thread.Sleep(100);
-            }
-            int exit = coordinator.WaitForExit(TimeSpan.FromSeconds(30));
-            double wall = clock.Elapsed.TotalSeconds;
-            // Peers leave on their own when the coordinator ends the run; give them a moment, then stop them.
-            foreach (var peer in nodes.Skip(1))
-            {
-                var until = Stopwatch.StartNew();
-                while (!peer.HasExited && until.Elapsed < TimeSpan.FromSeconds(20)) Thread.Sleep(100);
-                peer.Stop(TimeSpan.FromSeconds(10));
-            }
-            if (exit != 0) log.WriteLine($"  {spec.Name}: coordinator exited {exit}; last lines:\n{coordinator.Tail(15)}");
-            var stepsFile = Path.Combine(runDirectory, "metrics", "steps.jsonl");
-            var steps = File.Exists(stepsFile) ? StepStats.Read(stepsFile) : [];
-            return new CohortOutcome(spec, runDirectory, exit, wall, steps, nodes.Count);
-        }
-        finally
+        var deadline = clock.Elapsed + timeout;
+        double nextSample = 0;
+        while (!coordinator.HasExited)
         {
-            foreach (var n in nodes) n.Dispose();
+            if (clock.Elapsed > deadline) throw new TimeoutException($"{spec.Name} did not finish within {timeout}; coordinator output:\n{coordinator.Tail()}");
+            if (sample is not null && clock.Elapsed.TotalSeconds >= nextSample)
+            {
+                foreach (var n in nodes.Where(n => !n.HasExited)) sample(clock.Elapsed.TotalSeconds, n);
+                nextSample = clock.Elapsed.TotalSeconds + sampleSeconds;
+            }
+            Thread.Sleep(100);
         }
+        int exit = coordinator.WaitForExit(TimeSpan.FromSeconds(30));
+        double wall = clock.Elapsed.TotalSeconds;
+        // Peers leave on their own when the coordinator ends the run; give them a moment, then stop them.
+        foreach (var peer in nodes.Skip(1))
+        {
+            var until = Stopwatch.StartNew();
+            while (!peer.HasExited && until.Elapsed < TimeSpan.FromSeconds(20)) Thread.Sleep(100);
+            peer.Stop(TimeSpan.FromSeconds(10));
+        }
+        if (exit != 0) log.WriteLine($"  {spec.Name}: coordinator exited {exit}; last lines:\n{coordinator.Tail(15)}");
+        var files = new RunFiles(runDirectory);
+        var steps = File.Exists(files.Metrics("steps.jsonl")) ? files.StepLog().Select(StepSample.Of).ToList() : [];
+        return new CohortOutcome(spec, runDirectory, exit, wall, steps, nodes.Count);
     }
 
     /// <summary>A failure message cut to its lines' first 300 characters (the node logs have the rest).</summary>

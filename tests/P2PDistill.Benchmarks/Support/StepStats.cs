@@ -1,5 +1,3 @@
-using System.Text.Json;
-
 namespace P2PDistill.Benchmarks.Support;
 
 /// <summary>One step as the coordinator recorded it in RUN/metrics/steps.jsonl.</summary>
@@ -8,6 +6,9 @@ public sealed record StepSample(long GlobalStep, int BatchSize, double Seconds, 
     public double StepMs => Seconds * 1000;
     public double SlowestMs => ComputeMs.Length == 0 ? 0 : ComputeMs.Max();
     public double SumComputeMs => ComputeMs.Sum();
+
+    public static StepSample Of(StepLogRow r) =>
+        new(r.GlobalStep, r.BatchSize, r.Seconds, r.CoordinationMs, r.BytesSent, r.BytesReceived, r.Models.Select(m => m.ComputeMs).ToArray());
 }
 
 /// <summary>Figures of a run from its steps.jsonl, the first <c>warmup</c> steps left out (JIT, allocator, cluster settling).</summary>
@@ -17,22 +18,6 @@ public sealed record StepStats(
 {
     /// <summary>Overhead as a share of the step.</summary>
     public double OverheadShare => MedianStepMs > 0 ? MedianOverheadMs / MedianStepMs : double.NaN;
-
-    public static IReadOnlyList<StepSample> Read(string stepsJsonl)
-    {
-        var samples = new List<StepSample>();
-        foreach (var line in File.ReadLines(stepsJsonl))
-        {
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            using var doc = JsonDocument.Parse(line);
-            var r = doc.RootElement;
-            samples.Add(new StepSample(
-                r.GetProperty("global_step").GetInt64(), r.GetProperty("batch_size").GetInt32(), r.GetProperty("seconds").GetDouble(),
-                r.GetProperty("coordination_ms").GetDouble(), r.GetProperty("bytes_sent").GetInt64(), r.GetProperty("bytes_received").GetInt64(),
-                r.GetProperty("models").EnumerateArray().Select(m => m.GetProperty("compute_ms").GetDouble()).ToArray()));
-        }
-        return samples;
-    }
 
     /// <param name="sequential">True for the single-process runner, whose models compute one after the other: its critical path is
     /// the sum of the models' compute, not the slowest model's.</param>

@@ -11,11 +11,9 @@ public sealed class ExistingRun : IDisposable
     public ExistingRun()
     {
         Parent = Directory.CreateTempSubdirectory("p2pdistill-existing-").FullName;
-        var r = NodeProcess.Run("p2pdistill-coordinator.dll",
-            ["--single-process", "--dataset", "synthetic", "--Data:SyntheticTrain=128", "--Data:SyntheticTest=32", "--teacher-model", "tiny",
-             "--student-model", "tiny", "--batch-size", "32", "--epochs", "1", "--checkpoint-every", "2", "--threads", "1", "--output", Parent, "--run-name", "run"],
-            Parent, TimeSpan.FromMinutes(3));
-        if (r.ExitCode != 0) throw new InvalidOperationException($"the run to resume did not train (exit {r.ExitCode}):\n{r.All}");
+        var r = RunningProcess.Run(NodeArgs.Coordinator().SingleProcess().Synthetic(train: 128, test: 32).Models("tiny", "tiny")
+            .BatchSize(32).Epochs(1).CheckpointEvery(2).Threads(1).Output(Parent, "run"), Parent, TimeSpan.FromMinutes(3));
+        if (r.ExitCode != 0) throw new InvalidOperationException($"the run to resume did not train (exit {r.ExitCode}):\n{r.Output}");
     }
 
     public string Parent { get; }
@@ -52,14 +50,14 @@ public sealed class BadCommandLineSpecs(ExistingRun existing) : IClassFixture<Ex
 
     public void Dispose() => Directory.Delete(dir, recursive: true);
 
-    private static readonly string[] Tiny = ["--dataset", "synthetic", "--Data:SyntheticTrain=128", "--Data:SyntheticTest=32", "--teacher-model", "tiny", "--student-model", "tiny"];
+    private static NodeArgs Tiny(string runner) => NodeArgs.Coordinator().With(runner).Synthetic(train: 128, test: 32).Models("tiny", "tiny");
 
-    private static void AssertRefused(NodeProcess.Result r, params string[] expected)
+    private static void AssertRefused(ProcessResult r, params string[] expected)
     {
-        Assert.True(r.ExitCode == (int)ExitCode.BadInput, $"exit {r.ExitCode}\n{r.All}");
+        Assert.True(r.ExitCode == (int)ExitCode.BadInput, $"exit {r.ExitCode}\n{r.Output}");
         foreach (var text in expected) Assert.Contains(text, r.Stderr);
-        Assert.DoesNotContain("Unhandled exception", r.All);
-        Assert.DoesNotContain("   at ", r.All); // one clear line, no stack trace
+        Assert.DoesNotContain("Unhandled exception", r.Output);
+        Assert.DoesNotContain("   at ", r.Output); // one clear line, no stack trace
     }
 
     [Theory]
@@ -78,7 +76,7 @@ public sealed class BadCommandLineSpecs(ExistingRun existing) : IClassFixture<Ex
     [InlineData("--embedded", new[] { "--teacher-model", "gpt-5" }, "--teacher-model: unknown model 'gpt-5'", "cnn-teacher")]
     public void Should_refuse_a_bad_hyper_parameter_on_the_coordinator_naming_the_flag(string runner, string[] bad, string message, string? alsoExpected = null)
     {
-        var r = NodeProcess.Run("p2pdistill-coordinator.dll", [runner, .. Tiny, "--output", dir, .. bad], dir, Timeout);
+        var r = RunningProcess.Run(Tiny(runner).Output(dir).With(bad), dir, Timeout);
 
         AssertRefused(r, alsoExpected is null ? [message] : [message, alsoExpected]);
         Assert.Empty(Directory.GetFileSystemEntries(dir));
@@ -95,8 +93,7 @@ public sealed class BadCommandLineSpecs(ExistingRun existing) : IClassFixture<Ex
         Assert.Contains("checkpoints/step-00000004/manifest.json", before.Keys);
         string[] data = message.Length == 0 ? ["--dataset", "folder", "--data-path", Path.Combine(dir, "no-such-folder")] : [];
 
-        var r = NodeProcess.Run("p2pdistill-coordinator.dll",
-            [runner, .. Tiny, "--resume", existing.Path, "--output", existing.Parent, flag, value, .. data], dir, Timeout);
+        var r = RunningProcess.Run(Tiny(runner).Resume(existing.Path).Output(existing.Parent).With(flag, value).With(data), dir, Timeout);
 
         AssertRefused(r, message.Length == 0 ? [Path.Combine(dir, "no-such-folder"), "does not exist"] : [message]);
         Assert.Equal(before, existing.Snapshot());
@@ -116,7 +113,7 @@ public sealed class BadCommandLineSpecs(ExistingRun existing) : IClassFixture<Ex
     [InlineData(new[] { "--seed-nodes", "127.0.0.1:4053" }, "seed node '127.0.0.1:4053' is not an address like akka.tcp://p2pdistill@host:port")]
     public void Should_refuse_a_bad_setting_on_a_peer_naming_the_flag(string[] bad, string message, string? alsoExpected = null)
     {
-        var r = NodeProcess.Run("p2pdistill-peer.dll", ["--seed-nodes", "akka.tcp://p2pdistill@127.0.0.1:1", "--join-timeout", "5", .. bad], dir, Timeout);
+        var r = RunningProcess.Run(NodeArgs.Peer(seed: Loopback.Seed(1)).JoinTimeout(5).With(bad), dir, Timeout);
 
         AssertRefused(r, alsoExpected is null ? [message] : [message, alsoExpected]);
         Assert.Empty(Directory.GetFileSystemEntries(dir));
@@ -126,10 +123,9 @@ public sealed class BadCommandLineSpecs(ExistingRun existing) : IClassFixture<Ex
     public void Should_write_no_run_directory_when_the_dataset_is_missing_or_the_models_do_not_fit()
     {
         var missing = Path.Combine(dir, "fashion");
-        var noData = NodeProcess.Run("p2pdistill-coordinator.dll",
-            ["--single-process", "--dataset", "fashion-mnist", "--data-path", missing, "--output", dir], dir, Timeout);
-        var misfit = NodeProcess.Run("p2pdistill-coordinator.dll",
-            ["--single-process", "--dataset", "synthetic", "--Data:SyntheticSize=32", "--student-model", "cnn-student", "--teacher-model", "tiny", "--output", dir], dir, Timeout);
+        var noData = RunningProcess.Run(NodeArgs.Coordinator().SingleProcess().Dataset("fashion-mnist").DataPath(missing).Output(dir), dir, Timeout);
+        var misfit = RunningProcess.Run(NodeArgs.Coordinator().SingleProcess().Synthetic().Config("Data:SyntheticSize", 32)
+            .StudentModel("cnn-student").TeacherModel("tiny").Output(dir), dir, Timeout);
 
         AssertRefused(noData, missing, "apt-get install dataset-fashion-mnist");
         AssertRefused(misfit, "--student-model: model 'cnn-student' needs 28x28 inputs", "1x32x32", "tiny");

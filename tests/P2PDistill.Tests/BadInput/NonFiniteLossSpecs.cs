@@ -19,23 +19,20 @@ public sealed class NonFiniteLossSpecs : IDisposable
     public void Dispose() => Directory.Delete(dir, recursive: true);
 
     /// <summary>Epoch 1: lr 1e-3 (4 steps, checkpoints at steps 2 and 4). Epoch 2: lr 1e27, so step 5 wrecks the weights and step 6's loss is not finite.</summary>
-    private static readonly string[] Exploding =
-    [
-        "--dataset", "synthetic", "--Data:SyntheticTrain=256", "--Data:SyntheticTest=64", "--teacher-model", "tiny", "--student-model", "tiny",
-        "--students", "2", "--batch-size", "32", "--epochs", "3", "--max-steps", "4", "--checkpoint-every", "2", "--threads", "1",
-        "--schedule", "step", "--Optimizer:StepEpochs=1", "--Optimizer:Gamma=1e30", "--run-name", "nan",
-    ];
+    private NodeArgs Exploding(string runner) => NodeArgs.Coordinator().With(runner)
+        .Synthetic(train: 256, test: 64).Models("tiny", "tiny").Students(2).BatchSize(32).Epochs(3).MaxSteps(4).CheckpointEvery(2).Threads(1)
+        .Set("--schedule", "step").Config("Optimizer:StepEpochs", 1).Config("Optimizer:Gamma", "1e30").Output(dir, "nan");
 
     [Theory]
     [InlineData("--single-process")]
     [InlineData("--embedded")]
     public void Should_refuse_the_step_stop_the_run_and_keep_the_last_good_checkpoint_and_metrics(string runner)
     {
-        var r = NodeProcess.Run("p2pdistill-coordinator.dll", [runner, .. Exploding, "--output", dir], dir, TimeSpan.FromMinutes(3));
+        var r = RunningProcess.Run(Exploding(runner), dir, TimeSpan.FromMinutes(3));
 
-        Assert.True(r.ExitCode == (int)ExitCode.Failed, $"exit {r.ExitCode}\n{r.All}");
-        Assert.Contains("not finite at epoch 2 step 2", r.All);
-        Assert.Contains("the step was refused", r.All);
+        Assert.True(r.ExitCode == (int)ExitCode.Failed, $"exit {r.ExitCode}\n{r.Output}");
+        Assert.Contains("not finite at epoch 2 step 2", r.Output);
+        Assert.Contains("the step was refused", r.Output);
         var run = Path.Combine(dir, "nan");
         Assert.Contains("stopped early", File.ReadAllText(Path.Combine(run, "summary.md")));
 
@@ -56,7 +53,7 @@ public sealed class NonFiniteLossSpecs : IDisposable
         var rows = files.Steps();
         Assert.Equal(Enumerable.Range(1, 5).SelectMany(s => Enumerable.Repeat((long)s, 3)), rows.Select(r => r.GlobalStep).Order());
         Assert.All(rows, r => Assert.True(double.IsFinite(r.Loss), r.ToString()));
-        Assert.Equal(5, File.ReadAllLines(Path.Combine(run, "metrics", "steps.jsonl")).Length);
+        Assert.Equal(5, files.StepLog().Count);
         var evals = files.Evaluations();
         Assert.Equal(4, evals.Count); // epoch 1: teacher, 2 students, ensemble
         Assert.All(evals, e => Assert.Equal(4, e.GlobalStep));

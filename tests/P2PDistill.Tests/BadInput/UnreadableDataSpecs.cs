@@ -23,9 +23,9 @@ public sealed class UnreadableDataSpecs : IDisposable
     /// The coordinator loading this folder in a process where file modes apply even to root (the CI runs as root): the
     /// error it prints and its exit code.
     /// </summary>
-    private NodeProcess.Result LoadFolderWithFileModes() => WithoutRootOverride.RunCoordinator(
-        ["--single-process", "--dataset", "folder", "--data-path", dir.Path, "--image-size", "8", "--channels", "1", "--Data:TestFraction=0.5",
-         "--teacher-model", "tiny", "--student-model", "tiny", "--output", Path.Combine(Path.GetTempPath(), "p2pd-unread-" + Guid.NewGuid().ToString("N")[..8])],
+    private ProcessResult LoadFolderWithFileModes() => WithoutRootOverride.RunCoordinator(
+        NodeArgs.Coordinator().SingleProcess().Dataset("folder").DataPath(dir.Path).Set("--image-size", 8).Set("--channels", 1).Config("Data:TestFraction", "0.5")
+            .Models("tiny", "tiny").Output(Path.Combine(Path.GetTempPath(), "p2pd-unread-" + Guid.NewGuid().ToString("N")[..8])),
         Path.GetTempPath(), TimeSpan.FromMinutes(2));
 
     [Fact]
@@ -41,9 +41,9 @@ public sealed class UnreadableDataSpecs : IDisposable
             var r = LoadFolderWithFileModes();
 
             Assert.Equal((int)ExitCode.BadInput, r.ExitCode);
-            Assert.Contains(dir.Path, r.All);
-            Assert.Contains("cannot be read", r.All);
-            Assert.Contains("chmod", r.All);
+            Assert.Contains(dir.Path, r.Output);
+            Assert.Contains("cannot be read", r.Output);
+            Assert.Contains("chmod", r.Output);
         }
         finally
         {
@@ -66,7 +66,7 @@ public sealed class UnreadableDataSpecs : IDisposable
         var r = LoadFolderWithFileModes();
 
         Assert.Equal((int)ExitCode.BadInput, r.ExitCode);
-        Assert.Contains($"Image file '{locked}' cannot be read", r.All);
-        Assert.Contains("chmod", r.All);
+        Assert.Contains($"Image file '{locked}' cannot be read", r.Output);
+        Assert.Contains("chmod", r.Output);
     }
 }

@@ -13,20 +13,20 @@ namespace P2PDistill.Tests.Cluster;
 public sealed class CoordinatorPauseSpecs : IDisposable
 {
     private static readonly TimeSpan Long = TimeSpan.FromMinutes(4);
-    private readonly ProcessCluster cluster = new("p2pdistill-pause-");
+    private readonly ProcessCluster cluster = ProcessCluster.Temporary("p2pdistill-pause-");
 
     public void Dispose() => cluster.Dispose();
 
     private string Run => Path.Combine(cluster.Dir, "run");
 
-    private RunningNode Coordinator(params string[] extra) => cluster.Start("coordinator", "p2pdistill-coordinator.dll",
-        ["--port", cluster.Port.ToString(), "--dataset", "synthetic", "--Data:SyntheticTrain=16384", "--Data:SyntheticTest=128",
-         "--teacher-model", "cnn-teacher", "--student-model", "cnn-student", "--batch-size", "32", "--output", cluster.Dir, "--run-name", "run",
-         "--checkpoint-every", "5", "--step-timeout", "60", "--Node:ClusterSummarySeconds=5", .. extra]);
+    private RunningProcess Coordinator(int steps) =>
+        cluster.Start("coordinator", cluster.Coordinator().CnnRun(cluster.Dir, stepTimeout: 60).Epochs(1).MaxSteps(steps));
 
-    private RunningNode Peer(string name, string role, params string[] extra) => cluster.Start(name, "p2pdistill-peer.dll",
-        ["--role", role, "--model", role == "teacher" ? "cnn-teacher" : "cnn-student", "--classes", "4", "--seed-nodes", cluster.Seed, "--threads", "1",
-         "--Node:ClusterSummarySeconds=5", .. extra]);
+    private RunningProcess Peer(string name, string role, int? rejoinGrace = null)
+    {
+        var peer = cluster.CnnPeer(role);
+        return cluster.Start(name, rejoinGrace is { } grace ? peer.RejoinGrace(grace) : peer);
+    }
 
     /// <summary>Every node's output without the per-step progress lines, for a failure message.</summary>
     private string Logs() => string.Join("\n", cluster.Nodes.Select(n => $"==== {n.Name}\n" + string.Join("\n",
@@ -36,14 +36,14 @@ public sealed class CoordinatorPauseSpecs : IDisposable
     /// A run of <paramref name="steps"/> steps whose coordinator is frozen (SIGSTOP) after step 10 for at least 8 s and at
     /// until every peer's 3 s grace has passed while it was unreachable, then thawed (SIGCONT).
     /// </summary>
-    private (RunningNode Coordinator, RunningNode[] Peers) RunWithAFrozenCoordinator(int steps)
+    private (RunningProcess Coordinator, RunningProcess[] Peers) RunWithAFrozenCoordinator(int steps)
     {
-        var coordinator = Coordinator("--epochs", "1", "--max-steps", steps.ToString());
+        var coordinator = Coordinator(steps);
         coordinator.WaitFor("Waiting for a teacher", Long);
         var peers = new[]
         {
-            Peer("teacher", "teacher", "--rejoin-grace", "3"), Peer("student-a", "student", "--rejoin-grace", "3"),
-            Peer("student-b", "student", "--rejoin-grace", "3"),
+            Peer("teacher", "teacher", rejoinGrace: 3), Peer("student-a", "student", rejoinGrace: 3),
+            Peer("student-b", "student", rejoinGrace: 3),
         };
         coordinator.WaitFor("Checkpoint at step 10", Long);
 
@@ -68,9 +68,6 @@ public sealed class CoordinatorPauseSpecs : IDisposable
         return (coordinator, peers);
     }
 
-    private Dictionary<long, List<string>> StepRows() => File.ReadAllLines(Path.Combine(Run, "metrics", "steps.csv")).Skip(1).Select(l => l.Split(','))
-        .GroupBy(r => long.Parse(r[2])).ToDictionary(g => g.Key, g => g.Select(r => r[3]).ToList());
-
     /// <summary>The peer side: a frozen coordinator that is still a member is waited for; no fresh member, no new actor system.</summary>
     [Fact]
     public void Should_keep_the_peers_in_the_cluster_when_the_coordinator_was_only_frozen_for_longer_than_the_rejoin_grace()
@@ -81,7 +78,7 @@ public sealed class CoordinatorPauseSpecs : IDisposable
             foreach (var text in new[] { "Rejoining", "fresh member" })
                 Assert.False(p.Output.Contains(text, StringComparison.Ordinal), $"{p.Name} printed '{text}'\n{Logs()}");
         }
-        var perStep = StepRows();
+        var perStep = new RunFiles(Run).ModelsPerStep();
         var duplicated = perStep.Where(kv => kv.Value.Count != kv.Value.Distinct().Count()).Select(kv => $"{kv.Key}: {string.Join(" ", kv.Value)}").ToList();
         Assert.True(duplicated.Count == 0, $"steps with a model twice: {string.Join("; ", duplicated.Take(20))}\n{Logs()}");
         Assert.Equal(200, perStep.Keys.Max());
@@ -102,7 +99,7 @@ public sealed class CoordinatorPauseSpecs : IDisposable
                 Assert.False(p.Output.Contains(text, StringComparison.Ordinal), $"{p.Name} printed '{text}'\n{Logs()}");
 
         // Every step exactly once per model, and all three models in every step.
-        var perStep = StepRows();
+        var perStep = new RunFiles(Run).ModelsPerStep();
         var absent = Enumerable.Range(1, steps).Where(i => !perStep.ContainsKey(i)).ToList();
         Assert.True(absent.Count == 0 && perStep.Count == steps, $"steps without a row: {string.Join(" ", absent)}\n{Logs()}");
         var duplicated = perStep.Where(kv => kv.Value.Count != kv.Value.Distinct().Count()).Select(kv => $"{kv.Key}: {string.Join(" ", kv.Value)}").ToList();
@@ -121,7 +118,7 @@ public sealed class CoordinatorPauseSpecs : IDisposable
     public void Should_take_a_student_frozen_for_30_seconds_back_with_its_network_and_count_every_step_it_trained()
     {
         const int steps = 300;
-        var coordinator = Coordinator("--epochs", "1", "--max-steps", steps.ToString());
+        var coordinator = Coordinator(steps);
         coordinator.WaitFor("Waiting for a teacher", Long);
         var peers = new[] { Peer("teacher", "teacher"), Peer("student-a", "student"), Peer("student-b", "student") };
         coordinator.WaitFor("Checkpoint at step 10", Long);
@@ -150,7 +147,7 @@ public sealed class CoordinatorPauseSpecs : IDisposable
     }
 
     /// <summary>Each peer's optimizer steps (it logs them at the end) equal its rows in steps.csv.</summary>
-    private void AssertOptimizerStepsMatchRows(RunningNode[] peers)
+    private void AssertOptimizerStepsMatchRows(RunningProcess[] peers)
     {
         var rows = new RunFiles(Run).Steps().GroupBy(r => r.Model).ToDictionary(g => g.Key, g => g.Count());
         foreach (var p in peers)

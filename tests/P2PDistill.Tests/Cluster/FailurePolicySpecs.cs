@@ -13,38 +13,28 @@ namespace P2PDistill.Tests.Cluster;
 public sealed class FailurePolicySpecs : IDisposable
 {
     private static readonly TimeSpan Long = TimeSpan.FromMinutes(3);
-    private readonly ProcessCluster cluster = new("p2pdistill-policy-");
+    private readonly ProcessCluster cluster = ProcessCluster.Temporary("p2pdistill-policy-");
 
     public void Dispose() => cluster.Dispose();
 
     private string Run => Path.Combine(cluster.Dir, "run");
 
+    private RunFiles Files => new(Run);
+
     /// <summary>A coordinator with CNN models on synthetic data: steps long enough (tens of ms) to act mid-run.</summary>
-    private RunningNode Coordinator(params string[] extra) => cluster.Start("coordinator", "p2pdistill-coordinator.dll",
-        ["--port", cluster.Port.ToString(), "--dataset", "synthetic", "--Data:SyntheticTrain=16384", "--Data:SyntheticTest=128",
-         "--teacher-model", "cnn-teacher", "--student-model", "cnn-student", "--batch-size", "32", "--output", cluster.Dir, "--run-name", "run",
-         "--checkpoint-every", "5", "--step-timeout", "30", "--Node:ClusterSummarySeconds=5", .. extra]);
+    private RunningProcess Coordinator(Func<NodeArgs, NodeArgs> settings) =>
+        cluster.Start("coordinator", settings(cluster.Coordinator().CnnRun(cluster.Dir, stepTimeout: 30)));
 
-    private RunningNode Peer(string name, string role, params string[] extra) => cluster.Start(name, "p2pdistill-peer.dll",
-        ["--role", role, "--model", role == "teacher" ? "cnn-teacher" : "cnn-student", "--classes", "4", "--seed-nodes", cluster.Seed, "--threads", "1",
-         "--Node:ClusterSummarySeconds=5", .. extra]);
-
-    private List<string[]> StepRows() =>
-        File.ReadAllLines(Path.Combine(Run, "metrics", "steps.csv")).Skip(1).Select(l => l.Split(',')).ToList();
-
-    /// <summary>Every step from 1 to <paramref name="steps"/> exactly once per model that trained it: no gaps, no duplicates.</summary>
-    private Dictionary<long, List<string>> AssertStepsComplete(int steps)
+    private RunningProcess Peer(string name, string role, Func<NodeArgs, NodeArgs>? more = null)
     {
-        var perStep = StepRows().GroupBy(r => long.Parse(r[2])).ToDictionary(g => g.Key, g => g.Select(r => r[3]).ToList());
-        Assert.Equal(Enumerable.Range(1, steps).Select(i => (long)i), perStep.Keys.Order());
-        Assert.All(perStep.Values, ids => Assert.Equal(ids.Count, ids.Distinct().Count()));
-        return perStep;
+        var peer = cluster.CnnPeer(role);
+        return cluster.Start(name, more?.Invoke(peer) ?? peer);
     }
 
     [Fact]
     public void Should_restore_a_killed_student_from_the_last_checkpoint_when_it_is_restarted()
     {
-        var coordinator = Coordinator("--epochs", "1", "--max-steps", "400");
+        var coordinator = Coordinator(c => c.Epochs(1).MaxSteps(400));
         coordinator.WaitFor("Waiting for a teacher", Long);
         Peer("teacher", "teacher");
         var doomed = Peer("student-a", "student");
@@ -68,7 +58,7 @@ public sealed class FailurePolicySpecs : IDisposable
         Assert.InRange(int.Parse(restored.Groups[2].Value), 10, 400);
         Assert.Equal(restored.Groups[2].Value, restored.Groups[3].Value); // one optimizer step per global step
         Assert.Contains($"Accepted as {id}", again.Output);
-        var perStep = AssertStepsComplete(400);
+        var perStep = Files.AssertEveryStepOnce(400);
         Assert.Contains(id, perStep[400]);
         Assert.Equal(3, perStep[400].Count);
         Assert.Contains(perStep.Values, ids => !ids.Contains(id)); // it was out for a while
@@ -77,7 +67,7 @@ public sealed class FailurePolicySpecs : IDisposable
     [Fact]
     public void Should_pause_without_a_teacher_and_resume_from_the_checkpoint_when_one_returns()
     {
-        var coordinator = Coordinator("--epochs", "1", "--max-steps", "200", "--teacher-lost", "wait");
+        var coordinator = Coordinator(c => c.Epochs(1).MaxSteps(200).TeacherLost("wait"));
         coordinator.WaitFor("Waiting for a teacher", Long);
         var teacher = Peer("teacher", "teacher");
         Peer("student-a", "student");
@@ -85,9 +75,9 @@ public sealed class FailurePolicySpecs : IDisposable
         coordinator.WaitFor("Checkpoint at step 10", Long);
         teacher.Kill();
         coordinator.WaitFor("no teacher in the cohort (teacher-lost policy: wait)", Long);
-        int pausedAt = StepRows().Select(r => int.Parse(r[2])).Max();
+        long pausedAt = Files.Steps().Max(r => r.GlobalStep);
         Thread.Sleep(3000);
-        Assert.Equal(pausedAt, StepRows().Select(r => int.Parse(r[2])).Max()); // nothing trains while it waits
+        Assert.Equal(pausedAt, Files.Steps().Max(r => r.GlobalStep)); // nothing trains while it waits
 
         var back = Peer("teacher-again", "teacher");
         back.WaitFor("Restored teacher from the checkpoint at step", Long);
@@ -97,7 +87,7 @@ public sealed class FailurePolicySpecs : IDisposable
 
         // The teacher trained every step before the kill and after it came back; only the step in flight when it died
         // finished without it (the students had already sent their logits).
-        var perStep = AssertStepsComplete(200);
+        var perStep = Files.AssertEveryStepOnce(200);
         Assert.InRange(perStep.Values.Count(ids => !ids.Contains("teacher")), 0, 1);
         Assert.Contains("teacher", perStep[200]);
     }
@@ -105,7 +95,7 @@ public sealed class FailurePolicySpecs : IDisposable
     [Fact]
     public void Should_go_on_with_mutual_learning_only_when_the_teacher_is_lost_under_continue_ml()
     {
-        var coordinator = Coordinator("--epochs", "1", "--max-steps", "150", "--teacher-lost", "continue-ml");
+        var coordinator = Coordinator(c => c.Epochs(1).MaxSteps(150).TeacherLost("continue-ml"));
         coordinator.WaitFor("Waiting for a teacher", Long);
         var teacher = Peer("teacher", "teacher");
         var students = new[] { Peer("student-a", "student"), Peer("student-b", "student") };
@@ -116,34 +106,32 @@ public sealed class FailurePolicySpecs : IDisposable
         foreach (var s in students) Assert.Equal((int)ExitCode.Completed, s.WaitForExit(Long));
         Assert.DoesNotContain("Training paused", coordinator.Output);
 
-        var perStep = AssertStepsComplete(150);
+        var perStep = Files.AssertEveryStepOnce(150);
         Assert.Contains("teacher", perStep[1]);
         Assert.DoesNotContain("teacher", perStep[150]);
         Assert.Equal(["student-1", "student-2"], perStep[150].Order());
         // Without a teacher the students' KD term is zero and ML carries on.
-        var header = File.ReadAllLines(Path.Combine(Run, "metrics", "steps.csv"))[0].Split(',');
-        int kd = Array.IndexOf(header, "kd"), ml = Array.IndexOf(header, "ml");
-        var last = StepRows().Where(r => r[2] == "150").ToList();
-        Assert.All(last, r => Assert.Equal(0.0, double.Parse(r[kd], System.Globalization.CultureInfo.InvariantCulture)));
-        Assert.All(last, r => Assert.True(double.Parse(r[ml], System.Globalization.CultureInfo.InvariantCulture) > 0));
+        var last = Files.Steps().Where(r => r.GlobalStep == 150).ToList();
+        Assert.All(last, r => Assert.Equal(0.0, r.Kd));
+        Assert.All(last, r => Assert.True(r.Ml > 0));
     }
 
     [Fact]
     public void Should_let_peers_rejoin_a_coordinator_restarted_with_resume_by_themselves()
     {
-        string[] settings = ["--epochs", "2", "--max-steps", "30"];
-        var first = Coordinator(settings);
+        static NodeArgs Settings(NodeArgs c) => c.Epochs(2).MaxSteps(30);
+        var first = Coordinator(Settings);
         first.WaitFor("Waiting for a teacher", Long);
         var peers = new[]
         {
-            Peer("teacher", "teacher", "--rejoin-grace", "3"), Peer("student-a", "student", "--rejoin-grace", "3"),
-            Peer("student-b", "student", "--rejoin-grace", "3"),
+            Peer("teacher", "teacher", p => p.RejoinGrace(3)), Peer("student-a", "student", p => p.RejoinGrace(3)),
+            Peer("student-b", "student", p => p.RejoinGrace(3)),
         };
         first.WaitFor("Checkpoint at step 10", Long);
         first.Kill();
         foreach (var p in peers) p.WaitFor("Lost the coordinator", Long);
 
-        var second = Coordinator([.. settings, "--resume", Run]);
+        var second = Coordinator(c => Settings(c).Resume(Run));
         Assert.True(second.WaitForExit(Long) == (int)ExitCode.Completed, second.Output);
         foreach (var p in peers)
         {
@@ -151,9 +139,8 @@ public sealed class FailurePolicySpecs : IDisposable
             Assert.Contains("Rejoining the cluster as a fresh member", p.Output);
             Assert.Matches(@"Restored \S+ from the checkpoint at step \d+", p.Output);
         }
-        var perStep = AssertStepsComplete(60);
+        var perStep = Files.AssertEveryStepOnce(60);
         Assert.All(perStep.Values, ids => Assert.Equal(["student-1", "student-2", "teacher"], ids.Order()));
-        var evals = File.ReadAllLines(Path.Combine(Run, "metrics", "eval.csv")).Skip(1).Select(l => l.Split(',')).ToList();
-        Assert.Equal(["30", "60"], evals.Select(e => e[1]).Distinct().Order());
+        Assert.Equal([30L, 60L], Files.Evaluations().Select(e => e.GlobalStep).Distinct().Order());
     }
 }

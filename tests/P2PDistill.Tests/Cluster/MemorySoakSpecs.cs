@@ -43,26 +43,22 @@ public sealed partial class MemorySoakSpecs(ITestOutputHelper output) : IDisposa
     private const double NativeSlopeBound = 30.0;
 
     private static readonly TimeSpan Long = TimeSpan.FromMinutes(10);
-    private readonly ProcessCluster cluster = new("p2pdistill-soak-");
+    private readonly ProcessCluster cluster = ProcessCluster.Temporary("p2pdistill-soak-");
 
     public void Dispose() => cluster.Dispose();
 
     [Fact]
     public void Should_not_grow_any_nodes_native_memory_with_the_steps_after_warm_up()
     {
-        var summary = "--Node:ClusterSummarySeconds=1";
-        var coordinator = cluster.Start("coordinator", "p2pdistill-coordinator.dll",
-            ["--port", cluster.Port.ToString(), "--dataset", "synthetic", $"--Data:SyntheticTrain={StepsPerEpoch * Batch}",
-             "--Data:SyntheticTest=256", $"--Data:SyntheticClasses={Classes}",
-             "--teacher-model", "tiny", "--student-model", "tiny", "--batch-size", Batch.ToString(), "--epochs", (Steps / StepsPerEpoch).ToString(),
-             "--output", cluster.Dir, "--run-name", "soak", summary]);
+        var coordinator = cluster.Start("coordinator", cluster.Coordinator()
+            .Synthetic(train: StepsPerEpoch * Batch, test: 256, classes: Classes).Models("tiny", "tiny").BatchSize(Batch).Epochs(Steps / StepsPerEpoch)
+            .Output(cluster.Dir, "soak").ClusterSummarySeconds(1));
         coordinator.WaitFor("Waiting for a teacher", Long);
         foreach (var (name, role) in new[] { ("teacher", "teacher"), ("student-a", "student"), ("student-b", "student") })
-            cluster.Start(name, "p2pdistill-peer.dll",
-                ["--role", role, "--model", "tiny", "--classes", Classes.ToString(), "--seed-nodes", cluster.Seed, "--threads", "1", summary]);
+            cluster.Start(name, cluster.Peer(role).Model("tiny").Classes(Classes).Threads(1).ClusterSummarySeconds(1));
 
         // Read every node's memory lines against the step reached, until the last step is written.
-        var steps = Path.Combine(cluster.Dir, "soak", "metrics", "steps.jsonl");
+        var run = new RunFiles(Path.Combine(cluster.Dir, "soak"));
         var samples = cluster.Nodes.ToDictionary(n => n.Name, _ => new List<Sample>());
         var read = cluster.Nodes.ToDictionary(n => n.Name, _ => 0);
         var clock = Stopwatch.StartNew();
@@ -71,7 +67,7 @@ public sealed partial class MemorySoakSpecs(ITestOutputHelper output) : IDisposa
         {
             Assert.True(clock.Elapsed < Long, $"the soak did not reach step {Steps} in {Long} (at {step}):\n{coordinator.Output}");
             Assert.False(coordinator.HasExited, coordinator.Output);
-            step = File.Exists(steps) ? CountLines(steps) : 0;
+            step = run.StepsWritten();
             foreach (var n in cluster.Nodes)
             {
                 var text = n.Output;
@@ -117,14 +113,4 @@ public sealed partial class MemorySoakSpecs(ITestOutputHelper output) : IDisposa
 
     [GeneratedRegex(@"memory: resident (?<resident>[0-9.]+) MiB \(managed heap (?<heap>[0-9.]+) MiB of (?<committed>[0-9.]+) MiB committed, other (?<other>[0-9.]+) MiB\)")]
     private static partial Regex MemoryLine();
-
-    private static int CountLines(string path)
-    {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        int count = 0;
-        int b;
-        while ((b = stream.ReadByte()) >= 0)
-            if (b == '\n') count++;
-        return count;
-    }
 }

@@ -1,6 +1,4 @@
 using P2PDistill.Shared.Hosting;
-using P2PDistill.Shared.Runs;
-using P2PDistill.Coordinator.Runs;
 using P2PDistill.Tests.Support;
 
 namespace P2PDistill.Tests.Cluster;
@@ -11,38 +9,34 @@ namespace P2PDistill.Tests.Cluster;
 public sealed class MultiProcessSpecs : IDisposable
 {
     private static readonly TimeSpan Long = TimeSpan.FromMinutes(3);
-    private readonly ProcessCluster cluster = new("p2pdistill-mp-");
+    private readonly ProcessCluster cluster = ProcessCluster.Temporary("p2pdistill-mp-");
 
     public void Dispose() => cluster.Dispose();
 
     private string dir => cluster.Dir;
 
-    private int port => cluster.Port;
+    private RunningProcess Coordinator(Func<NodeArgs, NodeArgs> settings) => cluster.Start("coordinator", settings(cluster.Coordinator()
+        .Synthetic(train: 1024, test: 128).Models("tiny", "tiny").BatchSize(32).Output(dir, "run").ClusterSummarySeconds(2)));
 
-    private string Seed => cluster.Seed;
-
-    private RunningNode Coordinator(params string[] extra) => cluster.Start("coordinator", "p2pdistill-coordinator.dll",
-        ["--port", port.ToString(), "--dataset", "synthetic", "--Data:SyntheticTrain=1024", "--Data:SyntheticTest=128",
-         "--teacher-model", "tiny", "--student-model", "tiny", "--batch-size", "32", "--output", dir, "--run-name", "run",
-         "--Node:ClusterSummarySeconds=2", .. extra]);
-
-    private RunningNode Peer(string name, string role, params string[] extra) => cluster.Start(name, "p2pdistill-peer.dll",
-        ["--role", role, "--model", "tiny", "--classes", "4", "--seed-nodes", Seed, "--threads", "1", "--Node:ClusterSummarySeconds=2", .. extra]);
+    private RunningProcess Peer(string name, string role, Func<NodeArgs, NodeArgs>? more = null)
+    {
+        var peer = cluster.Peer(role).Model("tiny").Classes(4).Threads(1).ClusterSummarySeconds(2);
+        return cluster.Start(name, more?.Invoke(peer) ?? peer);
+    }
 
     [Fact]
     public void Should_train_an_epoch_with_a_coordinator_and_three_peer_processes()
     {
-        var coordinator = Coordinator("--epochs", "1", "--max-steps", "15", "--checkpoint-every", "4", "--keep-checkpoints", "2");
+        var coordinator = Coordinator(c => c.Epochs(1).MaxSteps(15).CheckpointEvery(4).KeepCheckpoints(2));
         coordinator.WaitFor("Waiting for a teacher", Long);
         var peers = new[] { Peer("teacher", "teacher"), Peer("student-a", "student"), Peer("student-b", "student") };
 
         Assert.Equal((int)ExitCode.Completed, coordinator.WaitForExit(Long));
         foreach (var p in peers) Assert.True(p.WaitForExit(Long) == (int)ExitCode.Completed, p.Output);
 
-        var steps = File.ReadAllLines(Path.Combine(dir, "run", "metrics", "steps.csv"));
-        Assert.Equal(MetricsWriter.StepsCsvHeader, steps[0]);
-        Assert.Equal(15 * 3, steps.Length - 1);
-        Assert.Contains(File.ReadAllLines(Path.Combine(dir, "run", "metrics", "eval.csv")), l => l.Contains("student-ensemble"));
+        var files = new RunFiles(Path.Combine(dir, "run"));
+        Assert.Equal(15 * 3, files.Steps().Count); // with the header checked
+        Assert.Contains(files.Evaluations(), e => e.Model == "student-ensemble");
         Assert.Contains("| student-ensemble |", coordinator.Output);
         foreach (var id in new[] { "teacher", "student-1", "student-2" })
             Assert.True(new FileInfo(Path.Combine(dir, "run", "models", id + ".dat")).Length > 100, $"{id}'s weights were not exported");
@@ -68,16 +62,15 @@ public sealed class MultiProcessSpecs : IDisposable
     [Fact]
     public void Should_admit_a_student_that_joins_mid_run_and_go_on_when_one_is_killed()
     {
-        var coordinator = Coordinator("--epochs", "3", "--max-steps", "30", "--student-model", "cnn-student", "--teacher-model", "cnn-teacher",
-            "--step-timeout", "20");
+        var coordinator = Coordinator(c => c.Epochs(3).MaxSteps(30).Models("cnn-teacher", "cnn-student").StepTimeout(20));
         coordinator.WaitFor("Waiting for a teacher", Long);
-        Peer("teacher", "teacher", "--model", "cnn-teacher");
-        var doomed = Peer("student-a", "student", "--model", "cnn-student");
-        Peer("student-b", "student", "--model", "cnn-student");
+        Peer("teacher", "teacher", p => p.Model("cnn-teacher"));
+        var doomed = Peer("student-a", "student", p => p.Model("cnn-student"));
+        Peer("student-b", "student", p => p.Model("cnn-student"));
         coordinator.WaitFor("training starts", Long);
         coordinator.WaitFor("epoch 1/3", Long);
 
-        var late = Peer("student-late", "student", "--model", "cnn-student");
+        var late = Peer("student-late", "student", p => p.Model("cnn-student"));
         coordinator.WaitFor("student-3 joined the cohort", Long);
         Assert.Contains("teacher + 3 student(s)", coordinator.Output);
 
@@ -98,24 +91,24 @@ public sealed class MultiProcessSpecs : IDisposable
     [Trait("Category", "Fault")]
     public void Should_resume_a_crashed_run_from_its_last_checkpoint_without_gaps_or_duplicates()
     {
-        string[] settings = ["--epochs", "2", "--max-steps", "20", "--checkpoint-every", "5", "--student-model", "cnn-student", "--teacher-model", "cnn-teacher"];
-        var first = Coordinator(settings);
+        static NodeArgs Settings(NodeArgs c) => c.Epochs(2).MaxSteps(20).CheckpointEvery(5).Models("cnn-teacher", "cnn-student");
+        var first = Coordinator(Settings);
         first.WaitFor("Waiting for a teacher", Long);
         var crashed = new[]
         {
-            Peer("teacher", "teacher", "--model", "cnn-teacher"), Peer("student-a", "student", "--model", "cnn-student"),
-            Peer("student-b", "student", "--model", "cnn-student"),
+            Peer("teacher", "teacher", p => p.Model("cnn-teacher")), Peer("student-a", "student", p => p.Model("cnn-student")),
+            Peer("student-b", "student", p => p.Model("cnn-student")),
         };
         first.WaitFor("Checkpoint at step 10", Long);
         first.Kill();
         foreach (var p in crashed) p.Kill();
 
-        var second = Coordinator([.. settings, "--resume", Path.Combine(dir, "run")]);
+        var second = Coordinator(c => Settings(c).Resume(Path.Combine(dir, "run")));
         second.WaitFor("Resuming run", Long);
         var peers = new[]
         {
-            Peer("teacher-2", "teacher", "--model", "cnn-teacher"), Peer("student-c", "student", "--model", "cnn-student"),
-            Peer("student-d", "student", "--model", "cnn-student"),
+            Peer("teacher-2", "teacher", p => p.Model("cnn-teacher")), Peer("student-c", "student", p => p.Model("cnn-student")),
+            Peer("student-d", "student", p => p.Model("cnn-student")),
         };
         Assert.True(second.WaitForExit(Long) == (int)ExitCode.Completed, second.Output);
         Assert.Contains("training resumes at step", second.Output);
@@ -132,7 +125,7 @@ public sealed class MultiProcessSpecs : IDisposable
     [Fact]
     public void Should_train_in_local_data_mode_sending_no_pixels()
     {
-        var coordinator = Coordinator("--epochs", "1", "--max-steps", "10", "--data-mode", "local");
+        var coordinator = Coordinator(c => c.Epochs(1).MaxSteps(10).DataMode("local"));
         coordinator.WaitFor("Waiting for a teacher", Long);
         var peers = new[] { Peer("teacher", "teacher"), Peer("student-a", "student"), Peer("student-b", "student") };
         Assert.Equal((int)ExitCode.Completed, coordinator.WaitForExit(Long));
@@ -141,10 +134,10 @@ public sealed class MultiProcessSpecs : IDisposable
             Assert.True(p.WaitForExit(Long) == (int)ExitCode.Completed, p.Output);
             Assert.Contains("fingerprint matches the coordinator's", p.Output);
         }
-        var steps = File.ReadAllLines(Path.Combine(dir, "run", "metrics", "steps.jsonl"));
-        Assert.Equal(10, steps.Length);
+        var steps = new RunFiles(Path.Combine(dir, "run")).StepLog();
+        Assert.Equal(10, steps.Count);
         // A 32-image batch is 25 KiB of pixels per model in ship mode; local mode sends (epoch, step) and the targets only.
-        Assert.All(steps, l => Assert.InRange(System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("bytes_sent").GetInt64(), 1, 8 * 1024));
+        Assert.All(steps, s => Assert.InRange(s.BytesSent, 1, 8 * 1024));
     }
 
     [Fact]
@@ -155,12 +148,10 @@ public sealed class MultiProcessSpecs : IDisposable
         var theirs = Path.Combine(dir, "data-peer");
         Data.TestFiles.WriteIdxSet(mine, gzip: true, train: 64, test: 16);
         Data.TestFiles.WriteIdxSet(theirs, gzip: true, train: 65, test: 16);
-        var coordinator = cluster.Start("coordinator", "p2pdistill-coordinator.dll",
-            ["--port", port.ToString(), "--dataset", "fashion-mnist", "--data-path", mine, "--data-mode", "local", "--batch-size", "16",
-             "--teacher-model", "tiny", "--student-model", "tiny", "--output", dir, "--run-name", "run"]);
+        var coordinator = cluster.Start("coordinator", cluster.Coordinator()
+            .Dataset("fashion-mnist").DataPath(mine).DataMode("local").BatchSize(16).Models("tiny", "tiny").Output(dir, "run"));
         coordinator.WaitFor("Waiting for a teacher", Long);
-        var peer = cluster.Start("student", "p2pdistill-peer.dll",
-            ["--role", "student", "--model", "tiny", "--seed-nodes", Seed, "--data-path", theirs]);
+        var peer = cluster.Start("student", cluster.Peer("student").Model("tiny").DataPath(theirs));
         Assert.Equal((int)ExitCode.Refused, peer.WaitForExit(Long));
         Assert.Contains("differs from the coordinator's", peer.Output);
         Assert.Contains(theirs, peer.Output);
@@ -171,9 +162,9 @@ public sealed class MultiProcessSpecs : IDisposable
     [Trait("Category", "Fault")]
     public void Should_refuse_a_student_with_the_wrong_class_count()
     {
-        var coordinator = Coordinator("--epochs", "1", "--max-steps", "5");
+        var coordinator = Coordinator(c => c.Epochs(1).MaxSteps(5));
         coordinator.WaitFor("Waiting for a teacher", Long);
-        var wrong = Peer("student-wrong", "student", "--classes", "3");
+        var wrong = Peer("student-wrong", "student", p => p.Classes(3));
         Assert.Equal((int)ExitCode.Refused, wrong.WaitForExit(Long));
         Assert.Contains("Registration refused by the coordinator", wrong.Output);
         Assert.Contains("3 classes but the dataset 'synthetic' has 4", wrong.Output);

@@ -11,21 +11,11 @@ namespace P2PDistill.Tests.Cluster;
 public sealed class PeerFaultSpecs : IDisposable
 {
     private static readonly TimeSpan Long = TimeSpan.FromMinutes(2);
-    private readonly string dir = Directory.CreateTempSubdirectory("p2pdistill-fault-").FullName;
-    private readonly List<RunningNode> nodes = [];
+    private readonly ProcessCluster cluster = ProcessCluster.Temporary("p2pdistill-fault-");
 
-    public void Dispose()
-    {
-        foreach (var n in nodes) n.Dispose();
-        Directory.Delete(dir, recursive: true);
-    }
+    public void Dispose() => cluster.Dispose();
 
-    private RunningNode Start(string name, string assembly, params string[] args)
-    {
-        var node = RunningNode.Start(name, assembly, args, dir);
-        nodes.Add(node);
-        return node;
-    }
+    private string dir => cluster.Dir;
 
     [Fact]
     public void Should_refuse_to_start_a_coordinator_on_a_port_in_use()
@@ -33,7 +23,7 @@ public sealed class PeerFaultSpecs : IDisposable
         using var taken = new TcpListener(IPAddress.Loopback, 0);
         taken.Start();
         int port = ((IPEndPoint)taken.LocalEndpoint).Port;
-        var r = NodeProcess.Run("p2pdistill-coordinator.dll", ["--dataset", "synthetic", "--port", port.ToString(), "--output", dir], dir, Long);
+        var r = RunningProcess.Run(NodeArgs.Coordinator().Synthetic().Port(port).Output(dir), dir, Long);
         Assert.Equal((int)ExitCode.BadInput, r.ExitCode);
         Assert.Contains($"port {port} on 127.0.0.1 is not available", r.Stderr);
         Assert.Empty(Directory.GetDirectories(dir));
@@ -45,7 +35,7 @@ public sealed class PeerFaultSpecs : IDisposable
         using var taken = new TcpListener(IPAddress.Loopback, 0);
         taken.Start();
         int port = ((IPEndPoint)taken.LocalEndpoint).Port;
-        var r = NodeProcess.Run("p2pdistill-peer.dll", ["--port", port.ToString(), "--seed-nodes", "akka.tcp://p2pdistill@127.0.0.1:4053"], dir, Long);
+        var r = RunningProcess.Run(NodeArgs.Peer().Port(port).SeedNodes(Loopback.Seed(4053)), dir, Long);
         Assert.Equal((int)ExitCode.BadInput, r.ExitCode);
         Assert.Contains($"port {port} on 127.0.0.1 is not available", r.Stderr);
     }
@@ -53,8 +43,7 @@ public sealed class PeerFaultSpecs : IDisposable
     [Fact]
     public void Should_give_up_with_a_clear_message_when_the_seed_nodes_cannot_be_reached()
     {
-        int nobody = ClusterHosts.FreePort();
-        var peer = Start("student", "p2pdistill-peer.dll", "--seed-nodes", $"akka.tcp://p2pdistill@127.0.0.1:{nobody}", "--join-timeout", "6");
+        var peer = cluster.Start("student", NodeArgs.Peer().SeedNodes(Loopback.Seed(Loopback.FreePort())).JoinTimeout(6));
         Assert.Equal((int)ExitCode.Unreachable, peer.WaitForExit(Long));
         Assert.Contains("no coordinator answered within 6 s", peer.Output);
         Assert.Contains("--seed-nodes", peer.Output);
@@ -63,12 +52,9 @@ public sealed class PeerFaultSpecs : IDisposable
     [Fact]
     public void Should_exit_when_the_coordinator_is_lost_for_longer_than_the_rejoin_timeout()
     {
-        int port = ClusterHosts.FreePort();
-        var coordinator = Start("coordinator", "p2pdistill-coordinator.dll", "--port", port.ToString(), "--dataset", "synthetic",
-            "--teacher-model", "tiny", "--student-model", "tiny", "--min-students", "2", "--output", dir);
+        var coordinator = cluster.Start("coordinator", cluster.Coordinator().Synthetic().Models("tiny", "tiny").MinStudents(2).Output(dir));
         coordinator.WaitFor("Waiting for a teacher", Long);
-        var teacher = Start("teacher", "p2pdistill-peer.dll", "--role", "teacher", "--model", "tiny", "--classes", "4",
-            "--seed-nodes", $"akka.tcp://p2pdistill@127.0.0.1:{port}", "--rejoin-timeout", "8");
+        var teacher = cluster.Start("teacher", cluster.Peer("teacher").Model("tiny").Classes(4).RejoinTimeout(8));
         teacher.WaitFor("Accepted as teacher", Long);
         coordinator.Kill();
         Assert.Equal((int)ExitCode.Unreachable, teacher.WaitForExit(Long));
@@ -79,8 +65,8 @@ public sealed class PeerFaultSpecs : IDisposable
     [Fact]
     public void Should_stop_gracefully_on_sigterm_with_a_final_checkpoint()
     {
-        var coordinator = Start("coordinator", "p2pdistill-coordinator.dll", "--embedded", "--dataset", "synthetic", "--Data:SyntheticTrain=20000",
-            "--teacher-model", "tiny", "--student-model", "tiny", "--epochs", "1", "--batch-size", "32", "--output", dir, "--run-name", "stop");
+        var coordinator = cluster.Start("coordinator", NodeArgs.Coordinator().Embedded().Synthetic(train: 20000).Models("tiny", "tiny")
+            .Epochs(1).BatchSize(32).Output(dir, "stop"));
         coordinator.WaitFor("training starts", Long);
         Thread.Sleep(1500);
         coordinator.Terminate();
@@ -93,7 +79,6 @@ public sealed class PeerFaultSpecs : IDisposable
         Assert.InRange(manifest.Step, 1, 624);
         Assert.Equal(3, manifest.Models.Count);
         Assert.Contains("stopped on request", File.ReadAllText(Path.Combine(dir, "stop", "summary.md")));
-        var rows = File.ReadAllLines(Path.Combine(dir, "stop", "metrics", "steps.csv")).Length - 1;
-        Assert.Equal(manifest.Step * 3, rows);
+        Assert.Equal(manifest.Step * 3, new RunFiles(Path.Combine(dir, "stop")).Steps().Count);
     }
 }

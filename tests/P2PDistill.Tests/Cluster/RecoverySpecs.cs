@@ -1,5 +1,4 @@
 using P2PDistill.Shared.Hosting;
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 using P2PDistill.Shared.Training;
 using P2PDistill.Tests.Support;
@@ -16,7 +15,7 @@ namespace P2PDistill.Tests.Cluster;
 public sealed class RecoverySpecs : IDisposable
 {
     private static readonly TimeSpan Long = TimeSpan.FromMinutes(3);
-    private readonly ProcessCluster cluster = new("p2pdistill-recovery-");
+    private readonly ProcessCluster cluster = ProcessCluster.Temporary("p2pdistill-recovery-");
     private readonly List<string> mounts = [];
 
     public void Dispose()
@@ -26,19 +25,17 @@ public sealed class RecoverySpecs : IDisposable
         cluster.Dispose();
     }
 
-    private RunningNode Coordinator(string output, params string[] extra) => cluster.Start("coordinator", "p2pdistill-coordinator.dll",
-        ["--port", cluster.Port.ToString(), "--dataset", "synthetic", "--Data:SyntheticTrain=8192", "--Data:SyntheticTest=64",
-         "--teacher-model", "tiny", "--student-model", "tiny", "--batch-size", "32", "--output", output, "--run-name", "run",
-         "--step-timeout", "60", "--Node:ClusterSummarySeconds=5", .. extra]);
+    private RunningProcess Coordinator(string output, Func<NodeArgs, NodeArgs> settings) => cluster.Start("coordinator", settings(cluster.Coordinator()
+        .Synthetic(train: 8192, test: 64).Models("tiny", "tiny").BatchSize(32).Output(output, "run").StepTimeout(60).ClusterSummarySeconds(5)));
 
-    private RunningNode Peer(string name, string role, string model) => cluster.Start(name, "p2pdistill-peer.dll",
-        ["--role", role, "--model", model, "--classes", "4", "--seed-nodes", cluster.Seed, "--threads", "1", "--Node:ClusterSummarySeconds=5"]);
+    private RunningProcess Peer(string name, string role, string model) =>
+        cluster.Start(name, cluster.Peer(role).Model(model).Classes(4).Threads(1).ClusterSummarySeconds(5));
 
     [Fact]
     public void Should_resume_a_mixed_architecture_cohort_whose_processes_restart_in_any_order()
     {
-        string[] settings = ["--epochs", "1", "--max-steps", "40", "--checkpoint-every", "5", "--min-students", "2"];
-        var first = Coordinator(cluster.Dir, settings);
+        static NodeArgs Settings(NodeArgs c) => c.Epochs(1).MaxSteps(40).CheckpointEvery(5).MinStudents(2);
+        var first = Coordinator(cluster.Dir, Settings);
         first.WaitFor("Waiting for a teacher", Long);
         var crashed = new[] { Peer("teacher", "teacher", "tiny"), Peer("student-tiny", "student", "tiny") };
         first.WaitFor("Accepted student-1 (tiny)", Long);
@@ -49,7 +46,7 @@ public sealed class RecoverySpecs : IDisposable
         foreach (var p in crashed) p.Kill();
 
         // Restarted in the opposite order: the mlp student registers first and must still get slot 2, its own state.
-        var second = Coordinator(cluster.Dir, [.. settings, "--resume", Path.Combine(cluster.Dir, "run")]);
+        var second = Coordinator(cluster.Dir, c => Settings(c).Resume(Path.Combine(cluster.Dir, "run")));
         second.WaitFor("Resuming run", Long);
         var mlp2 = Peer("student-mlp-2", "student", "mlp");
         mlp2.WaitFor("Accepted as", Long);
@@ -96,9 +93,9 @@ public sealed class RecoverySpecs : IDisposable
         AssertCleanEnd(disk, peers);
     }
 
-    private (RunningNode Coordinator, RunningNode[] Peers) StartAndCheckpoint(string disk)
+    private (RunningProcess Coordinator, RunningProcess[] Peers) StartAndCheckpoint(string disk)
     {
-        var coordinator = Coordinator(disk, "--epochs", "1", "--max-steps", "5000", "--checkpoint-every", "10", "--keep-checkpoints", "2");
+        var coordinator = Coordinator(disk, c => c.Epochs(1).MaxSteps(5000).CheckpointEvery(10).KeepCheckpoints(2));
         coordinator.WaitFor("Waiting for a teacher", Long);
         var peers = new[] { Peer("teacher", "teacher", "tiny"), Peer("student-a", "student", "tiny"), Peer("student-b", "student", "tiny") };
         coordinator.WaitFor("Checkpoint at step 20", Long);
@@ -106,7 +103,7 @@ public sealed class RecoverySpecs : IDisposable
     }
 
     /// <summary>The run ended as it should: every peer told (they exit), the newest checkpoint whole, no temporary folder.</summary>
-    private static void AssertCleanEnd(string disk, RunningNode[] peers)
+    private static void AssertCleanEnd(string disk, RunningProcess[] peers)
     {
         foreach (var p in peers)
         {
@@ -153,12 +150,5 @@ public sealed class RecoverySpecs : IDisposable
         }
     }
 
-    private static int Run(string file, params string[] args)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        p.WaitForExit();
-        return p.ExitCode;
-    }
+    private static int Run(string file, params string[] args) => RunningProcess.Run(Command.Of(file, args), new(), Long).ExitCode;
 }

@@ -13,31 +13,25 @@ namespace P2PDistill.Tests.Cluster;
 public sealed class SecondCoordinatorSpecs : IDisposable
 {
     private static readonly TimeSpan Long = TimeSpan.FromMinutes(4);
-    private readonly ProcessCluster cluster = new("p2pdistill-second-");
+    private readonly ProcessCluster cluster = ProcessCluster.Temporary("p2pdistill-second-");
 
     public void Dispose() => cluster.Dispose();
 
-    private static string[] Training(int port, string output, string name) =>
-        ["--port", port.ToString(), "--dataset", "synthetic", "--Data:SyntheticTrain=16384", "--Data:SyntheticTest=128",
-         "--teacher-model", "cnn-teacher", "--student-model", "cnn-student", "--batch-size", "32", "--output", output, "--run-name", name,
-         "--checkpoint-every", "5", "--step-timeout", "60", "--Node:ClusterSummarySeconds=5", "--epochs", "1"];
+    private NodeArgs Training(int port, string name, int steps) =>
+        NodeArgs.Coordinator().Port(port).CnnRun(cluster.Dir, stepTimeout: 60, name).Epochs(1).MaxSteps(steps);
 
-    private RunningNode Peer(string name, string role) => cluster.Start(name, "p2pdistill-peer.dll",
-        ["--role", role, "--model", role == "teacher" ? "cnn-teacher" : "cnn-student", "--classes", "4", "--seed-nodes", cluster.Seed, "--threads", "1",
-         "--rejoin-grace", "3", "--Node:ClusterSummarySeconds=5"]);
+    private RunningProcess Peer(string name, string role) => cluster.Start(name, cluster.CnnPeer(role).RejoinGrace(3));
 
     [Fact]
     public void Should_not_start_a_second_coordinator_in_a_cluster_that_has_one_and_leave_the_peers_alone()
     {
         const int steps = 200;
-        var first = cluster.Start("coordinator", "p2pdistill-coordinator.dll", [.. Training(cluster.Port, cluster.Dir, "run"), "--max-steps", steps.ToString()]);
+        var first = cluster.Start("coordinator", Training(cluster.Port, "run", steps));
         first.WaitFor("Waiting for a teacher", Long);
         var peers = new[] { Peer("teacher", "teacher"), Peer("student-a", "student"), Peer("student-b", "student") };
         first.WaitFor("Checkpoint at step 10", Long);
 
-        int port = ClusterHosts.FreePort();
-        var second = cluster.Start("second", "p2pdistill-coordinator.dll",
-            [.. Training(port, cluster.Dir, "second"), "--max-steps", steps.ToString(), "--seed-nodes", cluster.Seed]);
+        var second = cluster.Start("second", Training(Loopback.FreePort(), "second", steps).SeedNodes(cluster.Seed));
         int exit = second.WaitForExit(Long);
         Assert.True(exit == 2, $"exit {exit}:\n{second.Output}");
         Assert.Contains("another coordinator is already in this cluster: " + cluster.Seed, second.Output);

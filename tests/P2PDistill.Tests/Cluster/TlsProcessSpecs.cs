@@ -9,36 +9,25 @@ namespace P2PDistill.Tests.Cluster;
 public sealed class TlsProcessSpecs : IDisposable
 {
     private static readonly TimeSpan Long = TimeSpan.FromMinutes(1);
-    private readonly string dir = Directory.CreateTempSubdirectory("p2pdistill-tls-").FullName;
+    private readonly ProcessCluster cluster = ProcessCluster.Temporary("p2pdistill-tls-", tls: true);
     private readonly TestPki pki = new();
-    private readonly List<RunningNode> nodes = [];
-    private readonly int port = ClusterHosts.FreePort();
 
     public void Dispose()
     {
-        foreach (var n in nodes) n.Dispose();
+        cluster.Dispose();
         pki.Dispose();
-        Directory.Delete(dir, recursive: true);
     }
 
-    private string Seed => $"akka.ssl.tcp://p2pdistill@127.0.0.1:{port}";
+    private string dir => cluster.Dir;
 
-    private RunningNode Coordinator(params string[] extra)
-    {
-        var node = RunningNode.Start("coordinator", "p2pdistill-coordinator.dll",
-            ["--port", port.ToString(), "--dataset", "synthetic", "--Data:SyntheticTrain=512", "--Data:SyntheticTest=64",
-             "--teacher-model", "tiny", "--student-model", "tiny", "--batch-size", "32", "--output", dir, "--run-name", "run",
-             "--epochs", "1", "--max-steps", "4", "--threads", "1", .. pki.Flags(pki.Node("coordinator")), .. extra], dir);
-        nodes.Add(node);
-        return node;
-    }
+    private RunningProcess Coordinator() => cluster.Start("coordinator", cluster.Coordinator()
+        .Synthetic(train: 512, test: 64).Models("tiny", "tiny").BatchSize(32).Output(dir, "run").Epochs(1).MaxSteps(4).Threads(1)
+        .With(pki.Flags(pki.Node("coordinator"))));
 
-    private RunningNode Peer(string name, string role, string[] tls, params string[] extra)
+    private RunningProcess Peer(string name, string role, string[] tls, int? joinTimeout = null)
     {
-        var node = RunningNode.Start(name, "p2pdistill-peer.dll",
-            ["--role", role, "--model", "tiny", "--classes", "4", "--seed-nodes", Seed, "--threads", "1", .. tls, .. extra], dir);
-        nodes.Add(node);
-        return node;
+        var peer = cluster.Peer(role).Model("tiny").Classes(4).Threads(1).With(tls);
+        return cluster.Start(name, joinTimeout is { } seconds ? peer.JoinTimeout(seconds) : peer);
     }
 
     [Fact]
@@ -54,8 +43,7 @@ public sealed class TlsProcessSpecs : IDisposable
         };
         Assert.True(coordinator.WaitForExit(Long) == (int)ExitCode.Completed, coordinator.Output);
         foreach (var p in peers) Assert.True(p.WaitForExit(Long) == (int)ExitCode.Completed, p.Output);
-        var steps = File.ReadAllLines(Path.Combine(dir, "run", "metrics", "steps.csv"));
-        Assert.Equal(4 * 3, steps.Length - 1);
+        Assert.Equal(4 * 3, new RunFiles(Path.Combine(dir, "run")).Steps().Count);
         Assert.Contains("akka.ssl.tcp://p2pdistill@127.0.0.1", coordinator.Output);
         Assert.DoesNotContain("TLS: refused", coordinator.Output);
     }
@@ -66,7 +54,7 @@ public sealed class TlsProcessSpecs : IDisposable
         var coordinator = Coordinator();
         coordinator.WaitFor("Waiting for a teacher", Long);
         var teacher = Peer("teacher", "teacher", pki.Flags(pki.Node("teacher")));
-        var rogue = Peer("rogue", "student", pki.Flags(pki.RogueNode("rogue"), caPath: pki.RogueCaPath), "--join-timeout", "30");
+        var rogue = Peer("rogue", "student", pki.Flags(pki.RogueNode("rogue"), caPath: pki.RogueCaPath), joinTimeout: 30);
 
         Assert.True(rogue.WaitForExit(Long) == (int)ExitCode.Unreachable, rogue.Output + "\n--- coordinator:\n" + coordinator.Output);
         // It does not trust the cluster's certificates either; Akka.Remote stops a node whose outgoing handshake fails,
@@ -95,16 +83,14 @@ public sealed class TlsProcessSpecs : IDisposable
     public void Should_refuse_to_start_with_a_wrong_password_or_an_unreadable_ca()
     {
         File.WriteAllText(Path.Combine(pki.Directory, "wrong.txt"), "wrong\n");
-        var peer = NodeProcess.Run("p2pdistill-peer.dll",
-            ["--seed-nodes", Seed, "--tls-cert", pki.Node("student"), "--tls-password-file", Path.Combine(pki.Directory, "wrong.txt"), "--tls-ca", pki.CaPath],
-            dir, Long);
+        var peer = RunningProcess.Run(NodeArgs.Peer(seed: cluster.Seed)
+            .With("--tls-cert", pki.Node("student"), "--tls-password-file", Path.Combine(pki.Directory, "wrong.txt"), "--tls-ca", pki.CaPath), dir, Long);
         Assert.Equal((int)ExitCode.BadInput, peer.ExitCode);
         Assert.Contains("cannot open certificate", peer.Stderr);
         Assert.Contains("--tls-password-file", peer.Stderr);
 
         var missingCa = Path.Combine(pki.Directory, "missing-ca.pem");
-        var coordinator = NodeProcess.Run("p2pdistill-coordinator.dll",
-            ["--port", port.ToString(), "--dataset", "synthetic", "--output", dir, .. pki.Flags(pki.Node("coordinator"), caPath: missingCa)], dir, Long);
+        var coordinator = RunningProcess.Run(cluster.Coordinator().Synthetic().Output(dir).With(pki.Flags(pki.Node("coordinator"), caPath: missingCa)), dir, Long);
         Assert.Equal((int)ExitCode.BadInput, coordinator.ExitCode);
         Assert.Contains($"CA certificate file '{missingCa}' (--tls-ca) does not exist", coordinator.Stderr);
         Assert.Empty(Directory.GetDirectories(dir)); // nothing was started or written

@@ -49,7 +49,7 @@ public sealed class ExperimentCommandSpecs : IDisposable
         Assert.All(parsed, r => Assert.InRange(r.Ensemble, 0, 1));
         Assert.Equal(4, File.ReadAllLines(Path.Combine(output, "results.jsonl")).Length);
         // Each run keeps its own metrics: 3 steps of teacher + 2 students.
-        Assert.Equal(3, File.ReadAllLines(Path.Combine(output, "runs", "s2-T1-kd-ml-seed2", "metrics", "steps.jsonl")).Length);
+        Assert.Equal(3, new RunFiles(Path.Combine(output, "runs", "s2-T1-kd-ml-seed2")).StepLog().Count);
 
         var report = File.ReadAllText(Path.Combine(output, "results.md"));
         Assert.Contains("| mode | seeds | teacher | student-1 | student-2 | student mean | student ensemble |", report);

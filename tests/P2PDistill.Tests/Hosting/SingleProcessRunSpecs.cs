@@ -1,6 +1,4 @@
 using P2PDistill.Shared.Hosting;
-using P2PDistill.Shared.Runs;
-using P2PDistill.Coordinator.Runs;
 using P2PDistill.Tests.Support;
 
 namespace P2PDistill.Tests.Hosting;
@@ -17,12 +15,9 @@ public sealed class SingleProcessRunSpecs : IDisposable
     [Fact]
     public void Should_train_and_write_a_complete_run_directory()
     {
-        var r = NodeProcess.Run("p2pdistill-coordinator.dll",
-            ["--single-process", "--dataset", "synthetic", "--teacher-model", "tiny", "--student-model", "tiny", "--students", "3",
-             "--epochs", "2", "--batch-size", "32", "--max-steps", "6", "--Data:SyntheticTrain=256", "--Data:SyntheticTest=64",
-             "--output", dir, "--run-name", "t"],
-            dir, TimeSpan.FromMinutes(3));
-        Assert.True(r.ExitCode == (int)ExitCode.Completed, r.All);
+        var r = RunningProcess.Run(NodeArgs.Coordinator().SingleProcess().Synthetic(train: 256, test: 64).Models("tiny", "tiny").Students(3)
+            .Epochs(2).BatchSize(32).MaxSteps(6).Output(dir, "t"), dir, TimeSpan.FromMinutes(3));
+        Assert.True(r.ExitCode == (int)ExitCode.Completed, r.Output);
         var run = Path.Combine(dir, "t");
         foreach (var f in new[] { "config.json", "summary.md", "metrics/steps.csv", "metrics/steps.jsonl", "metrics/eval.csv", "metrics/eval.jsonl",
                      "plots/loss.png", "plots/accuracy.png", "models/teacher.dat", "models/student-1.dat", "models/student-3.dat" })
@@ -37,13 +32,12 @@ public sealed class SingleProcessRunSpecs : IDisposable
         Assert.Single(events);
         Assert.True(new FileInfo(events[0]).Length > 1000, "the TensorBoard event file holds the scalars");
 
-        var steps = File.ReadAllLines(Path.Combine(run, "metrics/steps.csv"));
-        Assert.Equal(MetricsWriter.StepsCsvHeader, steps[0]);
-        Assert.Equal(2 * 6 * 4, steps.Length - 1); // 2 epochs x 6 steps x (teacher + 3 students)
-        Assert.Equal(12, File.ReadAllLines(Path.Combine(run, "metrics/steps.jsonl")).Length);
-        var eval = File.ReadAllLines(Path.Combine(run, "metrics/eval.csv"));
-        Assert.Equal(2 * 5, eval.Length - 1); // 2 evaluations x (4 models + ensemble)
-        Assert.Contains(eval, l => l.Contains(",student-ensemble,ensemble,"));
+        var files = new RunFiles(run);
+        Assert.Equal(2 * 6 * 4, files.Steps().Count); // 2 epochs x 6 steps x (teacher + 3 students), under the header checked
+        Assert.Equal(12, files.StepLog().Count);
+        var eval = files.Evaluations();
+        Assert.Equal(2 * 5, eval.Count); // 2 evaluations x (4 models + ensemble)
+        Assert.Contains(eval, e => e is { Model: "student-ensemble", Role: "ensemble" });
         Assert.Contains("| student-ensemble |", File.ReadAllText(Path.Combine(run, "summary.md")));
         Assert.Contains("| student-ensemble |", r.Stdout);
 
@@ -52,10 +46,10 @@ public sealed class SingleProcessRunSpecs : IDisposable
         foreach (var id in new[] { "teacher", "student-1", "student-2", "student-3" })
             foreach (var ext in new[] { ".dat", ".safetensors", ".json" })
                 Assert.True(File.Exists(Path.Combine(run, "models", id + ext)), $"missing models/{id}{ext}");
-        var evaluation = NodeProcess.Run("p2pdistill-coordinator.dll",
-            ["evaluate", .. cards.SelectMany(c => new[] { "--model", c }), "--Data:SyntheticTrain=256", "--Data:SyntheticTest=64"], dir, TimeSpan.FromMinutes(2));
-        Assert.True(evaluation.ExitCode == (int)ExitCode.Completed, evaluation.All);
-        var finalEval = eval.Skip(eval.Length - 5).Select(l => l.Split(',')).ToDictionary(f => f[2], f => double.Parse(f[4], System.Globalization.CultureInfo.InvariantCulture));
+        var evaluation = RunningProcess.Run(NodeArgs.Coordinator("evaluate").With(cards.SelectMany(c => new[] { "--model", c }))
+            .Config("Data:SyntheticTrain", 256).Config("Data:SyntheticTest", 64), dir, TimeSpan.FromMinutes(2));
+        Assert.True(evaluation.ExitCode == (int)ExitCode.Completed, evaluation.Output);
+        var finalEval = eval.Skip(eval.Count - 5).ToDictionary(e => e.Model, e => e.Accuracy);
         foreach (var id in new[] { "student-1", "student-2", "student-3" })
             Assert.Contains($"| {id} |", evaluation.Stdout);
         var ensembleRow = evaluation.Stdout.Split('\n').Single(l => l.StartsWith("| ensemble", StringComparison.Ordinal) || l.StartsWith("| student-ensemble", StringComparison.Ordinal));
@@ -73,8 +67,7 @@ public sealed class SingleProcessRunSpecs : IDisposable
     [Trait("Category", "Fault")]
     public void Should_refuse_bad_settings_with_a_clear_error(string[] bad, string message)
     {
-        var r = NodeProcess.Run("p2pdistill-coordinator.dll",
-            ["--single-process", "--dataset", "synthetic", "--output", dir, .. bad], dir, TimeSpan.FromMinutes(1));
+        var r = RunningProcess.Run(NodeArgs.Coordinator().SingleProcess().Synthetic().Output(dir).With(bad), dir, TimeSpan.FromMinutes(1));
         Assert.Equal((int)ExitCode.BadInput, r.ExitCode);
         Assert.Contains(message, r.Stderr);
         Assert.Empty(Directory.GetDirectories(dir));
@@ -84,15 +77,14 @@ public sealed class SingleProcessRunSpecs : IDisposable
     [Trait("Category", "Fault")]
     public void Should_stop_on_a_loss_that_is_not_finite_and_keep_what_was_written()
     {
-        var r = NodeProcess.Run("p2pdistill-coordinator.dll",
-            ["--single-process", "--dataset", "synthetic", "--teacher-model", "tiny", "--student-model", "tiny", "--optimizer", "sgd", "--lr", "1e30",
-             "--max-steps", "20", "--batch-size", "32", "--output", dir, "--run-name", "nan"], dir, TimeSpan.FromMinutes(2));
+        var r = RunningProcess.Run(NodeArgs.Coordinator().SingleProcess().Synthetic().Models("tiny", "tiny").Set("--optimizer", "sgd").Set("--lr", "1e30")
+            .MaxSteps(20).BatchSize(32).Output(dir, "nan"), dir, TimeSpan.FromMinutes(2));
         Assert.Equal((int)ExitCode.Failed, r.ExitCode);
-        Assert.Contains("loss is not finite", r.All);
-        Assert.Contains("the step was refused", r.All);
-        var steps = File.ReadAllLines(Path.Combine(dir, "nan", "metrics", "steps.csv"));
-        Assert.True(steps.Length > 1, "the steps before the bad one are kept");
-        Assert.All(steps.Skip(1), l => Assert.DoesNotContain("NaN", l));
+        Assert.Contains("loss is not finite", r.Output);
+        Assert.Contains("the step was refused", r.Output);
+        var steps = new RunFiles(Path.Combine(dir, "nan")).Steps();
+        Assert.True(steps.Count > 0, "the steps before the bad one are kept");
+        Assert.All(steps, row => Assert.DoesNotContain(row.Measures, double.IsNaN));
         Assert.Contains("stopped early", File.ReadAllText(Path.Combine(dir, "nan", "summary.md")));
     }
 
@@ -100,8 +92,7 @@ public sealed class SingleProcessRunSpecs : IDisposable
     [Trait("Category", "Fault")]
     public void Should_refuse_to_start_when_a_batch_cannot_fit_the_remoting_frame()
     {
-        var r = NodeProcess.Run("p2pdistill-coordinator.dll",
-            ["--dataset", "synthetic", "--batch-size", "2048", "--max-frame-mb", "1", "--port", "0", "--output", dir], dir, TimeSpan.FromMinutes(1));
+        var r = RunningProcess.Run(NodeArgs.Coordinator().Synthetic().BatchSize(2048).Set("--max-frame-mb", 1).Port(0).Output(dir), dir, TimeSpan.FromMinutes(1));
         Assert.Equal((int)ExitCode.BadInput, r.ExitCode);
         Assert.Contains("a batch of 2048 images of 1x28x28", r.Stderr);
         Assert.Contains("--max-frame-mb 2", r.Stderr);
@@ -113,9 +104,8 @@ public sealed class SingleProcessRunSpecs : IDisposable
     public void Should_name_a_missing_dataset_folder()
     {
         var missing = Path.Combine(dir, "no-such-folder");
-        var r = NodeProcess.Run("p2pdistill-coordinator.dll",
-            ["--single-process", "--dataset", "folder", "--data-path", missing, "--output", dir], dir, TimeSpan.FromMinutes(1));
+        var r = RunningProcess.Run(NodeArgs.Coordinator().SingleProcess().Dataset("folder").DataPath(missing).Output(dir), dir, TimeSpan.FromMinutes(1));
         Assert.Equal((int)ExitCode.BadInput, r.ExitCode);
-        Assert.Contains(missing, r.All);
+        Assert.Contains(missing, r.Output);
     }
 }

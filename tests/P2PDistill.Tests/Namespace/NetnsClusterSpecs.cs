@@ -1,9 +1,5 @@
 using P2PDistill.Shared.Hosting;
-using System.Diagnostics;
-using System.Text;
 using System.Text.RegularExpressions;
-using P2PDistill.Shared.Runs;
-using P2PDistill.Coordinator.Runs;
 using P2PDistill.Tests.Support;
 
 namespace P2PDistill.Tests.Namespace;
@@ -58,10 +54,9 @@ public sealed partial class NetnsClusterSpecs : IDisposable
             Assert.DoesNotContain("akka.tcp://p2pdistill@127.0.0.1", File.ReadAllText(Path.Combine(logs, node + ".log")));
 
         // The run itself: 10 steps of three models, and the evaluation with the student ensemble.
-        var steps = File.ReadAllLines(Path.Combine(dir, "run", "metrics", "steps.csv"));
-        Assert.Equal(MetricsWriter.StepsCsvHeader, steps[0]);
-        Assert.Equal(10 * 3, steps.Length - 1);
-        Assert.Contains(File.ReadAllLines(Path.Combine(dir, "run", "metrics", "eval.csv")), l => l.Contains("student-ensemble"));
+        var files = new RunFiles(Path.Combine(dir, "run"));
+        Assert.Equal(10 * 3, files.Steps().Count); // with the header checked
+        Assert.Contains(files.Evaluations(), e => e.Model == "student-ensemble");
 
         // Nothing left behind: no namespace of this run (and with them the bridge and every veth pair).
         Assert.Empty(OwnNamespaces());
@@ -95,32 +90,10 @@ public sealed partial class NetnsClusterSpecs : IDisposable
         throw new InvalidOperationException($"P2PDistill.sln not found above {AppContext.BaseDirectory}");
     }
 
-    private sealed record Result(int ExitCode, string Output);
-
     /// <summary>
     /// Runs a command bounded in time. On timeout it sends SIGTERM first (so the script's trap removes its
     /// namespaces), then kills the process tree, and fails with the output.
     /// </summary>
-    private static Result Run(string file, IEnumerable<string> args, TimeSpan timeout, Dictionary<string, string>? env = null)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        foreach (var (k, v) in env ?? []) psi.Environment[k] = v;
-        using var p = Process.Start(psi)!;
-        var output = new StringBuilder();
-        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
-        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
-        if (!p.WaitForExit(timeout))
-        {
-            using (var term = Process.Start("kill", ["-TERM", p.Id.ToString()])) term.WaitForExit(5_000);
-            if (!p.WaitForExit(TimeSpan.FromSeconds(30))) p.Kill(entireProcessTree: true);
-            string text;
-            lock (output) text = output.ToString();
-            throw new TimeoutException($"{file} {string.Join(' ', psi.ArgumentList)} did not finish in {timeout}:\n{text}");
-        }
-        p.WaitForExit();
-        lock (output) return new Result(p.ExitCode, output.ToString());
-    }
+    private static ProcessResult Run(string file, IEnumerable<string> args, TimeSpan timeout, Dictionary<string, string>? env = null) =>
+        RunningProcess.Run(Command.Of(file, args), new ProcessOptions { Environment = env }, timeout, stopGrace: TimeSpan.FromSeconds(30));
 }

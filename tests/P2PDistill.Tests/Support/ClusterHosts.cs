@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using Akka.Actor;
 using Akka.Hosting;
 using Microsoft.Extensions.DependencyInjection;
@@ -35,12 +33,4 @@ public static class ClusterHosts
     {
         SystemName = system, Hostname = "127.0.0.1", Port = 0, SeedNodes = seeds, ClusterSummarySeconds = 0,
     };
-
-    /// <summary>A loopback port that was free a moment ago.</summary>
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

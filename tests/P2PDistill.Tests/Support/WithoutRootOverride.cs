@@ -10,14 +10,11 @@ public static class WithoutRootOverride
 {
     public static bool IsRoot => Environment.UserName == "root";
 
-    public static NodeProcess.Result RunCoordinator(IEnumerable<string> args, string workingDirectory, TimeSpan timeout)
+    public static ProcessResult RunCoordinator(NodeArgs coordinator, string workingDirectory, TimeSpan timeout)
     {
-        var coordinator = Path.Combine(AppContext.BaseDirectory, "p2pdistill-coordinator.dll");
-        string[] command = IsRoot
-            ? ["--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-dac_override,-dac_read_search", "--", "dotnet", coordinator, .. args]
-            : [coordinator, .. args];
-        using var node = RunningNode.StartExecutable(IsRoot ? "setpriv" : "dotnet", "coordinator", command, workingDirectory);
-        var exit = node.WaitForExit(timeout);
-        return new NodeProcess.Result(exit, node.Stdout, node.Stderr);
+        var command = IsRoot
+            ? coordinator.Command.Under("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-dac_override,-dac_read_search", "--")
+            : coordinator.Command;
+        return RunningProcess.Run(command, new ProcessOptions(workingDirectory), timeout, "coordinator");
     }
 }
