@@ -21,8 +21,9 @@ teacher_threads="$(nproc)"
 student_threads=1
 teacher_model=cnn-teacher
 student_model=cnn-student
-classes=10
+classes=
 shape=1x28x28
+dataset=fashion-mnist
 output="$root/runs"
 run_name="$(date -u +%Y%m%d-%H%M%S)"
 args=()
@@ -34,12 +35,22 @@ while [ $# -gt 0 ]; do
     --teacher-model) teacher_model="$2"; args+=("$1" "$2"); shift 2 ;;
     --student-model) student_model="$2"; args+=("$1" "$2"); shift 2 ;;
     --classes) classes="$2"; shift 2 ;;
+    --dataset) dataset="$2"; args+=("$1" "$2"); shift 2 ;;
     --input-shape) shape="$2"; shift 2 ;;
     --output) output="$2"; shift 2 ;;
     --run-name) run_name="$2"; shift 2 ;;
     *) args+=("$1"); shift ;;
   esac
 done
+
+# The peers declare the classes they output; the presets' class counts (override with --classes).
+if [ -z "$classes" ]; then
+  case "$dataset" in
+    pneumoniamnist) classes=2 ;;
+    synthetic) classes=4 ;;
+    *) classes=10 ;;
+  esac
+fi
 
 port="${P2PDISTILL_PORT:-4053}"
 if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then

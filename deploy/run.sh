@@ -13,7 +13,12 @@ ensure_dotnet
 
 dataset_dir=/usr/share/datasets/fashion-mnist
 dataset_args=()
-if [ ! -f "$dataset_dir/train-images-idx3-ubyte.gz" ]; then
+# Another data set named on the command line (e.g. --dataset pneumoniamnist, shipped in data/) needs no Fashion-MNIST.
+wants_fashion=1
+for ((i = 1; i <= $#; i++)); do
+  if [ "${!i}" = "--dataset" ]; then j=$((i + 1)); [ "${!j:-}" = "fashion-mnist" ] || wants_fashion=0; fi
+done
+if [ "$wants_fashion" = 1 ] && [ ! -f "$dataset_dir/train-images-idx3-ubyte.gz" ]; then
   echo "[p2pdistill] Fashion-MNIST not found in $dataset_dir; installing the Debian package dataset-fashion-mnist"
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     { apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null; } || true
@@ -23,7 +28,7 @@ if [ ! -f "$dataset_dir/train-images-idx3-ubyte.gz" ]; then
   if [ ! -f "$dataset_dir/train-images-idx3-ubyte.gz" ]; then
     echo "[p2pdistill] could not install dataset-fashion-mnist (run: sudo apt-get install dataset-fashion-mnist)."
     echo "[p2pdistill] Training on the built-in synthetic dataset instead."
-    dataset_args=(--dataset synthetic --teacher-model tiny --student-model tiny --classes 4)
+    dataset_args=(--dataset synthetic --teacher-model tiny --student-model tiny)
   fi
 fi
 
