@@ -1,11 +1,6 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Console;
-using Microsoft.Extensions.Options;
-using P2PDistill.Shared.Data;
-using P2PDistill.Shared.Training;
 
 namespace P2PDistill.Shared.Hosting;
 
