@@ -149,7 +149,7 @@ public sealed partial class CoordinatorActor
 
     private void StartEvaluation(int finishedEpoch)
     {
-        var e = new EvaluatingState(NextAttempt(), finishedEpoch, cohort.ToDictionary(m => m.Actor, _ => new float[]?[plan.TestBatchCount]));
+        var e = new EvaluatingState(NextAttempt(), finishedEpoch, cohort.ToDictionary(m => m.Actor, _ => new float[]?[plan.EvaluationBatchCount]));
         GoTo(e, settings.EvalTimeout);
         if (plan.Data.IsLocal)
         {
@@ -158,7 +158,7 @@ public sealed partial class CoordinatorActor
         else
         {
             int i = 0;
-            foreach (var testBatch in plan.TestBatches())
+            foreach (var testBatch in plan.EvaluationBatches())
             {
                 var message = new EvaluateBatch(e.Attempt, i++, testBatch);
                 foreach (var m in cohort) m.Actor.Tell(message);
@@ -184,7 +184,7 @@ public sealed partial class CoordinatorActor
             .Select(m => (m.Id, m.Role, e.Parts[m.Actor].SelectMany(x => x!).ToArray())).ToList();
         if (models.Count > 0)
         {
-            var evaluation = Evaluation.Combine(e.Epoch, position.CompletedSteps, models, plan.TestLabels(), plan.Spec.NumClasses);
+            var evaluation = plan.EvaluationOf(e.Epoch, position.CompletedSteps, models);
             evaluations.Add(evaluation);
             if (!Observe(() => observer.OnEvaluation(evaluation), "the evaluation metrics")) return;
         }

@@ -28,16 +28,31 @@ public static class Summary
         sb.AppendLine();
         sb.AppendLine(inv, $"Test metrics after epoch {final.Epoch + 1}:");
         sb.AppendLine();
-        bool binary = final.Models.Any(m => m.Metrics.RocAuc is not null);
+        Table(sb, final);
+        if (result.BestOnVal is { } best)
+        {
+            var scored = best.Val!.StudentEnsemble ?? best.Val.Models[0].Metrics;
+            var by = $"{(best.Val.StudentEnsemble is null ? best.Val.Models[0].Id : "student-ensemble")} {(scored.RocAuc is null ? "accuracy" : "ROC-AUC")}";
+            sb.AppendLine();
+            sb.AppendLine(inv, $"Best epoch on the validation split: {best.Epoch + 1} ({by} {best.Val.Score:F4} on val). Test metrics at that epoch:");
+            sb.AppendLine();
+            Table(sb, best);
+        }
+        return sb.ToString();
+    }
+
+    private static void Table(StringBuilder sb, EvalRecord evaluation)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        bool binary = evaluation.Models.Any(m => m.Metrics.RocAuc is not null);
         sb.AppendLine(binary ? "| model | accuracy | macro-F1 | ROC-AUC | sensitivity | specificity |" : "| model | accuracy | macro-F1 |");
         sb.AppendLine(binary ? "|---|---|---|---|---|---|" : "|---|---|---|");
-        foreach (var (id, m) in final.Models.Select(m => (m.Id, m.Metrics))
-                     .Concat(final.StudentEnsemble is null ? [] : [("student-ensemble", final.StudentEnsemble)]))
+        foreach (var (id, m) in evaluation.Models.Select(m => (m.Id, m.Metrics))
+                     .Concat(evaluation.StudentEnsemble is null ? [] : [("student-ensemble", evaluation.StudentEnsemble)]))
         {
             sb.Append(inv, $"| {id} | {m.Accuracy:F4} | {m.MacroF1:F4} |");
             if (binary) sb.Append(inv, $" {m.RocAuc:F4} | {m.Sensitivity:F4} | {m.Specificity:F4} |");
             sb.AppendLine();
         }
-        return sb.ToString();
     }
 }

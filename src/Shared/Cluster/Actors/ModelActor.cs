@@ -251,7 +251,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
         {
             CommitPending();
             int index = 0;
-            foreach (var batch in localPlan!.TestBatches())
+            foreach (var batch in localPlan!.EvaluationBatches())
             {
                 var probs = trainer!.Predict(batch);
                 Sender.Tell(new EvalProbabilities(e.EvalId, index++, trainer.Id, batch.Count, probs.Length / Math.Max(1, batch.Count), probs));

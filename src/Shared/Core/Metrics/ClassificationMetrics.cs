@@ -34,6 +34,9 @@ public sealed record ClassificationMetrics(
     double? Sensitivity,
     double? Specificity)
 {
+    /// <summary>Two classes with both present: the ROC curve of p(class 1), for plots; null otherwise.</summary>
+    public RocCurve? Roc { get; init; }
+
     /// <summary>
     /// Flat scalar summary for logging: accuracy, macro_f1, nll, count, and when defined auc, sensitivity,
     /// specificity. Per-class arrays and the confusion matrix are left out.
@@ -61,5 +64,18 @@ public sealed record ClassificationMetrics(
         if (Sensitivity is { } sens) s += string.Create(CultureInfo.InvariantCulture, $" sens={sens:F4}");
         if (Specificity is { } spec) s += string.Create(CultureInfo.InvariantCulture, $" spec={spec:F4}");
         return s + string.Create(CultureInfo.InvariantCulture, $" n={Count}");
+    }
+}
+
+/// <summary>Points of a ROC curve: false-positive rate and true-positive rate, from (0, 0) to (1, 1).</summary>
+public sealed record RocCurve(double[] FalsePositiveRate, double[] TruePositiveRate)
+{
+    /// <summary>The area under these points by the trapezoid rule (equal to the rank formula of <c>MetricsCalculator.RocAuc</c>).</summary>
+    public double Area()
+    {
+        double area = 0;
+        for (int i = 1; i < FalsePositiveRate.Length; i++)
+            area += (FalsePositiveRate[i] - FalsePositiveRate[i - 1]) * (TruePositiveRate[i] + TruePositiveRate[i - 1]) / 2;
+        return area;
     }
 }

@@ -70,6 +70,7 @@ public static class MetricsCalculator
         }
 
         double? auc = null, sensitivity = null, specificity = null;
+        RocCurve? roc = null;
         if (c == 2)
         {
             var positives = confusion[1].Sum();
@@ -81,6 +82,7 @@ public static class MetricsCalculator
                 var scores = new float[n];
                 for (var i = 0; i < n; i++) scores[i] = probabilities[i * 2 + 1];
                 auc = RocAuc(scores, labels);
+                roc = Roc(scores, labels);
             }
         }
 
@@ -96,7 +98,38 @@ public static class MetricsCalculator
             Nll: nllSum / n,
             RocAuc: auc,
             Sensitivity: sensitivity,
-            Specificity: specificity);
+            Specificity: specificity) { Roc = roc };
+    }
+
+    /// <summary>
+    /// The ROC curve of <paramref name="scores"/> for binary <paramref name="labels"/>: one point per distinct score, from
+    /// (0, 0) to (1, 1), as the threshold falls; tied scores move both rates in one step (the trapezoids give <see cref="RocAuc"/>).
+    /// </summary>
+    /// <exception cref="ArgumentException">Lengths differ or one class is absent.</exception>
+    public static RocCurve Roc(float[] scores, int[] labels)
+    {
+        if (scores.Length != labels.Length)
+            throw new ArgumentException($"scores has {scores.Length} values but labels has {labels.Length}.", nameof(scores));
+        long positives = labels.Count(l => l == 1), negatives = labels.Length - positives;
+        if (positives == 0 || negatives == 0) throw new ArgumentException("the ROC curve needs both classes among the labels.", nameof(labels));
+        var order = Enumerable.Range(0, scores.Length).OrderByDescending(i => scores[i]).ToArray();
+        var fpr = new List<double> { 0 };
+        var tpr = new List<double> { 0 };
+        long tp = 0, fp = 0;
+        for (int start = 0; start < order.Length;)
+        {
+            int end = start;
+            while (end < order.Length && scores[order[end]].CompareTo(scores[order[start]]) == 0)
+            {
+                if (labels[order[end]] == 1) tp++;
+                else fp++;
+                end++;
+            }
+            fpr.Add((double)fp / negatives);
+            tpr.Add((double)tp / positives);
+            start = end;
+        }
+        return new RocCurve(fpr.ToArray(), tpr.ToArray());
     }
 
     /// <summary>

@@ -12,7 +12,7 @@ namespace P2PDistill.Shared.Runs;
 public sealed class MetricsWriter : ITrainingObserver, IDisposable
 {
     public const string StepsCsvHeader = "epoch,step,global_step,model,role,loss,ce,kd,ml,batch_accuracy,learning_rate,compute_ms,step_seconds";
-    public const string EvalCsvHeader = "epoch,global_step,model,role,accuracy,macro_f1,nll,auc,sensitivity,specificity";
+    public const string EvalCsvHeader = "epoch,global_step,model,role,accuracy,macro_f1,nll,auc,sensitivity,specificity,split";
 
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
     private readonly StreamWriter stepsCsv, stepsJson, evalCsv, evalJson;
@@ -84,14 +84,19 @@ public sealed class MetricsWriter : ITrainingObserver, IDisposable
     {
         lock (gate)
         {
-            foreach (var m in e.Models) evalCsv.WriteLine(EvalRow(e, m.Id, Role(m.Role), m.Metrics));
-            if (e.StudentEnsemble is not null) evalCsv.WriteLine(EvalRow(e, "student-ensemble", "ensemble", e.StudentEnsemble));
-            evalJson.WriteLine(JsonSerializer.Serialize(new
+            // One row per model and split: the test split, then the validation split when the data set has one.
+            foreach (var (split, r) in new[] { ("test", e), ("val", e.Val) })
             {
-                epoch = e.Epoch + 1, global_step = e.GlobalStep,
-                models = e.Models.Select(m => new { model = m.Id, role = Role(m.Role), metrics = m.Metrics.ToDictionary() })
-                    .Concat(e.StudentEnsemble is null ? [] : [new { model = "student-ensemble", role = "ensemble", metrics = e.StudentEnsemble.ToDictionary() }]),
-            }, Json));
+                if (r is null) continue;
+                foreach (var m in r.Models) evalCsv.WriteLine(EvalRow(r, m.Id, Role(m.Role), m.Metrics, split));
+                if (r.StudentEnsemble is not null) evalCsv.WriteLine(EvalRow(r, "student-ensemble", "ensemble", r.StudentEnsemble, split));
+                evalJson.WriteLine(JsonSerializer.Serialize(new
+                {
+                    epoch = r.Epoch + 1, global_step = r.GlobalStep, split,
+                    models = r.Models.Select(m => new { model = m.Id, role = Role(m.Role), metrics = m.Metrics.ToDictionary() })
+                        .Concat(r.StudentEnsemble is null ? [] : [new { model = "student-ensemble", role = "ensemble", metrics = r.StudentEnsemble.ToDictionary() }]),
+                }, Json));
+            }
             evalCsv.Flush();
             evalJson.Flush();
         }
@@ -113,8 +118,8 @@ public sealed class MetricsWriter : ITrainingObserver, IDisposable
 
     public static string Role(ModelRole role) => role == ModelRole.Teacher ? "teacher" : "student";
 
-    private static string EvalRow(EvalRecord e, string id, string role, ClassificationMetrics m) =>
-        Csv(e.Epoch + 1, e.GlobalStep, id, role, m.Accuracy, m.MacroF1, m.Nll, m.RocAuc, m.Sensitivity, m.Specificity);
+    private static string EvalRow(EvalRecord e, string id, string role, ClassificationMetrics m, string split) =>
+        Csv(e.Epoch + 1, e.GlobalStep, id, role, m.Accuracy, m.MacroF1, m.Nll, m.RocAuc, m.Sensitivity, m.Specificity, split);
 
     private static StreamWriter Open(string path, string? header)
     {

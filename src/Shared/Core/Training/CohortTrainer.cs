@@ -15,6 +15,12 @@ public sealed record CohortResult(IReadOnlyList<EvalRecord> Evaluations, long St
     IReadOnlyList<ExportedWeights>? Exports = null, bool Failed = false)
 {
     public EvalRecord? Final => Evaluations.Count > 0 ? Evaluations[^1] : null;
+
+    /// <summary>
+    /// The evaluation whose validation score (<see cref="EvalRecord.Score"/>) is highest, the earliest on a tie; null when the
+    /// data set has no validation split. Its test metrics are the ones to report: the epoch was chosen without the test split.
+    /// </summary>
+    public EvalRecord? BestOnVal => Evaluations.Where(e => e.Val is not null).MaxBy(e => e.Val!.Score);
 }
 
 /// <summary>
@@ -137,10 +143,9 @@ public sealed class CohortTrainer : IDisposable
     public EvalRecord Evaluate(int epoch, long globalStep)
     {
         var probs = trainers.Select(_ => new List<float>(data.Test.Count * data.NumClasses)).ToArray();
-        foreach (var batch in plan.TestBatches())
+        foreach (var batch in plan.EvaluationBatches())
             for (int m = 0; m < trainers.Count; m++) probs[m].AddRange(trainers[m].Predict(batch));
-        return Evaluation.Combine(epoch, globalStep,
-            trainers.Select((t, m) => (t.Id, t.Setup.Role, probs[m].ToArray())).ToList(), plan.TestLabels(), data.NumClasses);
+        return plan.EvaluationOf(epoch, globalStep, trainers.Select((t, m) => (t.Id, t.Setup.Role, probs[m].ToArray())).ToList());
     }
 
     private double Throughput(long steps, Stopwatch clock) =>

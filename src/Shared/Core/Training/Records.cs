@@ -22,8 +22,25 @@ public sealed record StepRecord(int Epoch, int Step, long GlobalStep, int StepsP
 /// <summary>One model's evaluation on the test split.</summary>
 public sealed record ModelEvalRecord(string Id, ModelRole Role, ClassificationMetrics Metrics);
 
-/// <summary>The evaluation at the end of an epoch: every model and the student ensemble (mean of softmax probabilities).</summary>
-public sealed record EvalRecord(int Epoch, long GlobalStep, IReadOnlyList<ModelEvalRecord> Models, ClassificationMetrics? StudentEnsemble);
+/// <summary>The evaluation at the end of an epoch: every model and the student ensemble (mean of softmax probabilities), on the test split.</summary>
+public sealed record EvalRecord(int Epoch, long GlobalStep, IReadOnlyList<ModelEvalRecord> Models, ClassificationMetrics? StudentEnsemble)
+{
+    /// <summary>The same evaluation on the validation split, when the data set has one (MedMNIST); it picks the best epoch.</summary>
+    public EvalRecord? Val { get; init; }
+
+    /// <summary>
+    /// How good this evaluation is on its split, to pick the best epoch: the student ensemble's ROC-AUC for two classes, else its
+    /// accuracy (the teacher's when there are no students).
+    /// </summary>
+    public double Score
+    {
+        get
+        {
+            var m = StudentEnsemble ?? Models.FirstOrDefault()?.Metrics;
+            return m is null ? double.NaN : m.RocAuc ?? m.Accuracy;
+        }
+    }
+}
 
 /// <summary>Watches training without touching the loop (metrics files, progress, logs).</summary>
 public interface ITrainingObserver

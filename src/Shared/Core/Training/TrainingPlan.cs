@@ -35,8 +35,10 @@ public sealed class TrainingPlan
     public string Fingerprint => fingerprint ??= DatasetFingerprint.Compute(Splits);
     private string? fingerprint;
 
-    /// <summary>Test batches of one evaluation.</summary>
-    public int TestBatchCount => (Splits.Test.Count + Training.BatchSize - 1) / Training.BatchSize;
+    /// <summary>Batches of one evaluation: the test split's, then the validation split's (when there is one).</summary>
+    public int EvaluationBatchCount => Batched(Splits.Test.Count) + (Splits.Val is null ? 0 : Batched(Splits.Val.Count));
+
+    private int Batched(int count) => (count + Training.BatchSize - 1) / Training.BatchSize;
 
     /// <summary>Images in training batch (epoch, step).</summary>
     public int TrainBatchSize(int epoch, int step) => Batches.Indices(epoch, step).Length;
@@ -63,15 +65,37 @@ public sealed class TrainingPlan
     public ImageBatch TrainBatch(int epoch, int step) =>
         BatchBuilder.Build(Splits.Train, Batches.Indices(epoch, step), Data.Augment, (int)Training.Seed, epoch, step);
 
-    /// <summary>The test split in order, in batches of the training batch size.</summary>
-    public IEnumerable<ImageBatch> TestBatches() =>
-        BatchPlan.InOrder(Splits.Test.Count, Training.BatchSize).Batches(0).Select(indices => BatchBuilder.Build(Splits.Test, indices));
-
-    public int[] TestLabels()
+    /// <summary>
+    /// What every model predicts at an evaluation, in order and in batches of the training batch size: the test split, then
+    /// the validation split when the data set has one. <see cref="EvaluationOf"/> splits the predictions back.
+    /// </summary>
+    public IEnumerable<ImageBatch> EvaluationBatches()
     {
-        var labels = new int[Splits.Test.Count];
-        for (int i = 0; i < labels.Length; i++) labels[i] = Splits.Test.Label(i);
+        foreach (var split in new[] { Splits.Test, Splits.Val }.OfType<IImageDataset>())
+            foreach (var indices in BatchPlan.InOrder(split.Count, Training.BatchSize).Batches(0))
+                yield return BatchBuilder.Build(split, indices);
+    }
+
+    private static int[] Labels(IImageDataset split)
+    {
+        var labels = new int[split.Count];
+        for (int i = 0; i < labels.Length; i++) labels[i] = split.Label(i);
         return labels;
+    }
+
+    /// <summary>
+    /// The evaluation of every model from its probabilities over <see cref="EvaluationBatches"/> (rows in that order): metrics
+    /// on the test split, and on the validation split in <see cref="EvalRecord.Val"/> when there is one.
+    /// </summary>
+    public EvalRecord EvaluationOf(int epoch, long globalStep, IReadOnlyList<(string Id, ModelRole Role, float[] Probabilities)> models)
+    {
+        int classes = Spec.NumClasses, testValues = Splits.Test.Count * classes;
+        var test = P2PDistill.Shared.Training.Evaluation.Combine(epoch, globalStep, models.Select(m => (m.Id, m.Role, m.Probabilities[..testValues])).ToList(),
+            Labels(Splits.Test), classes);
+        if (Splits.Val is null) return test;
+        var val = P2PDistill.Shared.Training.Evaluation.Combine(epoch, globalStep, models.Select(m => (m.Id, m.Role, m.Probabilities[testValues..])).ToList(),
+            Labels(Splits.Val), classes);
+        return test with { Val = val };
     }
 
     /// <summary>Cohort slot 0 is the teacher; students take slots 1, 2, ... Id and seed follow from the slot.</summary>

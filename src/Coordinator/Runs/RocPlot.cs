@@ -1,0 +1,40 @@
+using P2PDistill.Shared.Training;
+using ScottPlot;
+
+namespace P2PDistill.Coordinator.Runs;
+
+/// <summary>
+/// <c>RUN/plots/roc.png</c> for a two-class run: the test ROC curve of the teacher, each student and the student ensemble at
+/// the final evaluation, with each AUC in the legend and the chance diagonal.
+/// </summary>
+public static class RocPlot
+{
+    public static string PathIn(string runDirectory) => System.IO.Path.Combine(runDirectory, "plots", "roc.png");
+
+    /// <summary>Draws the curves of <paramref name="evaluation"/>; false (nothing drawn) when it has no ROC curve (not two classes).</summary>
+    public static bool Draw(string runDirectory, EvalRecord evaluation)
+    {
+        var curves = evaluation.Models.Select(m => (m.Id, m.Metrics))
+            .Concat(evaluation.StudentEnsemble is null ? [] : [("student-ensemble", evaluation.StudentEnsemble)])
+            .Where(c => c.Metrics.Roc is not null).ToList();
+        if (curves.Count == 0) return false;
+        var plot = new Plot();
+        var chance = plot.Add.Line(0, 0, 1, 1);
+        chance.LinePattern = LinePattern.Dashed;
+        chance.Color = Colors.Gray;
+        foreach (var (id, m) in curves)
+        {
+            var line = plot.Add.ScatterLine(m.Roc!.FalsePositiveRate, m.Roc.TruePositiveRate);
+            line.LegendText = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{id} (AUC {m.RocAuc:F3})");
+            line.LineWidth = id == "student-ensemble" ? 3 : 1.5f;
+        }
+        plot.Title($"ROC on the test split, epoch {evaluation.Epoch + 1}");
+        plot.XLabel("false-positive rate (1 - specificity)");
+        plot.YLabel("true-positive rate (sensitivity)");
+        plot.Axes.SetLimits(0, 1, 0, 1);
+        plot.ShowLegend(Alignment.LowerRight);
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(PathIn(runDirectory))!);
+        plot.SavePng(PathIn(runDirectory), 640, 560);
+        return true;
+    }
+}
