@@ -35,7 +35,7 @@ public static class ExperimentCommand
           --students and --temperatures with the same data and training settings, then writes to DIR: results.csv and
           results.jsonl (one row per run), results.md (mean ± std over seeds of the test accuracy of the teacher, each
           student, the student mean and the student ensemble, per cohort size, temperature and mode; a verdict on whether
-          kd-ml's student ensemble beats kd's and ml's, against the seed-to-seed spread; with several temperatures a sweep
+          kd-ml's student ensemble beats kd's and ml's, by a paired t-test over the seeds; with several temperatures a sweep
           table), plots/*.png, and each run's metrics in runs/NAME/.
           Runs already in DIR/results.csv are skipped: rerun the same command to continue an interrupted experiment or
           to add seeds, modes, sizes or temperatures. DIR refuses runs with other shared settings (epochs, data, ...).

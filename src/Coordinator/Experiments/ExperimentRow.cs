@@ -92,7 +92,11 @@ public readonly record struct MeanStd(double Mean, double Std, int Count)
 }
 
 /// <summary>One mode's results at one cohort size and temperature, over the seeds.</summary>
-public sealed record ModeSummary(string Mode, int Seeds, MeanStd Teacher, IReadOnlyList<MeanStd> Students, MeanStd StudentMean, MeanStd Ensemble);
+public sealed record ModeSummary(string Mode, int Seeds, MeanStd Teacher, IReadOnlyList<MeanStd> Students, MeanStd StudentMean, MeanStd Ensemble)
+{
+    /// <summary>The student ensemble's accuracy of each seed, for paired comparisons between modes.</summary>
+    public IReadOnlyDictionary<long, double> EnsembleBySeed { get; init; } = new Dictionary<long, double>();
+}
 
 /// <summary>The results of one (cohort size, temperature) cell of the experiment, one summary per mode.</summary>
 public sealed record ExperimentGroup(int Students, double Temperature, IReadOnlyList<ModeSummary> Modes)
@@ -129,7 +133,10 @@ public static class ExperimentReport
                         MeanStd.Of(runs.Select(r => r.Teacher).ToList()),
                         Enumerable.Range(0, n).Select(i => MeanStd.Of(runs.Select(r => r.StudentAccuracies[i]).ToList())).ToList(),
                         MeanStd.Of(runs.Select(r => r.StudentMean).ToList()),
-                        MeanStd.Of(runs.Select(r => r.Ensemble).ToList())));
+                        MeanStd.Of(runs.Select(r => r.Ensemble).ToList()))
+                    {
+                        EnsembleBySeed = runs.ToDictionary(r => r.Key.Seed, r => r.Ensemble),
+                    });
                 }
                 groups.Add(new ExperimentGroup(n, t, summaries));
             }
@@ -157,8 +164,10 @@ public static class ExperimentReport
     }
 
     /// <summary>
-    /// A plain-words answer to the paper's question for one group: does kd-ml's student ensemble beat kd's and ml's, by how
-    /// many accuracy points, and is that more than the seed-to-seed spread (the pooled sample std of the two modes' ensembles)?
+    /// A plain-words answer to the paper's question for one group: does kd-ml's student ensemble beat kd's and ml's? Each
+    /// comparison is paired over the seeds both modes ran (the same seed gives both the same initialisation and batches): the
+    /// mean difference in accuracy points, its standard error, and the two-sided p-value of the paired t-test. "Significantly"
+    /// means p &lt; 0.05 against each.
     /// </summary>
     public static string Verdict(ExperimentGroup group)
     {
@@ -169,50 +178,54 @@ public static class ExperimentReport
             return $"{group.Title}: no verdict: it needs the kd-ml runs and the kd and/or ml runs.";
 
         var clauses = new List<string>();
-        bool beatsAll = true, clearOfAll = true, clearlyBehind = false, noSpread = false;
+        bool beatsAll = true, significantAll = true, behindSignificantly = false, untestable = false;
         foreach (var other in others)
         {
-            double diff = kdml.Ensemble.Mean - other.Ensemble.Mean;
-            double spread = PooledStd(kdml.Ensemble, other.Ensemble);
-            string verb = diff > 0 ? "beats" : diff < 0 ? "trails" : "ties";
-            string against;
-            if (double.IsNaN(spread))
+            var seeds = kdml.EnsembleBySeed.Keys.Intersect(other.EnsembleBySeed.Keys).Order().ToList();
+            var test = PairedTest.Of(seeds.Select(s => kdml.EnsembleBySeed[s]).ToList(), seeds.Select(s => other.EnsembleBySeed[s]).ToList());
+            double diff = test.MeanDifference;
+            if (test.Pairs == 0)
             {
-                against = "no seed-to-seed spread to compare with (one seed)";
-                clearOfAll = false;
-                noSpread = true;
+                clauses.Add($"has no seed in common with {other.Mode}, so no paired test");
+                beatsAll = significantAll = false;
+                untestable = true;
+                continue;
             }
-            else if (spread == 0)
+            string verb = diff > 0 ? "beats" : diff < 0 ? "trails" : "ties";
+            string detail;
+            if (test.Pairs < 2)
             {
-                against = "seed-to-seed std 0";
-                clearOfAll &= diff > 0;
-                clearlyBehind |= diff < 0;
+                detail = "one seed in common, so no paired test";
+                untestable = true;
+                significantAll = false;
             }
             else
             {
-                double ratio = Math.Abs(diff) / spread;
-                bool clear = ratio > 1;
-                against = string.Create(inv, $"{ratio:F1}x the seed-to-seed std of {100 * spread:F2} points, so {(clear ? "larger than" : "within")} the spread");
-                clearOfAll &= clear && diff > 0;
-                clearlyBehind |= clear && diff < 0;
+                bool significant = test.PValue < 0.05;
+                detail = string.Create(inv, $"paired over {test.Pairs} seeds: {100 * diff:+0.00;-0.00;0.00} ± {100 * test.StandardError:F2} points (SE), ") +
+                         $"t({test.DegreesOfFreedom}) = {FormatT(test.T)}, p {FormatP(test.PValue)}";
+                significantAll &= significant && diff > 0;
+                behindSignificantly |= significant && diff < 0;
             }
             beatsAll &= diff > 0;
             clauses.Add(string.Create(inv,
-                $"{verb} {other.Mode}'s by {100 * Math.Abs(diff):F2} points ({kdml.Ensemble.Mean:F4} vs {other.Ensemble.Mean:F4}; {against})"));
+                $"{verb} {other.Mode}'s by {100 * Math.Abs(diff):F2} points ({kdml.Ensemble.Mean:F4} vs {other.Ensemble.Mean:F4}; {detail})"));
         }
-        string answer = beatsAll && clearOfAll ? "yes, clearly"
-            : beatsAll ? "yes on the mean, but not clearly beyond the seed-to-seed spread"
-            : clearlyBehind ? "no: it is behind by more than the seed-to-seed spread"
-            : noSpread ? "no on the mean (one seed: no spread to judge by)"
-            : "no on the mean, but where it trails the gap is within the seed-to-seed spread";
+        string answer = beatsAll && significantAll ? "yes, significantly (paired t-test, p < 0.05 against each)"
+            : beatsAll && untestable ? "yes on the mean, but with one seed there is no test of it"
+            : beatsAll ? "yes on the mean, but not significantly (p ≥ 0.05 against at least one)"
+            : behindSignificantly ? "no: it is significantly behind (p < 0.05)"
+            : untestable ? "no on the mean (one seed: no test)"
+            : "no on the mean, and where it trails the difference is not significant";
         string compared = string.Join(" and ", others.Select(o => o.Mode + "'s"));
         return string.Create(inv, $"{group.Title}: does kd-ml's student ensemble beat {compared}? {answer}. ") +
                $"It {string.Join("; it ", clauses)} ({kdml.Seeds} seed(s) for kd-ml).";
     }
 
-    /// <summary>sqrt of the mean of the two variances; NaN when either has fewer than two seeds.</summary>
-    public static double PooledStd(MeanStd a, MeanStd b) =>
-        double.IsNaN(a.Std) || double.IsNaN(b.Std) ? double.NaN : Math.Sqrt((a.Std * a.Std + b.Std * b.Std) / 2);
+    private static string FormatT(double t) =>
+        double.IsInfinity(t) ? (t > 0 ? "+∞" : "−∞") : t.ToString("F2", CultureInfo.InvariantCulture);
+
+    private static string FormatP(double p) => p < 0.0001 ? "< 0.0001" : "= " + p.ToString("F4", CultureInfo.InvariantCulture);
 
     /// <summary>Mean ± std of the student ensemble per mode against the temperature, for each cohort size (the sweep).</summary>
     public static string TemperatureSweep(IReadOnlyList<ExperimentGroup> groups)

@@ -86,63 +86,97 @@ public sealed class ExperimentReportSpecs
     }
 
     [Fact]
-    public void Should_say_yes_clearly_when_kd_ml_beats_both_by_more_than_the_spread()
+    public void Should_say_yes_significantly_when_kd_ml_beats_both_on_every_seed()
     {
-        var rows = new[] { 1, 2, 3 }.SelectMany(s => new[]
+        // Differences per seed (kd-ml − kd): +1.0, +1.2, +0.8 points; (kd-ml − ml): +1.5 on every seed.
+        var rows = new[] { (1, 0.000), (2, 0.002), (3, -0.002) }.SelectMany(x => new[]
         {
-            Row("kd", s, 0.850 + 0.001 * s), Row("ml", s, 0.845 + 0.001 * s), Row("kd-ml", s, 0.860 + 0.001 * s),
+            Row("kd", x.Item1, 0.850 + 0.001 * x.Item1), Row("ml", x.Item1, 0.845 + 0.001 * x.Item1 + x.Item2),
+            Row("kd-ml", x.Item1, 0.860 + 0.001 * x.Item1 + x.Item2),
         });
         var verdict = ExperimentReport.Verdict(Group(rows));
-        Assert.Contains("? yes, clearly.", verdict);
-        Assert.Contains("beats kd's by 1.00 points", verdict);
+        Assert.Contains("? yes, significantly (paired t-test, p < 0.05 against each).", verdict);
+        // mean +1.00, sd of (1.0, 1.2, 0.8) = 0.2, SE = 0.2/√3 = 0.1155, t(2) = 8.66, p = 0.0131
+        Assert.Contains("beats kd's by 1.00 points (0.8620 vs 0.8520; paired over 3 seeds: +1.00 ± 0.12 points (SE), t(2) = 8.66, p = 0.0131)", verdict);
         Assert.Contains("beats ml's by 1.50 points", verdict);
-        Assert.Contains("10.0x the seed-to-seed std of 0.10 points, so larger than the spread", verdict);
+        Assert.Contains("t(2) = +∞, p < 0.0001", verdict); // the same difference on every seed
     }
 
     [Fact]
-    public void Should_say_the_difference_is_within_the_spread_when_seeds_disagree_more_than_modes()
+    public void Should_say_not_significantly_when_the_seeds_disagree_about_the_sign()
     {
+        // kd-ml − kd: +2, −1, +0.5 points: mean +0.5, sd 1.5, SE 0.866, t(2) = 0.577, p = 0.622.
+        var deltas = new[] { 0.02, -0.01, 0.005 };
         var rows = new[] { 1, 2, 3 }.SelectMany(s => new[]
         {
-            Row("kd", s, 0.80 + 0.02 * s), Row("ml", s, 0.80 + 0.02 * s), Row("kd-ml", s, 0.805 + 0.02 * s),
+            Row("kd", s, 0.80), Row("ml", s, 0.79), Row("kd-ml", s, 0.80 + deltas[s - 1]),
         });
         var verdict = ExperimentReport.Verdict(Group(rows));
-        Assert.Contains("yes on the mean, but not clearly beyond the seed-to-seed spread", verdict);
-        Assert.Contains("so within the spread", verdict);
+        Assert.Contains("? yes on the mean, but not significantly (p ≥ 0.05 against at least one).", verdict);
+        Assert.Contains("t(2) = 0.58, p = 0.6220", verdict);
     }
 
     [Fact]
-    public void Should_say_no_when_kd_ml_trails_one_of_them()
+    public void Should_say_no_when_kd_ml_trails_one_of_them_significantly()
     {
-        var rows = new[] { 1, 2 }.SelectMany(s => new[] { Row("kd", s, 0.90 + 0.001 * s), Row("ml", s, 0.80), Row("kd-ml", s, 0.85 + 0.001 * s) });
+        var rows = new[] { 1, 2, 3 }.SelectMany(s => new[] { Row("kd", s, 0.90 + 0.001 * s), Row("ml", s, 0.80), Row("kd-ml", s, 0.85 + 0.0012 * s) });
         var verdict = ExperimentReport.Verdict(Group(rows));
-        Assert.Contains("? no: it is behind by more than the seed-to-seed spread.", verdict);
-        Assert.Contains("trails kd's by 5.00 points", verdict);
+        Assert.Contains("? no: it is significantly behind (p < 0.05).", verdict);
+        Assert.Contains("trails kd's by 4.96 points", verdict);
         Assert.Contains("beats ml's", verdict);
     }
 
     [Fact]
-    public void Should_say_when_kd_ml_trails_by_less_than_the_spread()
+    public void Should_say_when_kd_ml_trails_without_significance()
     {
-        var rows = new[] { 1, 2, 3 }.SelectMany(s => new[] { Row("kd", s, 0.80 + 0.02 * s), Row("ml", s, 0.78 + 0.02 * s), Row("kd-ml", s, 0.795 + 0.02 * s) });
+        var deltas = new[] { -0.02, 0.01, -0.005 };
+        var rows = new[] { 1, 2, 3 }.SelectMany(s => new[] { Row("kd", s, 0.80), Row("ml", s, 0.78 + 0.001 * s), Row("kd-ml", s, 0.80 + deltas[s - 1]) });
         var verdict = ExperimentReport.Verdict(Group(rows));
-        Assert.Contains("? no on the mean, but where it trails the gap is within the seed-to-seed spread.", verdict);
+        Assert.Contains("? no on the mean, and where it trails the difference is not significant.", verdict);
         Assert.Contains("trails kd's by 0.50 points", verdict);
-        Assert.Contains("beats ml's by 1.50 points", verdict);
     }
 
     [Fact]
-    public void Should_not_claim_a_spread_with_one_seed_and_give_no_verdict_without_the_modes()
+    public void Should_not_test_with_one_seed_and_give_no_verdict_without_the_modes()
     {
         var one = ExperimentReport.Verdict(Group([Row("kd", 1, 0.80), Row("kd-ml", 1, 0.85)]));
-        Assert.Contains("yes on the mean, but not clearly", one);
-        Assert.Contains("no seed-to-seed spread to compare with (one seed)", one);
+        Assert.Contains("yes on the mean, but with one seed there is no test of it", one);
+        Assert.Contains("one seed in common, so no paired test", one);
 
         var behind = ExperimentReport.Verdict(Group([Row("ml", 1, 0.85), Row("kd-ml", 1, 0.80)]));
-        Assert.Contains("? no on the mean (one seed: no spread to judge by).", behind);
+        Assert.Contains("? no on the mean (one seed: no test).", behind);
+
+        var apart = ExperimentReport.Verdict(Group([Row("kd", 1, 0.80), Row("kd-ml", 2, 0.85)]));
+        Assert.Contains("has no seed in common with kd, so no paired test", apart);
 
         var none = ExperimentReport.Verdict(Group([Row("kd", 1, 0.80), Row("independent", 1, 0.85)]));
         Assert.Contains("no verdict", none);
+    }
+
+    [Theory]
+    [InlineData(2.0, 4, 0.116117)]      // Student's t tables
+    [InlineData(2.776445, 4, 0.05)]
+    [InlineData(2.228139, 10, 0.05)]
+    [InlineData(1.0, 1, 0.5)]           // Cauchy: 2 (1/2 − atan(1)/π)
+    [InlineData(12.706205, 1, 0.05)]
+    [InlineData(0.0, 7, 1.0)]
+    [InlineData(-3.499483, 7, 0.01)]
+    public void Should_give_the_two_sided_p_value_of_students_t(double t, int df, double expected)
+    {
+        Assert.Equal(expected, PairedTest.TwoSidedP(t, df), 5);
+    }
+
+    [Fact]
+    public void Should_compute_the_paired_statistics_by_hand()
+    {
+        var test = PairedTest.Of([0.86, 0.872, 0.858], [0.85, 0.86, 0.85]); // differences 1.0, 1.2, 0.8 points
+
+        Assert.Equal(3, test.Pairs);
+        Assert.Equal(0.01, test.MeanDifference, 12);
+        Assert.Equal(0.002 / Math.Sqrt(3), test.StandardError, 12);
+        Assert.Equal(0.01 / (0.002 / Math.Sqrt(3)), test.T, 9);
+        Assert.InRange(test.PValue, 0.0130, 0.0132);
+        Assert.Throws<ArgumentException>(() => PairedTest.Of([1.0], [1.0, 2.0]));
     }
 
     [Fact]
