@@ -46,6 +46,7 @@ public static class CoordinatorCli
         new("mode", ["Training:Mode"], "independent, kd, ml or kd-ml (default)"),
         new("alpha", ["Training:Alpha"], "weight of the KD term (default 1)"),
         new("beta", ["Training:Beta"], "weight of the ML term (default 1)"),
+        new("rampup-epochs", ["Training:RampUpEpochs"], "ramp alpha and beta up over this many epochs, sigmoid-shaped (default 0: no ramp)"),
         new("weight-ce", ["Training:WeightCe"], "weight of the cross-entropy term (default 1)"),
         new("temperature", ["Training:Temperature"], "temperature of both KD and ML (default 1)"),
         new("temperature-kd", ["Training:TemperatureKd"], "temperature of KD only"),

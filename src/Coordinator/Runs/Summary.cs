@@ -15,8 +15,10 @@ public static class Summary
         sb.AppendLine("# P2PDistill run summary");
         sb.AppendLine();
         int students = result.Final?.Models.Count(m => m.Role == ModelRole.Student) ?? t.Students;
-        sb.AppendLine(inv, $"- dataset: {dataset}; teacher {t.TeacherModel}, {students} x {t.StudentModel}; mode {t.Distillation.Mode.Name()}; " +
-                           $"alpha {t.Alpha}, beta {t.Beta}, T_kd {t.Distillation.TemperatureKd}, T_ml {t.Distillation.TemperatureMl}");
+        sb.Append(inv, $"- dataset: {dataset}; teacher {t.TeacherModel}, {students} x {t.StudentModel}; mode {t.Distillation.Mode.Name()}; " +
+                       $"alpha {t.Alpha}, beta {t.Beta}, T_kd {t.Distillation.TemperatureKd}, T_ml {t.Distillation.TemperatureMl}");
+        if (t.RampUpEpochs > 0) sb.Append(inv, $"; alpha and beta ramped up over {t.RampUpEpochs} epochs");
+        sb.AppendLine();
         sb.AppendLine(inv, $"- {result.Steps} steps of batch {t.BatchSize} in {result.Seconds:F1} s ({result.ImagesPerSecond:F0} images/s)");
         if (!result.Completed) sb.AppendLine(inv, $"- **stopped early**: {result.StopReason}");
         var final = result.Final;

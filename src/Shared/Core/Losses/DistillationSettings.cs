@@ -44,8 +44,25 @@ public sealed record DistillationSettings(
     double Alpha = 1.0,
     double Beta = 1.0,
     double TemperatureKd = 1.0,
-    double TemperatureMl = 1.0)
+    double TemperatureMl = 1.0,
+    long RampUpSteps = 0)
 {
+    /// <summary>
+    /// The weight of the KD and ML terms after <paramref name="step"/> optimizer steps when they ramp up over
+    /// <see cref="RampUpSteps"/> steps: the sigmoid-shaped exp(−5 (1 − t)²), t = step / RampUpSteps capped at 1, as in
+    /// mean teacher (Laine &amp; Aila; Tarvainen &amp; Valpola) and PCL. 1 without a ramp.
+    /// </summary>
+    public double RampUpWeight(long step)
+    {
+        if (RampUpSteps <= 0) return 1.0;
+        double t = Math.Clamp(step / (double)RampUpSteps, 0, 1);
+        return Math.Exp(-5 * (1 - t) * (1 - t));
+    }
+
+    /// <summary>The settings the loss uses at <paramref name="step"/>: alpha and beta times <see cref="RampUpWeight"/>.</summary>
+    public DistillationSettings AtStep(long step) =>
+        RampUpSteps <= 0 ? this : this with { Alpha = Alpha * RampUpWeight(step), Beta = Beta * RampUpWeight(step) };
+
     /// <summary>alpha as used by the loss: 0 unless the mode uses the teacher.</summary>
     public double EffectiveAlpha => Mode.UsesTeacher() ? Alpha : 0.0;
 

@@ -108,7 +108,7 @@ public sealed class ModelTrainer : IDisposable
                 var teacher = targets.TeacherLogits is null ? null : CheckedTensor(targets.TeacherLogits, [batch, classes], "teacher logits");
                 var s = targets.PeerProbSum is null ? null : CheckedTensor(targets.PeerProbSum, [batch, classes], "peer probability sum");
                 var h = targets.PeerNegEntropySum is null ? null : CheckedTensor(targets.PeerNegEntropySum, [batch], "peer entropy sum");
-                loss = DistillLoss.Student(logits, labels, Setup.Distillation, teacher, s, h, targets.Peers);
+                loss = DistillLoss.Student(logits, labels, Setup.Distillation.AtStep(StepsApplied), teacher, s, h, targets.Peers);
             }
 
             var parts = loss.ToParts();

@@ -29,6 +29,9 @@ public sealed record TrainingOptions
     public double? TemperatureKd { get; init; }
     public double? TemperatureMl { get; init; }
 
+    /// <summary>Ramp alpha and beta up over this many epochs (a sigmoid, as in mean teacher and PCL; 0: full weight from the first step).</summary>
+    public double RampUpEpochs { get; init; }
+
     /// <summary>Evaluate every model and the student ensemble every N epochs (the last epoch always).</summary>
     public int EvalEveryEpochs { get; init; } = 1;
 
@@ -66,6 +69,7 @@ public sealed record TrainingOptions
         if (Students < 1) errors.Add($"--students must be >= 1 (got {Students}); give the number of students, e.g. --students 2");
         if (MaxStepsPerEpoch < 0) errors.Add($"--max-steps must be >= 0 (got {MaxStepsPerEpoch}); use 0 for whole epochs");
         if (EvalEveryEpochs < 1) errors.Add($"--eval-every must be >= 1 (got {EvalEveryEpochs}); use 1 to evaluate after every epoch");
+        if (!(RampUpEpochs >= 0) || double.IsInfinity(RampUpEpochs)) errors.Add($"--rampup-epochs must be >= 0 and finite (got {RampUpEpochs}); use 0 for no ramp-up");
         if (Threads < 0) errors.Add($"--threads must be >= 0 (got {Threads}); use 0 for all cores");
         if (CheckpointEverySteps < 0) errors.Add($"--checkpoint-every must be >= 0 (got {CheckpointEverySteps}); use 0 to checkpoint at the end of each epoch only");
         if (KeepCheckpoints < 1) errors.Add($"--keep-checkpoints must be >= 1 (got {KeepCheckpoints}); the newest checkpoint is always kept");

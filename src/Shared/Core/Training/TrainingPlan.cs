@@ -102,6 +102,7 @@ public sealed class TrainingPlan
     public static string ModelId(ModelRole role, int slot) => role == ModelRole.Teacher ? "teacher" : $"student-{slot}";
 
     public TrainerSetup Setup(ModelRole role, int slot, string modelName) => new(
-        ModelId(role, slot), role, modelName, Spec, Optimizer, Training.Distillation, Normalization,
+        ModelId(role, slot), role, modelName, Spec, Optimizer,
+        Training.Distillation with { RampUpSteps = (long)Math.Round(Training.RampUpEpochs * StepsPerEpoch) }, Normalization,
         TrainingOptions.ModelSeed(Training.Seed, slot), StepsPerEpoch, TotalSteps);
 }
