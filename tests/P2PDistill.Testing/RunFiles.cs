@@ -16,7 +16,7 @@ public sealed record StepRow(
 /// <summary>One row of <c>metrics/eval.csv</c>: one model's (or the ensemble's) evaluation; the last three only where defined.</summary>
 public sealed record EvalRow(
     int Epoch, long GlobalStep, string Model, string Role, double Accuracy, double MacroF1, double Nll,
-    double? Auc, double? Sensitivity, double? Specificity);
+    double? Auc, double? Sensitivity, double? Specificity, string Split);
 
 /// <summary>One line of <c>metrics/steps.jsonl</c>: a whole step as the coordinator timed it.</summary>
 public sealed record StepLogRow(
@@ -43,7 +43,7 @@ public sealed class RunFiles(string runDirectory)
 
     public IReadOnlyList<EvalRow> Evaluations() => ReadCsv("eval.csv", MetricsWriter.EvalCsvHeader, c => new EvalRow(
         c.Int("epoch"), c.Long("global_step"), c["model"], c["role"], c.Double("accuracy"), c.Double("macro_f1"), c.Double("nll"),
-        c.OptionalDouble("auc"), c.OptionalDouble("sensitivity"), c.OptionalDouble("specificity")));
+        c.OptionalDouble("auc"), c.OptionalDouble("sensitivity"), c.OptionalDouble("specificity"), c["split"]));
 
     public IReadOnlyList<StepLogRow> StepLog() => File.ReadLines(Metrics("steps.jsonl")).Where(l => !string.IsNullOrWhiteSpace(l)).Select(line =>
     {

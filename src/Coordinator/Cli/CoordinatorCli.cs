@@ -54,6 +54,7 @@ public static class CoordinatorCli
         new("students", ["Training:Students"], "number of students (single-process and embedded runs; default 2)"),
         new("teacher-model", ["Training:TeacherModel"], "teacher architecture (default cnn-teacher)"),
         new("student-model", ["Training:StudentModel"], "student architecture (default cnn-student)"),
+        new("student-models", ["Training:StudentModels"], "a mixed cohort: comma-separated student architectures, one per student in order (single-process, embedded, experiment; peers choose their own with --model)"),
         new("eval-every", ["Training:EvalEveryEpochs"], "evaluate every N epochs (default 1; the last epoch always)"),
         new("threads", ["Training:Threads"], "TorchSharp threads in this process (0: all cores)"),
         new("checkpoint-every", ["Training:CheckpointEverySteps"], "also checkpoint every N steps (default 0: at the end of each epoch only)"),

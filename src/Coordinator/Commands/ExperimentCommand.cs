@@ -48,7 +48,7 @@ public static class ExperimentCommand
     private static readonly HashSet<string> SharedFlags =
     [
         "dataset", "data-path", "image-size", "channels", "train-limit", "test-limit", "crop-padding", "flip", "batch-size", "max-steps",
-        "alpha", "beta", "weight-ce", "rampup-epochs", "teacher-model", "student-model", "optimizer", "lr", "momentum", "weight-decay", "schedule", "warmup",
+        "alpha", "beta", "weight-ce", "rampup-epochs", "teacher-model", "student-model", "student-models", "optimizer", "lr", "momentum", "weight-decay", "schedule", "warmup",
     ];
 
     public static CommandLine Create() => new(
@@ -137,7 +137,7 @@ public static class ExperimentCommand
 
     private static TrainingOptions TrainingFor(Dictionary<string, string?> values, ExperimentKey key)
     {
-        var t = CommandSupport.Bind(values, "Training", new TrainingOptions(), Create());
+        var t = CommandSupport.Bind(CommandLine.SplitLists(values, "Training:StudentModels"), "Training", new TrainingOptions(), Create());
         return t with
         {
             Students = key.Students,
@@ -169,7 +169,7 @@ public static class ExperimentCommand
             ["flip"] = d.HorizontalFlip.ToString(), ["data_seed"] = d.Seed.ToString(inv),
             ["synthetic"] = string.Create(inv, $"{d.SyntheticTrain}/{d.SyntheticTest}/{d.SyntheticClasses}/{d.SyntheticSize}/{d.SyntheticChannels}"),
             ["epochs"] = t.Epochs.ToString(inv), ["batch_size"] = t.BatchSize.ToString(inv), ["max_steps"] = t.MaxStepsPerEpoch.ToString(inv),
-            ["teacher_model"] = t.TeacherModel, ["student_model"] = t.StudentModel,
+            ["teacher_model"] = t.TeacherModel, ["student_model"] = t.StudentModels.Length > 0 ? string.Join("+", t.StudentModels) : t.StudentModel,
             ["weights"] = string.Create(inv, $"ce {t.WeightCe:R}, alpha {t.Alpha:R}, beta {t.Beta:R}{(t.RampUpEpochs > 0 ? $", ramp-up {t.RampUpEpochs:R} epochs" : "")}"),
             ["optimizer"] = string.Create(inv, $"{o.Name.SettingName()} lr {o.LearningRate:R} momentum {o.Momentum:R} wd {o.WeightDecay:R} {o.Schedule.SettingName()} step {o.StepEpochs}x{o.Gamma:R} warmup {o.WarmupSteps}"),
         };
@@ -323,7 +323,7 @@ public static class ExperimentCommand
         sb.AppendLine("# Experiment: teacher + students, modes compared");
         sb.AppendLine();
         sb.Append(inv, $"- dataset {d.Dataset}{(d.TrainLimit > 0 ? $" (first {d.TrainLimit} training images)" : "")}{(d.TestLimit > 0 ? $" (first {d.TestLimit} test images)" : "")}; ");
-        sb.Append(inv, $"teacher {t.TeacherModel}, students {t.StudentModel}; {t.Epochs} epoch(s){(t.MaxStepsPerEpoch > 0 ? $" of at most {t.MaxStepsPerEpoch} steps" : "")}, batch {t.BatchSize}; ");
+        sb.Append(inv, $"teacher {t.TeacherModel}, students {(t.StudentModels.Length > 0 ? string.Join(", ", t.StudentModels) : t.StudentModel)}; {t.Epochs} epoch(s){(t.MaxStepsPerEpoch > 0 ? $" of at most {t.MaxStepsPerEpoch} steps" : "")}, batch {t.BatchSize}; ");
         sb.AppendLine(inv, $"{o.Name.SettingName()} lr {o.LearningRate:R}, {o.Schedule.SettingName()}; w_ce {t.WeightCe:R}, alpha {t.Alpha:R}, beta {t.Beta:R}{(t.RampUpEpochs > 0 ? $", ramped up over {t.RampUpEpochs:R} epochs" : "")}");
         sb.Append(inv, $"- seeds {string.Join(", ", plan.Seeds)}; test accuracy after the last epoch, mean ± sample std (n − 1) over seeds; ");
         sb.AppendLine("the student ensemble averages the students' softmax probabilities");

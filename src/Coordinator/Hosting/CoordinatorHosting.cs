@@ -74,7 +74,7 @@ public static class CoordinatorHosting
                 var coordinator = registry.Get<CoordinatorActor>();
                 system.ActorOf(ModelActor.Props(new ModelActorSettings(ModelRole.Teacher, t.TeacherModel, run.Plan.Spec, coordinator, Logging: run.Logging, Threads: threads)), "teacher");
                 for (int i = 1; i <= t.Students; i++)
-                    system.ActorOf(ModelActor.Props(new ModelActorSettings(ModelRole.Student, t.StudentModel, run.Plan.Spec, coordinator, Logging: run.Logging, Threads: threads)), $"student-{i}");
+                    system.ActorOf(ModelActor.Props(new ModelActorSettings(ModelRole.Student, t.StudentModelOf(i), run.Plan.Spec, coordinator, Logging: run.Logging, Threads: threads)), $"student-{i}");
             });
     }
 }

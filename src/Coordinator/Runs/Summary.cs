@@ -15,7 +15,7 @@ public static class Summary
         sb.AppendLine("# P2PDistill run summary");
         sb.AppendLine();
         int students = result.Final?.Models.Count(m => m.Role == ModelRole.Student) ?? t.Students;
-        sb.Append(inv, $"- dataset: {dataset}; teacher {t.TeacherModel}, {students} x {t.StudentModel}; mode {t.Distillation.Mode.Name()}; " +
+        sb.Append(inv, $"- dataset: {dataset}; teacher {t.TeacherModel}, {t.StudentsDescription(students)}; mode {t.Distillation.Mode.Name()}; " +
                        $"alpha {t.Alpha}, beta {t.Beta}, T_kd {t.Distillation.TemperatureKd}, T_ml {t.Distillation.TemperatureMl}");
         if (t.RampUpEpochs > 0) sb.Append(inv, $"; alpha and beta ramped up over {t.RampUpEpochs} epochs");
         sb.AppendLine();

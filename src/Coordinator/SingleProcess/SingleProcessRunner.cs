@@ -60,8 +60,8 @@ public sealed class SingleProcessRunner(
             CheckpointDirectory = session.CheckpointDirectory,
             RunId = session.RunId,
         };
-        logger.LogInformation("Cohort: teacher {Teacher} + {Students} x {Student}, mode {Mode}, {Epochs} epoch(s) of {Steps} steps, batch {Batch}",
-            t.TeacherModel, t.Students, t.StudentModel, t.Mode.Name(), t.Epochs, plan.StepsPerEpoch, t.BatchSize);
+        logger.LogInformation("Cohort: teacher {Teacher} + {Students}, mode {Mode}, {Epochs} epoch(s) of {Steps} steps, batch {Batch}",
+            t.TeacherModel, t.StudentsDescription(t.Students), t.Mode.Name(), t.Epochs, plan.StepsPerEpoch, t.BatchSize);
         var result = trainer.Run(session.Observer, stoppingToken);
         // This runner keeps no resumable state between steps: a stopped run is not finished.
         return (int)session.Finish(result, stoppedOnRequest: stoppingToken.IsCancellationRequested, resumable: false);

@@ -195,3 +195,29 @@ public sealed class ExperimentReportSpecs
         Assert.Throws<FormatException>(() => ExperimentRow.FromCsv(csv[..(csv.Length / 2)]));
     }
 }
+
+/// <summary>The experiment's options: a mixed cohort and a ramp-up reach every run and the report.</summary>
+[Trait("Category", "Unit")]
+public sealed class ExperimentOptionSpecs
+{
+    [Fact]
+    public void Should_take_a_mixed_cohort_and_a_ramp_up_into_the_report()
+    {
+        var plan = P2PDistill.Coordinator.Commands.ExperimentCommand.Parse(P2PDistill.Coordinator.Commands.ExperimentCommand.Create()
+            .Parse(["--dataset", "synthetic", "--student-models", "tiny, mlp", "--rampup-epochs", "2", "--modes", "kd-ml"]));
+
+        var report = P2PDistill.Coordinator.Commands.ExperimentCommand.Report(plan, []);
+
+        Assert.Contains("students tiny, mlp;", report);
+        Assert.Contains("ramped up over 2 epochs", report);
+    }
+
+    [Fact]
+    public void Should_refuse_an_unknown_student_model_in_the_list()
+    {
+        var e = Assert.Throws<P2PDistill.Coordinator.Commands.CommandInputException>(() => P2PDistill.Coordinator.Commands.ExperimentCommand.Parse(
+            P2PDistill.Coordinator.Commands.ExperimentCommand.Create().Parse(["--dataset", "synthetic", "--student-models", "tiny,gpt-5"])));
+
+        Assert.Contains("--student-models: unknown model 'gpt-5'", e.Message);
+    }
+}

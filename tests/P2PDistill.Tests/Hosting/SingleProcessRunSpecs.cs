@@ -56,6 +56,29 @@ public sealed class SingleProcessRunSpecs : IDisposable
         Assert.Contains(finalEval["student-ensemble"].ToString("F4", System.Globalization.CultureInfo.InvariantCulture), ensembleRow);
     }
 
+    [Fact]
+    public void Should_train_a_mixed_cohort_given_by_student_models_and_a_two_class_set_with_val_and_roc()
+    {
+        var r = RunningProcess.Run(NodeArgs.Coordinator().SingleProcess().Models("tiny", "tiny").Students(3).Epochs(2).BatchSize(32).MaxSteps(3)
+            .With("--dataset", "pneumoniamnist", "--train-limit", "128", "--test-limit", "64", "--student-models", "tiny,mlp", "--rampup-epochs", "1")
+            .Output(dir, "mixed"), dir, TimeSpan.FromMinutes(3));
+        Assert.True(r.ExitCode == (int)ExitCode.Completed, r.Output);
+        var run = Path.Combine(dir, "mixed");
+
+        var cards = new[] { "student-1", "student-2", "student-3" }.Select(id => File.ReadAllText(Path.Combine(run, "models", id + ".json"))).ToArray();
+        Assert.Contains("\"tiny\"", cards[0]);
+        Assert.Contains("\"mlp\"", cards[1]);
+        Assert.Contains("\"tiny\"", cards[2]); // the list repeats over the students
+        var summary = File.ReadAllText(Path.Combine(run, "summary.md"));
+        Assert.Contains("teacher tiny, tiny, mlp, tiny; mode kd-ml", summary);
+        Assert.Contains("alpha and beta ramped up over 1 epochs", summary);
+        Assert.Contains("| model | accuracy | macro-F1 | ROC-AUC | sensitivity | specificity |", summary);
+        Assert.Contains("Best epoch on the validation split:", summary);
+        Assert.Equal(2 * 5, new RunFiles(run).Evaluations().Count(e => e.Split == "val"));
+        var roc = File.ReadAllBytes(Path.Combine(run, "plots", "roc.png"));
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, roc[..4]);
+    }
+
     [Theory]
     [InlineData(new[] { "--temperature", "0" }, "--temperature must be > 0")]
     [InlineData(new[] { "--batch-size", "0" }, "batch-size must be >= 1")]

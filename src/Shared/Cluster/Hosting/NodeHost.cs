@@ -35,7 +35,7 @@ public static class NodeHost
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.AddJsonFile(settingsFile, optional: true)
             .AddEnvironmentVariables("P2PDISTILL_")
-            .AddInMemoryCollection(CommandLine.SplitLists(parsed.Values, "Node:SeedNodes"));
+            .AddInMemoryCollection(CommandLine.SplitLists(parsed.Values, "Node:SeedNodes", "Training:StudentModels"));
         builder.Logging.AddP2PDistillConsole();
         builder.Services.AddSingleton(flags); // names a bad setting by its flag (HostRunner)
         return builder;

@@ -48,7 +48,7 @@ public sealed class CohortTrainer : IDisposable
         data = plan.Splits;
         this.logger = logger;
         trainers.Add(new ModelTrainer(plan.Setup(ModelRole.Teacher, 0, options.TeacherModel)));
-        for (int i = 1; i <= options.Students; i++) trainers.Add(new ModelTrainer(plan.Setup(ModelRole.Student, i, options.StudentModel)));
+        for (int i = 1; i <= options.Students; i++) trainers.Add(new ModelTrainer(plan.Setup(ModelRole.Student, i, options.StudentModelOf(i))));
     }
 
     public int StepsPerEpoch => plan.StepsPerEpoch;

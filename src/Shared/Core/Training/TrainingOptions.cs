@@ -10,6 +10,20 @@ public sealed record TrainingOptions
 {
     public string TeacherModel { get; init; } = "cnn-teacher";
     public string StudentModel { get; init; } = "cnn-student";
+
+    /// <summary>
+    /// A heterogeneous cohort: the students' architectures, one per student slot in order and repeated when there are more
+    /// students (--student-models a,b). Empty: every student is <see cref="StudentModel"/>.
+    /// </summary>
+    public string[] StudentModels { get; init; } = [];
+
+    /// <summary>The architecture of the student in cohort slot <paramref name="slot"/> (1, 2, ...).</summary>
+    public string StudentModelOf(int slot) => StudentModels.Length > 0 ? StudentModels[(slot - 1) % StudentModels.Length] : StudentModel;
+
+    /// <summary>The students as people read them: "2 x cnn-student", or "cnn-student, resnet18" for a mixed cohort.</summary>
+    public string StudentsDescription(int students) => StudentModels.Length > 0
+        ? string.Join(", ", Enumerable.Range(1, students).Select(StudentModelOf))
+        : $"{students} x {StudentModel}";
     /// <summary>Students trained by the single-process and embedded runners.</summary>
     public int Students { get; init; } = 2;
 
@@ -78,7 +92,7 @@ public sealed record TrainingOptions
             if (value is { } t && DistillationSettings.TemperatureProblem(flag, t) is { } problem) errors.Add(problem);
         foreach (var (flag, value) in new[] { ("weight-ce", WeightCe), ("alpha", Alpha), ("beta", Beta) })
             if (DistillationSettings.WeightProblem(flag, value) is { } problem) errors.Add(problem);
-        foreach (var (what, name) in new[] { ("teacher-model", TeacherModel), ("student-model", StudentModel) })
+        foreach (var (what, name) in new[] { ("teacher-model", TeacherModel), ("student-model", StudentModel) }.Concat(StudentModels.Select(m => ("student-models", m))))
             if (!Models.ModelRegistry.IsKnown(name))
                 errors.Add($"--{what}: unknown model '{name}'. Known models: {string.Join(", ", Models.ModelRegistry.Names)}.");
         return errors;

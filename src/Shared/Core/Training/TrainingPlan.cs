@@ -54,7 +54,8 @@ public sealed class TrainingPlan
     public void EnsureModelsFit()
     {
         var problems = new List<string>();
-        foreach (var (flag, name) in new[] { ("teacher-model", Training.TeacherModel), ("student-model", Training.StudentModel) })
+        var students = Training.StudentModels.Length > 0 ? Training.StudentModels.Distinct().Select(m => ("student-models", m)) : [("student-model", Training.StudentModel)];
+        foreach (var (flag, name) in new[] { ("teacher-model", Training.TeacherModel) }.Concat(students))
             if (ModelRegistry.Validate(name, Spec) is { } why)
                 problems.Add($"--{flag}: {why} (the dataset '{Data.Dataset}' has {Splits.Shape} images in {Splits.NumClasses} classes); " +
                     $"choose a model that fits ({string.Join(", ", ModelRegistry.Names.Where(n => ModelRegistry.Validate(n, Spec) is null))}) or change the image size");
