@@ -146,7 +146,7 @@ public static class ExperimentCommand
             Temperature = key.Temperature ?? 1.0,
             TemperatureKd = null,
             TemperatureMl = null,
-            EvalEveryEpochs = t.Epochs, // the table needs the final evaluation only
+            EvalEveryEpochs = 1, // every epoch: the epoch best on val (MedMNIST) is reported beside the final one
             CheckpointEverySteps = 0,
         };
     }
@@ -287,7 +287,7 @@ public static class ExperimentCommand
             store.Append(row, Details(row, result));
             done.Add(row);
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"teacher {row.Teacher:F4}, students {string.Join(" ", row.StudentAccuracies.Select(a => a.ToString("F4", CultureInfo.InvariantCulture)))}, ensemble {row.Ensemble:F4} ({result.Seconds:F0} s)"));
+                $"teacher {row.Teacher:F4}, students {string.Join(" ", row.StudentAccuracies.Select(a => a.ToString("F4", CultureInfo.InvariantCulture)))}, ensemble {row.Ensemble:F4}{(double.IsNaN(row.EnsembleAuc) ? "" : $" (AUC {row.EnsembleAuc:F4})")} ({result.Seconds:F0} s)"));
         }
         return status;
     }
@@ -298,8 +298,19 @@ public static class ExperimentCommand
         var final = result.Final ?? throw new InvalidOperationException($"run {key} made no evaluation");
         var teacher = final.Models.Single(m => m.Role == ModelRole.Teacher).Metrics.Accuracy;
         var students = final.Models.Where(m => m.Role == ModelRole.Student).Select(m => m.Metrics.Accuracy).ToList();
+        double Auc(Shared.Metrics.ClassificationMetrics? m) => m?.RocAuc ?? double.NaN;
+        var studentAucs = final.Models.Where(m => m.Role == ModelRole.Student).Select(m => Auc(m.Metrics)).ToList();
+        var best = result.BestOnVal;
         return new ExperimentRow(key, training.Epochs, result.Steps, result.Seconds, teacher, students,
-            final.StudentEnsemble?.Accuracy ?? double.NaN);
+            final.StudentEnsemble?.Accuracy ?? double.NaN)
+        {
+            TeacherAuc = Auc(final.Models.Single(m => m.Role == ModelRole.Teacher).Metrics),
+            StudentMeanAuc = studentAucs.Count == 0 ? double.NaN : studentAucs.Average(),
+            EnsembleAuc = Auc(final.StudentEnsemble),
+            BestEpoch = best is null ? 0 : best.Epoch + 1,
+            BestEnsemble = best?.StudentEnsemble?.Accuracy ?? double.NaN,
+            BestEnsembleAuc = Auc(best?.StudentEnsemble),
+        };
     }
 
     private static object Details(ExperimentRow row, CohortResult result) => new
@@ -341,8 +352,20 @@ public static class ExperimentCommand
                 continue;
             }
             sb.Append(ExperimentReport.Table(g));
+            if (ExperimentReport.AucTable(g) is { } aucTable)
+            {
+                sb.AppendLine();
+                sb.AppendLine("Test ROC-AUC (final), and the ensemble at the epoch best on the validation split:");
+                sb.AppendLine();
+                sb.Append(aucTable);
+            }
             sb.AppendLine();
             sb.AppendLine("**Verdict.** " + ExperimentReport.Verdict(g));
+            if (g.Modes.Any(m => m.HasAuc))
+            {
+                sb.AppendLine();
+                sb.AppendLine("**Verdict on ROC-AUC.** " + ExperimentReport.AucVerdict(g));
+            }
             sb.AppendLine();
             sb.AppendLine(string.Create(inv, $"![accuracy](plots/accuracy-s{g.Students}-T{g.Temperature:R}.png)"));
         }

@@ -37,7 +37,18 @@ public sealed record ExperimentRow(
 {
     public double StudentMean => StudentAccuracies.Count == 0 ? double.NaN : StudentAccuracies.Average();
 
-    public const string CsvHeader = "students,temperature,mode,seed,epochs,steps,seconds,teacher,student_mean,ensemble,student_accuracies";
+    /// <summary>Two-class data: the final test ROC-AUC of the teacher, the mean of the students' and the student ensemble's (NaN otherwise).</summary>
+    public double TeacherAuc { get; init; } = double.NaN;
+    public double StudentMeanAuc { get; init; } = double.NaN;
+    public double EnsembleAuc { get; init; } = double.NaN;
+
+    /// <summary>Data with a validation split: the epoch best on val (1-based; 0 without val) and the ensemble's test accuracy and AUC there.</summary>
+    public int BestEpoch { get; init; }
+    public double BestEnsemble { get; init; } = double.NaN;
+    public double BestEnsembleAuc { get; init; } = double.NaN;
+
+    public const string CsvHeader = "students,temperature,mode,seed,epochs,steps,seconds,teacher,student_mean,ensemble,student_accuracies," +
+                                    "teacher_auc,student_mean_auc,ensemble_auc,best_epoch,best_ensemble,best_ensemble_auc";
 
     /// <summary>One CSV line; the students' accuracies are joined with ';' in the last column.</summary>
     public string ToCsv()
@@ -54,20 +65,32 @@ public sealed record ExperimentRow(
             Teacher.ToString("R", inv),
             StudentMean.ToString("R", inv),
             Ensemble.ToString("R", inv),
-            string.Join(";", StudentAccuracies.Select(a => a.ToString("R", inv))));
+            string.Join(";", StudentAccuracies.Select(a => a.ToString("R", inv))),
+            TeacherAuc.ToString("R", inv),
+            StudentMeanAuc.ToString("R", inv),
+            EnsembleAuc.ToString("R", inv),
+            BestEpoch.ToString(inv),
+            BestEnsemble.ToString("R", inv),
+            BestEnsembleAuc.ToString("R", inv));
     }
 
     /// <summary>Parses a line written by <see cref="ToCsv"/>; <see cref="FormatException"/> when it is not one.</summary>
     public static ExperimentRow FromCsv(string line)
     {
         var f = line.Split(',');
-        if (f.Length != 11) throw new FormatException($"expected 11 columns, got {f.Length}: '{line}'");
+        // 11 columns: rows written before AUC and best-on-val were recorded; they read with those as NaN.
+        if (f.Length is not (11 or 17)) throw new FormatException($"expected 17 columns (or the 11 of older rows), got {f.Length}: '{line}'");
         var inv = CultureInfo.InvariantCulture;
         double D(string s) => double.Parse(s, NumberStyles.Float, inv);
         var key = new ExperimentKey(int.Parse(f[0], inv), f[1].Length == 0 ? null : D(f[1]), f[2], long.Parse(f[3], inv));
         var students = f[10].Split(';', StringSplitOptions.RemoveEmptyEntries).Select(D).ToArray();
         if (students.Length != key.Students) throw new FormatException($"expected {key.Students} student accuracies, got {students.Length}: '{line}'");
-        return new ExperimentRow(key, int.Parse(f[4], inv), long.Parse(f[5], inv), D(f[6]), D(f[7]), students, D(f[9]));
+        var row = new ExperimentRow(key, int.Parse(f[4], inv), long.Parse(f[5], inv), D(f[6]), D(f[7]), students, D(f[9]));
+        return f.Length == 11 ? row : row with
+        {
+            TeacherAuc = D(f[11]), StudentMeanAuc = D(f[12]), EnsembleAuc = D(f[13]),
+            BestEpoch = int.Parse(f[14], inv), BestEnsemble = D(f[15]), BestEnsembleAuc = D(f[16]),
+        };
     }
 }
 
@@ -96,6 +119,18 @@ public sealed record ModeSummary(string Mode, int Seeds, MeanStd Teacher, IReadO
 {
     /// <summary>The student ensemble's accuracy of each seed, for paired comparisons between modes.</summary>
     public IReadOnlyDictionary<long, double> EnsembleBySeed { get; init; } = new Dictionary<long, double>();
+
+    /// <summary>Two-class data: the same for ROC-AUC, and the AUC summaries (NaN means otherwise).</summary>
+    public IReadOnlyDictionary<long, double> EnsembleAucBySeed { get; init; } = new Dictionary<long, double>();
+    public MeanStd TeacherAuc { get; init; } = MeanStd.Of([]);
+    public MeanStd StudentMeanAuc { get; init; } = MeanStd.Of([]);
+    public MeanStd EnsembleAuc { get; init; } = MeanStd.Of([]);
+
+    /// <summary>Data with a validation split: the ensemble's test accuracy and AUC at the epoch best on val.</summary>
+    public MeanStd BestEnsemble { get; init; } = MeanStd.Of([]);
+    public MeanStd BestEnsembleAuc { get; init; } = MeanStd.Of([]);
+
+    public bool HasAuc => EnsembleAucBySeed.Count > 0;
 }
 
 /// <summary>The results of one (cohort size, temperature) cell of the experiment, one summary per mode.</summary>
@@ -136,6 +171,12 @@ public static class ExperimentReport
                         MeanStd.Of(runs.Select(r => r.Ensemble).ToList()))
                     {
                         EnsembleBySeed = runs.ToDictionary(r => r.Key.Seed, r => r.Ensemble),
+                        EnsembleAucBySeed = runs.Where(r => !double.IsNaN(r.EnsembleAuc)).ToDictionary(r => r.Key.Seed, r => r.EnsembleAuc),
+                        TeacherAuc = Known(runs.Select(r => r.TeacherAuc)),
+                        StudentMeanAuc = Known(runs.Select(r => r.StudentMeanAuc)),
+                        EnsembleAuc = Known(runs.Select(r => r.EnsembleAuc)),
+                        BestEnsemble = Known(runs.Where(r => r.BestEpoch > 0).Select(r => r.BestEnsemble)),
+                        BestEnsembleAuc = Known(runs.Where(r => r.BestEpoch > 0).Select(r => r.BestEnsembleAuc)),
                     });
                 }
                 groups.Add(new ExperimentGroup(n, t, summaries));
@@ -151,6 +192,24 @@ public static class ExperimentReport
     }
 
     /// <summary>The Markdown table of one group: mean ± std of test accuracy per mode.</summary>
+    private static MeanStd Known(IEnumerable<double> values) => MeanStd.Of(values.Where(v => !double.IsNaN(v)).ToList());
+
+    /// <summary>
+    /// Two-class data: ROC-AUC of the teacher, the student mean and the ensemble (final), and the ensemble's test accuracy and AUC
+    /// at the epoch best on val; null when no run recorded an AUC.
+    /// </summary>
+    public static string? AucTable(ExperimentGroup group)
+    {
+        if (!group.Modes.Any(m => m.HasAuc)) return null;
+        var sb = new StringBuilder();
+        sb.AppendLine("| mode | seeds | teacher AUC | student mean AUC | ensemble AUC | ensemble accuracy, best epoch on val | ensemble AUC, best epoch on val |");
+        sb.AppendLine("|---|---|---|---|---|---|---|");
+        foreach (var m in group.Modes)
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {m.Mode} | {m.Seeds} | {m.TeacherAuc.Format()} | {m.StudentMeanAuc.Format()} | **{m.EnsembleAuc.Format()}** | {m.BestEnsemble.Format()} | {m.BestEnsembleAuc.Format()} |"));
+        return sb.ToString();
+    }
+
     public static string Table(ExperimentGroup group)
     {
         var sb = new StringBuilder();
@@ -169,7 +228,12 @@ public static class ExperimentReport
     /// mean difference in accuracy points, its standard error, and the two-sided p-value of the paired t-test. "Significantly"
     /// means p &lt; 0.05 against each.
     /// </summary>
-    public static string Verdict(ExperimentGroup group)
+    public static string Verdict(ExperimentGroup group) => Verdict(group, m => m.EnsembleBySeed, m => m.Ensemble, "accuracy");
+
+    /// <summary>The same verdict on the ensembles' test ROC-AUC (two-class data).</summary>
+    public static string AucVerdict(ExperimentGroup group) => Verdict(group, m => m.EnsembleAucBySeed, m => m.EnsembleAuc, "ROC-AUC");
+
+    private static string Verdict(ExperimentGroup group, Func<ModeSummary, IReadOnlyDictionary<long, double>> bySeed, Func<ModeSummary, MeanStd> summary, string metric)
     {
         var inv = CultureInfo.InvariantCulture;
         var kdml = group["kd-ml"];
@@ -181,8 +245,9 @@ public static class ExperimentReport
         bool beatsAll = true, significantAll = true, behindSignificantly = false, untestable = false;
         foreach (var other in others)
         {
-            var seeds = kdml.EnsembleBySeed.Keys.Intersect(other.EnsembleBySeed.Keys).Order().ToList();
-            var test = PairedTest.Of(seeds.Select(s => kdml.EnsembleBySeed[s]).ToList(), seeds.Select(s => other.EnsembleBySeed[s]).ToList());
+            var (mine, theirs) = (bySeed(kdml), bySeed(other));
+            var seeds = mine.Keys.Intersect(theirs.Keys).Order().ToList();
+            var test = PairedTest.Of(seeds.Select(s => mine[s]).ToList(), seeds.Select(s => theirs[s]).ToList());
             double diff = test.MeanDifference;
             if (test.Pairs == 0)
             {
@@ -209,7 +274,7 @@ public static class ExperimentReport
             }
             beatsAll &= diff > 0;
             clauses.Add(string.Create(inv,
-                $"{verb} {other.Mode}'s by {100 * Math.Abs(diff):F2} points ({kdml.Ensemble.Mean:F4} vs {other.Ensemble.Mean:F4}; {detail})"));
+                $"{verb} {other.Mode}'s by {100 * Math.Abs(diff):F2} points ({summary(kdml).Mean:F4} vs {summary(other).Mean:F4}; {detail})"));
         }
         string answer = beatsAll && significantAll ? "yes, significantly (paired t-test, p < 0.05 against each)"
             : beatsAll && untestable ? "yes on the mean, but with one seed there is no test of it"
@@ -218,7 +283,8 @@ public static class ExperimentReport
             : untestable ? "no on the mean (one seed: no test)"
             : "no on the mean, and where it trails the difference is not significant";
         string compared = string.Join(" and ", others.Select(o => o.Mode + "'s"));
-        return string.Create(inv, $"{group.Title}: does kd-ml's student ensemble beat {compared}? {answer}. ") +
+        string on = metric == "accuracy" ? "" : $" in {metric}";
+        return string.Create(inv, $"{group.Title}: does kd-ml's student ensemble beat {compared}{on}? {answer}. ") +
                $"It {string.Join("; it ", clauses)} ({kdml.Seeds} seed(s) for kd-ml).";
     }
 

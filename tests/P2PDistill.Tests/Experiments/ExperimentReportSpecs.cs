@@ -221,3 +221,65 @@ public sealed class ExperimentOptionSpecs
         Assert.Contains("--student-models: unknown model 'gpt-5'", e.Message);
     }
 }
+
+/// <summary>Two-class experiments: AUC and the epoch best on val in every row, the AUC table and the verdict on AUC.</summary>
+[Trait("Category", "Unit")]
+public sealed class ExperimentAucSpecs
+{
+    private static ExperimentRow Row(string mode, long seed, double auc, double bestAuc) =>
+        new ExperimentRow(new ExperimentKey(2, 1, mode, seed), 3, 30, 1, 0.9, [0.8, 0.81], 0.82)
+        {
+            TeacherAuc = 0.95, StudentMeanAuc = auc - 0.01, EnsembleAuc = auc, BestEpoch = 2, BestEnsemble = 0.83, BestEnsembleAuc = bestAuc,
+        };
+
+    [Fact]
+    public void Should_round_trip_the_auc_columns_and_read_older_rows_without_them()
+    {
+        var row = Row("kd-ml", 4, 0.93, 0.94);
+
+        var back = ExperimentRow.FromCsv(row.ToCsv());
+        Assert.Equal(row.ToCsv(), back.ToCsv());
+        Assert.Equal((0.95, 0.92, 0.93, 2, 0.83, 0.94), (back.TeacherAuc, back.StudentMeanAuc, back.EnsembleAuc, back.BestEpoch, back.BestEnsemble, back.BestEnsembleAuc));
+        Assert.Equal(17, ExperimentRow.CsvHeader.Split(',').Length);
+        var old = ExperimentRow.FromCsv("2,1,kd,1,1,10,1.0,0.9,0.805,0.82,0.8;0.81");
+        Assert.True(double.IsNaN(old.EnsembleAuc));
+        Assert.Equal(0, old.BestEpoch);
+    }
+
+    [Fact]
+    public void Should_tabulate_auc_and_give_a_paired_verdict_on_it()
+    {
+        var rows = new[] { 1L, 2, 3 }.SelectMany(s => new[]
+        {
+            Row("kd", s, 0.90 + 0.001 * s, 0.91), Row("ml", s, 0.91 + 0.001 * s, 0.91), Row("kd-ml", s, 0.92 + 0.001 * s + (s == 2 ? 0.002 : 0), 0.93),
+        });
+        var group = ExperimentReport.Aggregate(rows, [2], [1], ["kd", "ml", "kd-ml"], [1, 2, 3]).Single();
+
+        var table = ExperimentReport.AucTable(group)!;
+        Assert.Contains("| kd-ml | 3 | 0.9500 ± 0.0000 | 0.9127 ± 0.0015 | **0.9227 ± 0.0015** | 0.8300 ± 0.0000 | 0.9300 ± 0.0000 |", table);
+        var verdict = ExperimentReport.AucVerdict(group);
+        Assert.Contains("beat kd's and ml's in ROC-AUC? yes, significantly", verdict);
+        Assert.Contains("beats kd's by 2.07 points", verdict);
+        Assert.Null(ExperimentReport.AucTable(ExperimentReport.Aggregate(
+            [new ExperimentRow(new ExperimentKey(2, 1, "kd", 1), 1, 1, 1, 0.9, [0.8, 0.8], 0.8)], [2], [1], ["kd"], [1]).Single()));
+    }
+
+    [Fact]
+    public void Should_take_auc_and_the_best_epoch_on_val_from_a_run()
+    {
+        static P2PDistill.Shared.Metrics.ClassificationMetrics M(double acc, double auc) =>
+            new(acc, acc, [acc, acc], [acc, acc], [acc, acc], [[1, 0], [0, 1]], 2, 2, 0.5, auc, acc, acc);
+        static P2PDistill.Shared.Training.EvalRecord E(int epoch, double test, double val) =>
+            new(epoch, epoch, [new("teacher", P2PDistill.Shared.Training.ModelRole.Teacher, M(0.9, 0.95)),
+                new("student-1", P2PDistill.Shared.Training.ModelRole.Student, M(test, test)), new("student-2", P2PDistill.Shared.Training.ModelRole.Student, M(test, test - 0.02))], M(test, test))
+            {
+                Val = new(epoch, epoch, [new("teacher", P2PDistill.Shared.Training.ModelRole.Teacher, M(0.9, 0.9))], M(val, val)),
+            };
+        var result = new P2PDistill.Shared.Training.CohortResult([E(0, 0.80, 0.85), E(1, 0.84, 0.95), E(2, 0.86, 0.90)], 30, 1, 1, true, null);
+
+        var row = P2PDistill.Coordinator.Commands.ExperimentCommand.RowOf(new ExperimentKey(2, 1, "kd-ml", 1), new() { Epochs = 3 }, result);
+
+        Assert.Equal((0.86, 0.95, 0.85), (row.EnsembleAuc, row.TeacherAuc, row.StudentMeanAuc));
+        Assert.Equal((2, 0.84, 0.84), (row.BestEpoch, row.BestEnsemble, row.BestEnsembleAuc));
+    }
+}
