@@ -1,13 +1,6 @@
-using P2PDistill.Shared.Hosting;
-using P2PDistill.Shared.Settings;
-using Akka.Actor;
-using Akka.Actor.Setup;
-using Akka.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
-using P2PDistill.Coordinator.Actors;
-using P2PDistill.Shared.Actors;
+using P2PDistill.Shared.Settings;
 using P2PDistill.Shared.Data;
-using P2PDistill.Shared.Serialization;
 using P2PDistill.Shared.Training;
 using P2PDistill.Tests.Support;
 
@@ -31,17 +24,7 @@ public sealed class EmbeddedCohortSpecs
         var reference = new Recorder();
         using (var cohort = new CohortTrainer(plan, NullLogger.Instance)) cohort.Run(reference);
 
-        var config = ConfigurationFactory.ParseString(NodeHocon.InProcess("WARNING", serializeMessages: true));
-        using var system = ActorSystem.Create("embedded", ActorSystemSetup.Create(BootstrapSetup.Create().WithConfig(config)));
-        var recorder = new Recorder();
-        var completion = new TaskCompletionSource<CohortResult>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var coordinator = system.ActorOf(CoordinatorActor.Props(plan, new CoordinatorSettings(2, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30)), recorder, completion), "coordinator");
-        system.ActorOf(ModelActor.Props(new ModelActorSettings(ModelRole.Student, "tiny", plan.Spec, coordinator)), "student-a");
-        system.ActorOf(ModelActor.Props(new ModelActorSettings(ModelRole.Teacher, "cnn-teacher", plan.Spec, coordinator)), "teacher");
-        system.ActorOf(ModelActor.Props(new ModelActorSettings(ModelRole.Student, "tiny", plan.Spec, coordinator)), "student-b");
-
-        var result = await completion.Task.WaitAsync(TimeSpan.FromMinutes(2));
-        await system.Terminate();
+        var (result, recorder) = await TestCohorts.RunEmbedded(plan, "cnn-teacher", "tiny", "tiny");
 
         Assert.True(result.Completed, result.StopReason);
         reference.AssertSameLosses(recorder);

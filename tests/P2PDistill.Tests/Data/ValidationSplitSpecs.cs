@@ -1,12 +1,6 @@
-using Akka.Actor;
-using Akka.Actor.Setup;
-using Akka.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
-using P2PDistill.Coordinator.Actors;
 using P2PDistill.Coordinator.Runs;
-using P2PDistill.Shared.Actors;
 using P2PDistill.Shared.Data;
-using P2PDistill.Shared.Hosting;
 using P2PDistill.Shared.Metrics;
 using P2PDistill.Shared.Runs;
 using P2PDistill.Shared.Training;
@@ -72,16 +66,7 @@ public sealed class ValidationSplitSpecs : IDisposable
         var reference = new Recorder();
         using (var cohort = new CohortTrainer(plan, NullLogger.Instance)) cohort.Run(reference);
 
-        var config = ConfigurationFactory.ParseString(NodeHocon.InProcess("WARNING", serializeMessages: true));
-        using var system = ActorSystem.Create("val", ActorSystemSetup.Create(BootstrapSetup.Create().WithConfig(config)));
-        var recorder = new Recorder();
-        var completion = new TaskCompletionSource<CohortResult>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var coordinator = system.ActorOf(CoordinatorActor.Props(plan, new CoordinatorSettings(2, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(60)), recorder, completion), "coordinator");
-        system.ActorOf(ModelActor.Props(new ModelActorSettings(ModelRole.Teacher, "tiny", plan.Spec, coordinator)), "teacher");
-        system.ActorOf(ModelActor.Props(new ModelActorSettings(ModelRole.Student, "tiny", plan.Spec, coordinator)), "student-a");
-        system.ActorOf(ModelActor.Props(new ModelActorSettings(ModelRole.Student, "tiny", plan.Spec, coordinator)), "student-b");
-        var result = await completion.Task.WaitAsync(TimeSpan.FromMinutes(3));
-        await system.Terminate();
+        var (result, recorder) = await TestCohorts.RunEmbedded(plan, "tiny", "tiny", "tiny");
 
         Assert.True(result.Completed, result.StopReason);
         Assert.Equal(2, recorder.Evaluations.Count);

@@ -1,4 +1,10 @@
+using Akka.Actor;
+using Akka.Actor.Setup;
+using Akka.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
+using P2PDistill.Coordinator.Actors;
+using P2PDistill.Shared.Actors;
+using P2PDistill.Shared.Hosting;
 using P2PDistill.Shared.Data;
 using P2PDistill.Shared.Losses;
 using P2PDistill.Shared.Models;
@@ -35,4 +41,26 @@ public static class TestCohorts
 
     public static CohortTrainer Cohort(TrainingOptions options, DataOptions dataOptions, DatasetSplits data) =>
         new(options, dataOptions, data, Normalization.Identity(data.Shape.Channels), new OptimizerOptions { LearningRate = 1e-2 }, NullLogger.Instance);
+
+    /// <summary>
+    /// The embedded runner in one actor system with every message forced through its serializer: a coordinator for
+    /// <paramref name="plan"/>, the first student, the teacher, then the other students (a student registering first on purpose).
+    /// </summary>
+    public static async Task<(CohortResult Result, Recorder Recorder)> RunEmbedded(TrainingPlan plan, string teacher, params string[] students)
+    {
+        var config = ConfigurationFactory.ParseString(NodeHocon.InProcess("WARNING", serializeMessages: true));
+        using var system = ActorSystem.Create("embedded", ActorSystemSetup.Create(BootstrapSetup.Create().WithConfig(config)));
+        var recorder = new Recorder();
+        var completion = new TaskCompletionSource<CohortResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var coordinator = system.ActorOf(CoordinatorActor.Props(plan,
+            new CoordinatorSettings(students.Length, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(60)), recorder, completion), "coordinator");
+        IActorRef Model(ModelRole role, string model, string name) =>
+            system.ActorOf(ModelActor.Props(new ModelActorSettings(role, model, plan.Spec, coordinator)), name);
+        Model(ModelRole.Student, students[0], "student-a");
+        Model(ModelRole.Teacher, teacher, "teacher");
+        for (int i = 1; i < students.Length; i++) Model(ModelRole.Student, students[i], $"student-{(char)('a' + i)}");
+        var result = await completion.Task.WaitAsync(TimeSpan.FromMinutes(3));
+        await system.Terminate();
+        return (result, recorder);
+    }
 }
