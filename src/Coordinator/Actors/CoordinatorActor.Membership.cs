@@ -102,7 +102,7 @@ public sealed partial class CoordinatorActor
     private string? Refusal(RegisterModel r)
     {
         var spec = plan.Spec;
-        var modelProblem = ModelRegistry.Validate(r.ModelName, spec);
+        var modelProblem = ModelRegistry.Validate(r.ModelName, spec, plan.Training.Task);
         if (modelProblem is not null) return modelProblem;
         if (r.NumClasses != spec.NumClasses)
             return $"the node's model has {r.NumClasses} classes but the dataset '{plan.Data.Dataset}' has {spec.NumClasses}; start it with --classes {spec.NumClasses}";

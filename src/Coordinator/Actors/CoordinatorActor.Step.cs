@@ -95,8 +95,8 @@ public sealed partial class CoordinatorActor
             RunAgain(s, "every model left during the step");
             return;
         }
-        var targets = TargetBuilder.Build(teacher is null ? null : s.Logits[teacher.Actor].Logits, students.Select(m => s.Logits[m.Actor].Logits).ToList(),
-            s.BatchSize, plan.Spec.NumClasses, plan.Training.Distillation);
+        var targets = plan.Task.Targets(teacher is null ? null : s.Logits[teacher.Actor].Logits, students.Select(m => s.Logits[m.Actor].Logits).ToList(),
+            s.BatchSize, plan.Training.Distillation);
         s.Phase = StepPhase.Done;
         Timers.StartSingleTimer(TimerKey, new PhaseTimeout(s.Attempt), settings.StepTimeout);
         if (teacher is not null) Send(teacher, new ApplyTargets(s.GlobalStep, DistillTargets.None, s.Attempt));

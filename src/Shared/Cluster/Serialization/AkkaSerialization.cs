@@ -19,7 +19,7 @@ public static class AkkaSerialization
         .Concat([
             typeof(ModelRole), typeof(ImageBatch), typeof(ImageShape), typeof(DistillTargets), typeof(TrainerSetup), typeof(Models.ModelSpec),
             typeof(OptimizerOptions), typeof(Losses.DistillationSettings), typeof(Losses.DistillMode), typeof(Normalization),
-            typeof(LocalData), typeof(DataOptions), typeof(DataMode), typeof(TrainingOptions), typeof(OptimizerKind), typeof(LearningRateScheduleKind),
+            typeof(LocalData), typeof(DataOptions), typeof(DataMode), typeof(Settings.TaskKind), typeof(TrainingOptions), typeof(OptimizerKind), typeof(LearningRateScheduleKind),
         ])
         .Distinct()
         .ToArray();

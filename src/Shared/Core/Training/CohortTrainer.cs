@@ -60,7 +60,6 @@ public sealed class CohortTrainer : IDisposable
         var evaluations = new List<EvalRecord>();
         var clock = Stopwatch.StartNew();
         long global = 0;
-        var (batchSize, classes) = (options.BatchSize, data.NumClasses);
         foreach (var t in trainers)
             logger.LogInformation("{Id}: {Model}, {Parameters:N0} parameters", t.Id, t.Setup.ModelName, t.ParameterCount);
 
@@ -82,7 +81,7 @@ public sealed class CohortTrainer : IDisposable
                 compute[m] += c.Elapsed.TotalMilliseconds;
             }
 
-            var targets = TargetBuilder.Build(logits[0], logits[1..], batch.Count, classes, distillation);
+            var targets = plan.Task.Targets(logits[0], logits[1..], batch.Count, distillation);
             var records = new ModelStepRecord[trainers.Count];
             for (int m = 0; m < trainers.Count; m++)
             {
@@ -142,7 +141,7 @@ public sealed class CohortTrainer : IDisposable
     /// <summary>Every model's metrics on the test split, and the student ensemble's.</summary>
     public EvalRecord Evaluate(int epoch, long globalStep)
     {
-        var probs = trainers.Select(_ => new List<float>(data.Test.Count * data.NumClasses)).ToArray();
+        var probs = trainers.Select(_ => new List<float>(data.Test.Count * plan.Task.OutputsPerImage)).ToArray();
         foreach (var batch in plan.EvaluationBatches())
             for (int m = 0; m < trainers.Count; m++) probs[m].AddRange(trainers[m].Predict(batch));
         return plan.EvaluationOf(epoch, globalStep, trainers.Select((t, m) => (t.Id, t.Setup.Role, probs[m].ToArray())).ToList());

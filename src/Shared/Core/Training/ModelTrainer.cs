@@ -1,6 +1,8 @@
 using P2PDistill.Shared.Data;
 using P2PDistill.Shared.Losses;
 using P2PDistill.Shared.Models;
+using P2PDistill.Shared.Settings;
+using P2PDistill.Shared.Tasks;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -17,7 +19,11 @@ public sealed record TrainerSetup(
     Normalization Normalization,
     long Seed,
     long StepsPerEpoch,
-    long TotalSteps);
+    long TotalSteps)
+{
+    /// <summary>What the network learns: its loss, targets and predictions come from this task.</summary>
+    public TaskKind Task { get; init; } = TaskKind.Classification;
+}
 
 /// <summary>The result of the second half of a step on one model.</summary>
 /// <param name="Applied">False when the loss was not finite: no backward, no optimizer step.</param>
@@ -34,8 +40,9 @@ public sealed class ModelTrainer : IDisposable
     private readonly nn.Module<Tensor, Tensor> model;
     private readonly TorchSharp.Modules.OptimizerHelper optimizer;
     private readonly Generator generator;
+    private readonly ITrainingTask task;
     private Tensor? pendingLogits;
-    private Tensor? pendingLabels;
+    private ImageBatch? pendingBatch;
     private bool disposed;
 
     public ModelTrainer(TrainerSetup setup)
@@ -46,6 +53,7 @@ public sealed class ModelTrainer : IDisposable
 
         // The model's own generator draws its initial weights and its dropout masks, so both depend on its
         // seed alone, whatever other models or threads do with TorchSharp's process-wide generator.
+        task = TrainingTasks.For(setup.Task, setup.Spec);
         generator = new Generator((ulong)setup.Seed, CPU);
         model = ModelRegistry.Create(setup.ModelName, setup.Spec);
         ModelInit.Apply(model, generator);
@@ -63,7 +71,7 @@ public sealed class ModelTrainer : IDisposable
 
     public nn.Module<Tensor, Tensor> Network => model;
 
-    /// <summary>First half of a step: forward in training mode, keeping the graph. Returns logits [B*C] row-major.</summary>
+    /// <summary>First half of a step: forward in training mode, keeping the graph. Returns the output (logits [B*C], a detector's dense map) row-major.</summary>
     public float[] Forward(ImageBatch batch)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
@@ -73,7 +81,7 @@ public sealed class ModelTrainer : IDisposable
         var input = BatchTensors.ToTensor(batch, Setup.Normalization);
         var logits = model.forward(input);
         pendingLogits = logits.DetachFromDisposeScope();
-        pendingLabels = BatchTensors.Labels(batch).DetachFromDisposeScope();
+        pendingBatch = batch;
         return logits.detach().data<float>().ToArray();
     }
 
@@ -90,29 +98,27 @@ public sealed class ModelTrainer : IDisposable
     {
         Commit();
         ObjectDisposedException.ThrowIf(disposed, this);
-        if (pendingLogits is null || pendingLabels is null)
+        if (pendingLogits is null || pendingBatch is null)
             throw new InvalidOperationException($"{Id}: Backward called without a pending Forward");
         try
         {
             using var scope = NewDisposeScope();
-            var logits = pendingLogits;
-            var labels = pendingLabels;
-            var (batch, classes) = (logits.shape[0], logits.shape[1]);
+            var output = pendingLogits;
+            var batch = pendingBatch;
             LossTensors loss;
-            if (Setup.Role == ModelRole.Teacher)
+            try
             {
-                loss = DistillLoss.Teacher(logits, labels);
+                loss = Setup.Role == ModelRole.Teacher
+                    ? task.TeacherLoss(output, batch)
+                    : task.StudentLoss(output, batch, Setup.Distillation.AtStep(StepsApplied), targets);
             }
-            else
+            catch (ArgumentException e)
             {
-                var teacher = targets.TeacherLogits is null ? null : CheckedTensor(targets.TeacherLogits, [batch, classes], "teacher logits");
-                var s = targets.PeerProbSum is null ? null : CheckedTensor(targets.PeerProbSum, [batch, classes], "peer probability sum");
-                var h = targets.PeerNegEntropySum is null ? null : CheckedTensor(targets.PeerNegEntropySum, [batch], "peer entropy sum");
-                loss = DistillLoss.Student(logits, labels, Setup.Distillation.AtStep(StepsApplied), teacher, s, h, targets.Peers);
+                throw new ArgumentException($"{Id}: {e.Message}", e);
             }
 
             var parts = loss.ToParts();
-            var accuracy = logits.argmax(1).eq(labels).to_type(ScalarType.Float64).mean().ToDouble();
+            var accuracy = task.BatchScore(output.detach(), batch);
             var lr = LearningRateSchedule.At(Setup.Optimizer, StepsApplied, Setup.StepsPerEpoch, Setup.TotalSteps);
             if (!parts.IsFinite) return new StepOutcome(parts, accuracy, false, lr);
 
@@ -207,7 +213,7 @@ public sealed class ModelTrainer : IDisposable
     /// <summary>Every parameter's values, flattened in state-dict order.</summary>
     public float[] FlatParameters() => model.parameters().SelectMany(p => p.detach().cpu().data<float>().ToArray()).ToArray();
 
-    /// <summary>Class probabilities [B*C] for a batch, in evaluation mode without gradients.</summary>
+    /// <summary>What evaluation collects for a batch (class probabilities [B*C]; a detector's probability map), in evaluation mode without gradients.</summary>
     public float[] Predict(ImageBatch batch)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
@@ -215,7 +221,7 @@ public sealed class ModelTrainer : IDisposable
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var input = BatchTensors.ToTensor(batch, Setup.Normalization);
-        return nn.functional.softmax(model.forward(input), 1).data<float>().ToArray();
+        return task.Predictions(model.forward(input));
     }
 
     /// <summary>Writes weights, optimizer state and generator state as <c>{prefix}.weights</c>, <c>.optim</c>, <c>.rng</c>, each atomically.</summary>
@@ -264,17 +270,8 @@ public sealed class ModelTrainer : IDisposable
     private void DropPending()
     {
         pendingLogits?.Dispose();
-        pendingLabels?.Dispose();
         pendingLogits = null;
-        pendingLabels = null;
-    }
-
-    private Tensor CheckedTensor(float[] values, long[] shape, string what)
-    {
-        long expected = shape.Aggregate(1L, (a, b) => a * b);
-        if (values.Length != expected)
-            throw new ArgumentException($"{Id}: {what} hold {values.Length} values, expected {string.Join("x", shape)}");
-        return tensor(values, shape);
+        pendingBatch = null;
     }
 
     private static TorchSharp.Modules.OptimizerHelper CreateOptimizer(IEnumerable<TorchSharp.Modules.Parameter> parameters, OptimizerOptions o) => o.Name switch

@@ -27,6 +27,9 @@ public sealed record TrainingOptions
     /// <summary>Students trained by the single-process and embedded runners.</summary>
     public int Students { get; init; } = 2;
 
+    /// <summary>What the cohort learns: classification (default) or detection.</summary>
+    public Settings.TaskKind Task { get; init; } = Settings.TaskKind.Classification;
+
     public int Epochs { get; init; } = 1;
     public int BatchSize { get; init; } = 128;
     /// <summary>Stop each epoch after this many steps (0: the whole epoch). For quick runs and tests.</summary>

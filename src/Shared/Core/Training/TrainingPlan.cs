@@ -1,5 +1,6 @@
 using P2PDistill.Shared.Data;
 using P2PDistill.Shared.Models;
+using P2PDistill.Shared.Tasks;
 
 namespace P2PDistill.Shared.Training;
 
@@ -21,7 +22,11 @@ public sealed class TrainingPlan
         StepsPerEpoch = training.MaxStepsPerEpoch > 0 ? Math.Min(training.MaxStepsPerEpoch, Batches.Steps) : Batches.Steps;
         TotalSteps = (long)StepsPerEpoch * training.Epochs;
         Spec = new ModelSpec(splits.Shape.Channels, splits.Shape.Height, splits.Shape.Width, splits.NumClasses);
+        Task = TrainingTasks.For(training.Task, Spec);
     }
+
+    /// <summary>What the cohort learns: the losses, the targets between the halves of a step, and the evaluation.</summary>
+    public ITrainingTask Task { get; }
 
     public TrainingOptions Training { get; }
     public DataOptions Data { get; }
@@ -56,9 +61,9 @@ public sealed class TrainingPlan
         var problems = new List<string>();
         var students = Training.StudentModels.Length > 0 ? Training.StudentModels.Distinct().Select(m => ("student-models", m)) : [("student-model", Training.StudentModel)];
         foreach (var (flag, name) in new[] { ("teacher-model", Training.TeacherModel) }.Concat(students))
-            if (ModelRegistry.Validate(name, Spec) is { } why)
+            if (ModelRegistry.Validate(name, Spec, Training.Task) is { } why)
                 problems.Add($"--{flag}: {why} (the dataset '{Data.Dataset}' has {Splits.Shape} images in {Splits.NumClasses} classes); " +
-                    $"choose a model that fits ({string.Join(", ", ModelRegistry.Names.Where(n => ModelRegistry.Validate(n, Spec) is null))}) or change the image size");
+                    $"choose a model that fits ({string.Join(", ", ModelRegistry.Names.Where(n => ModelRegistry.Validate(n, Spec, Training.Task) is null))}) or change the image size");
         if (problems.Count > 0) throw new ArgumentException(string.Join("; ", problems));
     }
 
@@ -77,25 +82,16 @@ public sealed class TrainingPlan
                 yield return BatchBuilder.Build(split, indices);
     }
 
-    private static int[] Labels(IImageDataset split)
-    {
-        var labels = new int[split.Count];
-        for (int i = 0; i < labels.Length; i++) labels[i] = split.Label(i);
-        return labels;
-    }
-
     /// <summary>
     /// The evaluation of every model from its probabilities over <see cref="EvaluationBatches"/> (rows in that order): metrics
     /// on the test split, and on the validation split in <see cref="EvalRecord.Val"/> when there is one.
     /// </summary>
     public EvalRecord EvaluationOf(int epoch, long globalStep, IReadOnlyList<(string Id, ModelRole Role, float[] Probabilities)> models)
     {
-        int classes = Spec.NumClasses, testValues = Splits.Test.Count * classes;
-        var test = P2PDistill.Shared.Training.Evaluation.Combine(epoch, globalStep, models.Select(m => (m.Id, m.Role, m.Probabilities[..testValues])).ToList(),
-            Labels(Splits.Test), classes);
+        int testValues = Splits.Test.Count * Task.OutputsPerImage;
+        var test = Task.Evaluate(epoch, globalStep, models.Select(m => (m.Id, m.Role, m.Probabilities[..testValues])).ToList(), Splits.Test);
         if (Splits.Val is null) return test;
-        var val = P2PDistill.Shared.Training.Evaluation.Combine(epoch, globalStep, models.Select(m => (m.Id, m.Role, m.Probabilities[testValues..])).ToList(),
-            Labels(Splits.Val), classes);
+        var val = Task.Evaluate(epoch, globalStep, models.Select(m => (m.Id, m.Role, m.Probabilities[testValues..])).ToList(), Splits.Val);
         return test with { Val = val };
     }
 
@@ -105,5 +101,5 @@ public sealed class TrainingPlan
     public TrainerSetup Setup(ModelRole role, int slot, string modelName) => new(
         ModelId(role, slot), role, modelName, Spec, Optimizer,
         Training.Distillation with { RampUpSteps = (long)Math.Round(Training.RampUpEpochs * StepsPerEpoch) }, Normalization,
-        TrainingOptions.ModelSeed(Training.Seed, slot), StepsPerEpoch, TotalSteps);
+        TrainingOptions.ModelSeed(Training.Seed, slot), StepsPerEpoch, TotalSteps) { Task = Training.Task };
 }

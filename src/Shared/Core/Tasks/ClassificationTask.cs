@@ -1,0 +1,52 @@
+using P2PDistill.Shared.Data;
+using P2PDistill.Shared.Losses;
+using P2PDistill.Shared.Settings;
+using P2PDistill.Shared.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace P2PDistill.Shared.Tasks;
+
+/// <summary>One label per image; logits [N, C]; CE + KD + ML on softmax distributions (DESIGN.md §1); accuracy, F1, ROC-AUC.</summary>
+public sealed class ClassificationTask(int classes) : ITrainingTask
+{
+    public TaskKind Kind => TaskKind.Classification;
+
+    public int OutputsPerImage => classes;
+
+    public LossTensors TeacherLoss(Tensor output, ImageBatch batch) => DistillLoss.Teacher(output, Labels(batch));
+
+    public LossTensors StudentLoss(Tensor output, ImageBatch batch, DistillationSettings settings, DistillTargets targets)
+    {
+        long n = output.shape[0];
+        var teacher = targets.TeacherLogits is null ? null : Checked(targets.TeacherLogits, [n, classes], "teacher logits");
+        var s = targets.PeerProbSum is null ? null : Checked(targets.PeerProbSum, [n, classes], "peer probability sum");
+        var h = targets.PeerNegEntropySum is null ? null : Checked(targets.PeerNegEntropySum, [n], "peer entropy sum");
+        return DistillLoss.Student(output, Labels(batch), settings, teacher, s, h, targets.Peers);
+    }
+
+    public double BatchScore(Tensor output, ImageBatch batch) =>
+        output.argmax(1).eq(Labels(batch)).to_type(ScalarType.Float64).mean().ToDouble();
+
+    public DistillTargets[] Targets(float[]? teacherOutput, IReadOnlyList<float[]> studentOutputs, int batch, DistillationSettings settings) =>
+        TargetBuilder.Build(teacherOutput, studentOutputs, batch, classes, settings);
+
+    public float[] Predictions(Tensor output) => nn.functional.softmax(output, 1).data<float>().ToArray();
+
+    public EvalRecord Evaluate(int epoch, long globalStep, IReadOnlyList<(string Id, ModelRole Role, float[] Predictions)> models, IImageDataset split)
+    {
+        var labels = new int[split.Count];
+        for (int i = 0; i < labels.Length; i++) labels[i] = split.Label(i);
+        return Evaluation.Combine(epoch, globalStep, models, labels, classes);
+    }
+
+    private static Tensor Labels(ImageBatch batch) => BatchTensors.Labels(batch);
+
+    private static Tensor Checked(float[] values, long[] shape, string what)
+    {
+        long expected = shape.Aggregate(1L, (a, b) => a * b);
+        if (values.Length != expected)
+            throw new ArgumentException($"{what} hold {values.Length} values, expected {string.Join("x", shape)}");
+        return tensor(values, shape);
+    }
+}

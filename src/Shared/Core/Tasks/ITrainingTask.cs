@@ -1,0 +1,49 @@
+using P2PDistill.Shared.Data;
+using P2PDistill.Shared.Losses;
+using P2PDistill.Shared.Models;
+using P2PDistill.Shared.Settings;
+using P2PDistill.Shared.Training;
+using static TorchSharp.torch;
+
+namespace P2PDistill.Shared.Tasks;
+
+/// <summary>
+/// What differs between the tasks a cohort can learn (docs/design/detection.md §5): classification and detection are two
+/// implementations. The trainers, the coordinator and the model actors call the task and never ask which task it is.
+/// A task is immutable and thread-safe; its tensor methods must run inside the caller's dispose scope.
+/// </summary>
+public interface ITrainingTask
+{
+    TaskKind Kind { get; }
+
+    /// <summary>Floats a model outputs per image (classification: C logits; detection: L·(C + 4B) map values).</summary>
+    int OutputsPerImage { get; }
+
+    /// <summary>The teacher's loss: the task loss alone (it trains online on the labels).</summary>
+    LossTensors TeacherLoss(Tensor output, ImageBatch batch);
+
+    /// <summary>A student's loss: task loss + alpha·KD + beta·ML from <paramref name="targets"/> (DESIGN.md §1).</summary>
+    LossTensors StudentLoss(Tensor output, ImageBatch batch, DistillationSettings settings, DistillTargets targets);
+
+    /// <summary>A number for the progress lines and step metrics: batch accuracy (classification), mean IoU at positive locations (detection).</summary>
+    double BatchScore(Tensor output, ImageBatch batch);
+
+    /// <summary>Every student's KD and ML inputs from the step's outputs (row-major, as they cross the wire), in cohort order.</summary>
+    DistillTargets[] Targets(float[]? teacherOutput, IReadOnlyList<float[]> studentOutputs, int batch, DistillationSettings settings);
+
+    /// <summary>What evaluation collects per image, from the model's output in evaluation mode (probabilities), row-major.</summary>
+    float[] Predictions(Tensor output);
+
+    /// <summary>Every model's metrics on <paramref name="split"/> from its predictions over it (in order), and the student ensemble's.</summary>
+    EvalRecord Evaluate(int epoch, long globalStep, IReadOnlyList<(string Id, ModelRole Role, float[] Predictions)> models, IImageDataset split);
+}
+
+/// <summary>The task of a run, built once from its kind and the models' spec.</summary>
+public static class TrainingTasks
+{
+    public static ITrainingTask For(TaskKind kind, ModelSpec spec) => kind switch
+    {
+        TaskKind.Classification => new ClassificationTask(spec.NumClasses),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "no such task"),
+    };
+}
