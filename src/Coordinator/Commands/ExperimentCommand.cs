@@ -296,19 +296,19 @@ public static class ExperimentCommand
     public static ExperimentRow RowOf(ExperimentKey key, TrainingOptions training, CohortResult result)
     {
         var final = result.Final ?? throw new InvalidOperationException($"run {key} made no evaluation");
-        var teacher = final.Models.Single(m => m.Role == ModelRole.Teacher).Metrics.Accuracy;
-        var students = final.Models.Where(m => m.Role == ModelRole.Student).Select(m => m.Metrics.Accuracy).ToList();
-        double Auc(Shared.Metrics.ClassificationMetrics? m) => m?.RocAuc ?? double.NaN;
+        var teacher = final.Models.Single(m => m.Role == ModelRole.Teacher).Metrics.Headline;
+        var students = final.Models.Where(m => m.Role == ModelRole.Student).Select(m => m.Metrics.Headline).ToList();
+        double Auc(Shared.Metrics.IModelMetrics? m) => m is not null && m.ToDictionary().TryGetValue("auc", out var auc) ? auc : double.NaN;
         var studentAucs = final.Models.Where(m => m.Role == ModelRole.Student).Select(m => Auc(m.Metrics)).ToList();
         var best = result.BestOnVal;
         return new ExperimentRow(key, training.Epochs, result.Steps, result.Seconds, teacher, students,
-            final.StudentEnsemble?.Accuracy ?? double.NaN)
+            final.StudentEnsemble?.Headline ?? double.NaN)
         {
             TeacherAuc = Auc(final.Models.Single(m => m.Role == ModelRole.Teacher).Metrics),
             StudentMeanAuc = studentAucs.Count == 0 ? double.NaN : studentAucs.Average(),
             EnsembleAuc = Auc(final.StudentEnsemble),
             BestEpoch = best is null ? 0 : best.Epoch + 1,
-            BestEnsemble = best?.StudentEnsemble?.Accuracy ?? double.NaN,
+            BestEnsemble = best?.StudentEnsemble?.Headline ?? double.NaN,
             BestEnsembleAuc = Auc(best?.StudentEnsemble),
         };
     }

@@ -33,8 +33,8 @@ public sealed class LearningCurves(string runDirectory, int window = 20) : ITrai
     {
         lock (gate)
         {
-            foreach (var m in evaluation.Models) Add(m.Id, evaluation.Epoch + 1, m.Metrics.Accuracy);
-            if (evaluation.StudentEnsemble is not null) Add("student-ensemble", evaluation.Epoch + 1, evaluation.StudentEnsemble.Accuracy);
+            foreach (var m in evaluation.Models) Add(m.Id, evaluation.Epoch + 1, m.Metrics.Headline);
+            if (evaluation.StudentEnsemble is not null) Add("student-ensemble", evaluation.Epoch + 1, evaluation.StudentEnsemble.Headline);
             Draw();
         }
     }

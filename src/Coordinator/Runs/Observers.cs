@@ -88,9 +88,9 @@ public sealed class ProgressBar(int stepsPerEpoch, int epochs, TextWriter? outpu
 
     public void OnEvaluation(EvalRecord e)
     {
-        var parts = e.Models.Select(m => $"{m.Id} {m.Metrics.Accuracy:F4}").ToList();
-        if (e.StudentEnsemble is not null) parts.Add($"student-ensemble {e.StudentEnsemble.Accuracy:F4}");
-        output.WriteLine($"epoch {e.Epoch + 1} test accuracy: {string.Join(", ", parts)}");
+        var parts = e.Models.Select(m => $"{m.Id} {m.Metrics.Headline:F4}").ToList();
+        if (e.StudentEnsemble is not null) parts.Add($"student-ensemble {e.StudentEnsemble.Headline:F4}");
+        output.WriteLine($"epoch {e.Epoch + 1} test {e.Models.FirstOrDefault()?.Metrics.HeadlineName ?? "accuracy"}: {string.Join(", ", parts)}");
         output.Flush();
     }
 

@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Metrics;
 using P2PDistill.Shared.Training;
 using ScottPlot;
 
@@ -14,9 +15,9 @@ public static class RocPlot
     /// <summary>Draws the curves of <paramref name="evaluation"/>; false (nothing drawn) when it has no ROC curve (not two classes).</summary>
     public static bool Draw(string runDirectory, EvalRecord evaluation)
     {
-        var curves = evaluation.Models.Select(m => (m.Id, m.Metrics))
-            .Concat(evaluation.StudentEnsemble is null ? [] : [("student-ensemble", evaluation.StudentEnsemble)])
-            .Where(c => c.Metrics.Roc is not null).ToList();
+        var curves = evaluation.Models.Select(m => (m.Id, Metrics: m.Metrics as ClassificationMetrics))
+            .Concat(evaluation.StudentEnsemble is null ? [] : [("student-ensemble", evaluation.StudentEnsemble as ClassificationMetrics)])
+            .Where(c => c.Metrics?.Roc is not null).Select(c => (c.Id, Metrics: c.Metrics!)).ToList();
         if (curves.Count == 0) return false;
         var plot = new Plot();
         var chance = plot.Add.Line(0, 0, 1, 1);

@@ -19,7 +19,8 @@ public static class RunExports
         {
             try
             {
-                var metrics = result.Final?.Models.FirstOrDefault(m => m.Id == e.Setup.Id)?.Metrics;
+                // The card's final metrics are classification's (accuracy, F1, AUC); a detector's card carries none yet.
+                var metrics = result.Final?.Models.FirstOrDefault(m => m.Id == e.Setup.Id)?.Metrics as Shared.Metrics.ClassificationMetrics;
                 var card = ModelCard.Create(e.Setup.Id, e.Setup.Role == ModelRole.Teacher ? "teacher" : "student", e.Setup.ModelName, e.Setup.Spec,
                     classNames, e.Setup.Normalization,
                     new TrainingSummary(data.Dataset, training.Mode.Name(), training.Epochs, result.Steps, training.Seed, e.Setup.Seed, training.BatchSize),

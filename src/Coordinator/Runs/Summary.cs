@@ -34,7 +34,7 @@ public static class Summary
         if (result.BestOnVal is { } best)
         {
             var scored = best.Val!.StudentEnsemble ?? best.Val.Models[0].Metrics;
-            var by = $"{(best.Val.StudentEnsemble is null ? best.Val.Models[0].Id : "student-ensemble")} {(scored.RocAuc is null ? "accuracy" : "ROC-AUC")}";
+            var by = $"{(best.Val.StudentEnsemble is null ? best.Val.Models[0].Id : "student-ensemble")} {scored.ScoreName}";
             sb.AppendLine();
             sb.AppendLine(inv, $"Best epoch on the validation split: {best.Epoch + 1} ({by} {best.Val.Score:F4} on val). Test metrics at that epoch:");
             sb.AppendLine();
@@ -46,15 +46,13 @@ public static class Summary
     private static void Table(StringBuilder sb, EvalRecord evaluation)
     {
         var inv = CultureInfo.InvariantCulture;
-        bool binary = evaluation.Models.Any(m => m.Metrics.RocAuc is not null);
-        sb.AppendLine(binary ? "| model | accuracy | macro-F1 | ROC-AUC | sensitivity | specificity |" : "| model | accuracy | macro-F1 |");
-        sb.AppendLine(binary ? "|---|---|---|---|---|---|" : "|---|---|---|");
-        foreach (var (id, m) in evaluation.Models.Select(m => (m.Id, m.Metrics))
-                     .Concat(evaluation.StudentEnsemble is null ? [] : [("student-ensemble", evaluation.StudentEnsemble)]))
-        {
-            sb.Append(inv, $"| {id} | {m.Accuracy:F4} | {m.MacroF1:F4} |");
-            if (binary) sb.Append(inv, $" {m.RocAuc:F4} | {m.Sensitivity:F4} | {m.Specificity:F4} |");
-            sb.AppendLine();
-        }
+        var rows = evaluation.Models.Select(m => (m.Id, m.Metrics))
+            .Concat(evaluation.StudentEnsemble is null ? [] : [("student-ensemble", evaluation.StudentEnsemble)]).ToList();
+        if (rows.Count == 0) return;
+        var titles = rows[0].Metrics.TableColumns.Select(c => c.Title).ToList();
+        sb.AppendLine($"| model | {string.Join(" | ", titles)} |");
+        sb.AppendLine($"|---|{string.Concat(titles.Select(_ => "---|"))}");
+        foreach (var (id, m) in rows)
+            sb.AppendLine(inv, $"| {id} | {string.Join(" | ", m.TableColumns.Select(c => c.Value is { } v ? v.ToString("F4", inv) : ""))} |");
     }
 }

@@ -50,9 +50,9 @@ public sealed class TensorBoardObserver(string runDirectory, int everySteps = 10
             foreach (var (id, metrics) in e.Models.Select(m => (m.Id, m.Metrics))
                          .Concat(e.StudentEnsemble is null ? [] : [("student-ensemble", e.StudentEnsemble)]))
             {
-                writer.add_scalar($"test/{id}/accuracy", (float)metrics.Accuracy, step);
-                writer.add_scalar($"test/{id}/macro_f1", (float)metrics.MacroF1, step);
-                if (metrics.RocAuc is { } auc) writer.add_scalar($"test/{id}/roc_auc", (float)auc, step);
+                foreach (var column in metrics.Columns)
+                    if (column.Value is { } value && double.IsFinite(value) && column.Name != "nll")
+                        writer.add_scalar($"test/{id}/{(column.Name == "auc" ? "roc_auc" : column.Name)}", (float)value, step);
             }
         }
     }

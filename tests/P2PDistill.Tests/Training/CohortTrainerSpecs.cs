@@ -23,7 +23,7 @@ public sealed class CohortTrainerSpecs
         Assert.Equal(2, recorder.Evaluations.Count);
         var final = result.Final!;
         Assert.Equal(["teacher", "student-1", "student-2"], final.Models.Select(m => m.Id));
-        Assert.All(final.Models, m => Assert.True(m.Metrics.Accuracy > 0.9, $"{m.Id} accuracy {m.Metrics.Accuracy}"));
+        Assert.All(final.Models, m => Assert.True(m.Metrics.Headline > 0.9, $"{m.Id} accuracy {m.Metrics.Headline}"));
         Assert.NotNull(final.StudentEnsemble);
         // Students got KD and ML terms; the teacher trains on CE only.
         var last = recorder.Steps[^1];

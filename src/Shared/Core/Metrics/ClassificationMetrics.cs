@@ -32,8 +32,25 @@ public sealed record ClassificationMetrics(
     double Nll,
     double? RocAuc,
     double? Sensitivity,
-    double? Specificity)
+    double? Specificity) : IModelMetrics
 {
+    public double Headline => Accuracy;
+    public string HeadlineName => "accuracy";
+    public double Score => RocAuc ?? Accuracy;
+    public string ScoreName => RocAuc is null ? "accuracy" : "ROC-AUC";
+
+    /// <summary>accuracy, macro_f1, nll, auc, sensitivity, specificity: the columns of eval.csv.</summary>
+    public IReadOnlyList<MetricColumn> Columns =>
+    [
+        new("accuracy", "accuracy", Accuracy), new("macro_f1", "macro-F1", MacroF1), new("nll", "NLL", Nll),
+        new("auc", "ROC-AUC", RocAuc), new("sensitivity", "sensitivity", Sensitivity), new("specificity", "specificity", Specificity),
+    ];
+
+    /// <summary>Accuracy and macro-F1; with two classes also ROC-AUC, sensitivity and specificity.</summary>
+    public IReadOnlyList<MetricColumn> TableColumns => NumClasses == 2
+        ? [Columns[0], Columns[1], Columns[3], Columns[4], Columns[5]]
+        : [Columns[0], Columns[1]];
+
     /// <summary>Two classes with both present: the ROC curve of p(class 1), for plots; null otherwise.</summary>
     public RocCurve? Roc { get; init; }
 

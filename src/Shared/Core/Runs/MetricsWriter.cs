@@ -118,8 +118,8 @@ public sealed class MetricsWriter : ITrainingObserver, IDisposable
 
     public static string Role(ModelRole role) => role == ModelRole.Teacher ? "teacher" : "student";
 
-    private static string EvalRow(EvalRecord e, string id, string role, ClassificationMetrics m, string split) =>
-        Csv(e.Epoch + 1, e.GlobalStep, id, role, m.Accuracy, m.MacroF1, m.Nll, m.RocAuc, m.Sensitivity, m.Specificity, split);
+    private static string EvalRow(EvalRecord e, string id, string role, IModelMetrics m, string split) =>
+        Csv([e.Epoch + 1, e.GlobalStep, id, role, .. m.Columns.Select(c => (object?)c.Value), split]);
 
     private static StreamWriter Open(string path, string? header)
     {

@@ -20,24 +20,24 @@ public sealed record StepRecord(int Epoch, int Step, long GlobalStep, int StepsP
 }
 
 /// <summary>One model's evaluation on the test split.</summary>
-public sealed record ModelEvalRecord(string Id, ModelRole Role, ClassificationMetrics Metrics);
+public sealed record ModelEvalRecord(string Id, ModelRole Role, IModelMetrics Metrics);
 
 /// <summary>The evaluation at the end of an epoch: every model and the student ensemble (mean of softmax probabilities), on the test split.</summary>
-public sealed record EvalRecord(int Epoch, long GlobalStep, IReadOnlyList<ModelEvalRecord> Models, ClassificationMetrics? StudentEnsemble)
+public sealed record EvalRecord(int Epoch, long GlobalStep, IReadOnlyList<ModelEvalRecord> Models, IModelMetrics? StudentEnsemble)
 {
     /// <summary>The same evaluation on the validation split, when the data set has one (MedMNIST); it picks the best epoch.</summary>
     public EvalRecord? Val { get; init; }
 
     /// <summary>
-    /// How good this evaluation is on its split, to pick the best epoch: the student ensemble's ROC-AUC for two classes, else its
-    /// accuracy (the teacher's when there are no students).
+    /// How good this evaluation is on its split, to pick the best epoch: the student ensemble's <see cref="IModelMetrics.Score"/>
+    /// (ROC-AUC for two classes, else accuracy; mAP@0.5:0.95 for detection), the teacher's when there are no students.
     /// </summary>
     public double Score
     {
         get
         {
             var m = StudentEnsemble ?? Models.FirstOrDefault()?.Metrics;
-            return m is null ? double.NaN : m.RocAuc ?? m.Accuracy;
+            return m is null ? double.NaN : m.Score;
         }
     }
 }
