@@ -49,6 +49,7 @@ public sealed class DetectionDistillSpecs
         var w = new double[40];
         for (int r = 0; r < 40; r++) w[r] = Math.Max(Sigmoid(map[r * 18]), Sigmoid(map[r * 18 + 1]));
         AssertClose(w.Select(v => v / w.Sum()).ToArray(), weights, 1e-12, 1e-15, "ŵ");
+        Assert.False(DetectionLoss.SourceWeights(MapTensor(map, 2, layout).requires_grad_(), layout).requires_grad);
 
         // A quiet teacher (Σ w < 1) is not inflated: ŵ = w.
         var quiet = Enumerable.Repeat(-8.0, 20 * 18).ToArray();

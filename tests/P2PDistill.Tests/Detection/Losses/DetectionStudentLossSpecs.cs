@@ -71,6 +71,27 @@ public sealed class DetectionStudentLossSpecs
     }
 
     [Fact]
+    public void Should_compute_the_student_loss_in_float32_as_in_float64()
+    {
+        using var scope = NewDisposeScope();
+        var sums = DetectionPeerTargets.Build(Students, Batch, Layout, Settings.TemperatureMl)[0];
+
+        LossParts In(ScalarType dtype)
+        {
+            var loss = DetectionLoss.Student(
+                MapTensor(Students[0], Batch, Layout).to_type(dtype), Targets.ToTensors(dtype), Layout, Settings,
+                MapTensor(TeacherMap, Batch, Layout).to_type(dtype), sums.ToTensors(Batch, Layout, dtype));
+            Assert.Equal(dtype, loss.Total.dtype);
+            return loss.ToParts();
+        }
+
+        var (in32, in64) = (In(ScalarType.Float32), In(ScalarType.Float64));
+        AssertClose(in64.Kd, in32.Kd, 1e-5, "kd");
+        AssertClose(in64.Ml, in32.Ml, 1e-5, "ml");
+        AssertClose(in64.Total, in32.Total, 1e-5, "total");
+    }
+
+    [Fact]
     public void Should_train_the_teacher_on_the_task_loss_alone()
     {
         using var scope = NewDisposeScope();
