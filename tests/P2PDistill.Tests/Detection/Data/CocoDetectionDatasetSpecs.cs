@@ -115,6 +115,19 @@ public sealed class CocoDetectionDatasetSpecs : IDisposable
     }
 
     [Fact]
+    public void Should_load_one_file_against_a_given_image_folder()
+    {
+        WriteImage("pictures/a.png", 32, 32);
+        string json = WriteJson("labels.json", [Image(1, "a.png", 32, 32)], [Annotation(1, 1, 7, 8, 8, 16, 16)]);
+
+        var (dataset, warnings) = CocoDetectionDataset.LoadFile(json, _dir.Combine("pictures"), size: 16, channels: 3);
+
+        Assert.Equal(1, dataset.Count);
+        DetectionFiles.AssertBox(new Box(1, 4, 4, 12, 12), dataset.Boxes(0).Single());
+        Assert.Empty(warnings);
+    }
+
+    [Fact]
     public void Should_skip_crowd_annotations_with_a_warning()
     {
         WriteMinimal(trainAnnotations: [Annotation(1, 1, 3, 0, 0, 4, 4), new { id = 2, image_id = 1, category_id = 3, bbox = new[] { 0.0, 0, 16, 16 }, iscrowd = 1 }]);
