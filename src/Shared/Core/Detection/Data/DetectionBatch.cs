@@ -1,0 +1,131 @@
+using System.Globalization;
+using P2PDistill.Shared.Data;
+
+namespace P2PDistill.Shared.Detection;
+
+/// <summary>
+/// One detection batch as it crosses the wire: uint8 pixels (N*C*H*W, channel-first, as <see cref="ImageBatch"/>) and each
+/// image's boxes in pixels of the image (empty for a background image). <see cref="BoxCodec"/> flattens the boxes.
+/// </summary>
+public sealed record DetectionBatch(ImageShape Shape, byte[] Pixels, Box[][] Boxes)
+{
+    public int Count => Boxes.Length;
+
+    /// <summary>The pixels as a classification batch with every label 0, sharing the pixel array (for <see cref="BatchTensors"/>).</summary>
+    public ImageBatch ToImageBatch() => new(Shape, Pixels, new int[Count]);
+}
+
+/// <summary>Builds the uint8 detection batch for a list of sample indices: copy, then augment each image and its boxes by its position.</summary>
+public static class DetectionBatchBuilder
+{
+    /// <summary>
+    /// The batch of <paramref name="indices"/> (in that order), image i and its boxes augmented with
+    /// <see cref="DetectionAugmentation.Choose"/>(augment, seed, epoch, step, i). Pure: the same arguments give the same batch.
+    /// </summary>
+    public static DetectionBatch Build(IDetectionDataset dataset, ReadOnlySpan<int> indices, AugmentOptions augment, int seed, int epoch, int step)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        ArgumentNullException.ThrowIfNull(augment);
+        var shape = dataset.Shape;
+        int size = shape.Pixels;
+        var pixels = new byte[(long)indices.Length * size];
+        var boxes = new Box[indices.Length][];
+        byte[]? scratch = augment.IsNone ? null : new byte[size];
+        for (int i = 0; i < indices.Length; i++)
+        {
+            int index = indices[i];
+            if ((uint)index >= (uint)dataset.Count)
+                throw new ArgumentOutOfRangeException(nameof(indices), index, $"sample index outside 0..{dataset.Count - 1} of {dataset.Name}");
+            var destination = pixels.AsSpan(i * size, size);
+            if (scratch is null)
+            {
+                dataset.CopyImage(index, destination);
+                boxes[i] = dataset.Boxes(index).ToArray();
+            }
+            else
+            {
+                dataset.CopyImage(index, scratch);
+                boxes[i] = DetectionAugmentation.Apply(scratch, destination, dataset.Boxes(index), shape,
+                    DetectionAugmentation.Choose(augment, seed, epoch, step, i));
+            }
+        }
+        return new DetectionBatch(shape, pixels, boxes);
+    }
+
+    /// <summary>The batch of <paramref name="indices"/> without augmentation (evaluation).</summary>
+    public static DetectionBatch Build(IDetectionDataset dataset, ReadOnlySpan<int> indices) =>
+        Build(dataset, indices, AugmentOptions.None, 0, 0, 0);
+}
+
+/// <summary>
+/// The flat wire form of a batch's boxes (docs/design/detection.md §2): for each image in order, its box count, then
+/// 5 floats per box: class, x1, y1, x2, y2. N images with B boxes in all take N + 5·B floats. Exact: classes and counts
+/// are whole numbers far below 2^24, and the corners are the boxes' own floats.
+/// </summary>
+public static class BoxCodec
+{
+    public const int FloatsPerBox = 5;
+
+    /// <summary>How many floats <see cref="Encode"/> writes for <paramref name="boxes"/>.</summary>
+    public static int EncodedLength(IReadOnlyList<IReadOnlyList<Box>> boxes)
+    {
+        ArgumentNullException.ThrowIfNull(boxes);
+        long length = boxes.Count;
+        foreach (var image in boxes) length += (long)FloatsPerBox * image.Count;
+        return checked((int)length);
+    }
+
+    public static float[] Encode(IReadOnlyList<IReadOnlyList<Box>> boxes)
+    {
+        var encoded = new float[EncodedLength(boxes)];
+        int o = 0;
+        foreach (var image in boxes)
+        {
+            encoded[o++] = image.Count;
+            foreach (var box in image)
+            {
+                encoded[o++] = box.Class;
+                encoded[o++] = box.X1;
+                encoded[o++] = box.Y1;
+                encoded[o++] = box.X2;
+                encoded[o++] = box.Y2;
+            }
+        }
+        return encoded;
+    }
+
+    /// <summary>The boxes of every image in <paramref name="encoded"/>; a count or class that is not a whole number, or a truncated encoding, is a <see cref="FormatException"/>.</summary>
+    public static Box[][] Decode(ReadOnlySpan<float> encoded)
+    {
+        var images = new List<Box[]>();
+        int o = 0;
+        while (o < encoded.Length)
+        {
+            int count = WholeNumber(encoded[o], "box count", images.Count);
+            o++;
+            if ((long)count * FloatsPerBox > encoded.Length - o)
+                throw new FormatException($"Box encoding: image {images.Count} announces {count} box(es) but only {encoded.Length - o} float(s) follow ({FloatsPerBox} per box).");
+            var boxes = new Box[count];
+            for (int k = 0; k < count; k++, o += FloatsPerBox)
+                boxes[k] = new Box(WholeNumber(encoded[o], "class", images.Count), encoded[o + 1], encoded[o + 2], encoded[o + 3], encoded[o + 4]);
+            images.Add(boxes);
+        }
+        return images.ToArray();
+    }
+
+    /// <summary><see cref="Decode(ReadOnlySpan{float})"/>, checking that the encoding holds exactly <paramref name="images"/> images.</summary>
+    public static Box[][] Decode(ReadOnlySpan<float> encoded, int images)
+    {
+        var boxes = Decode(encoded);
+        if (boxes.Length != images)
+            throw new FormatException($"Box encoding: {boxes.Length} image(s) encoded, {images} expected.");
+        return boxes;
+    }
+
+    private static int WholeNumber(float value, string what, int image)
+    {
+        if (!(value >= 0 && value <= (1 << 24) && value == MathF.Floor(value)))
+            throw new FormatException($"Box encoding: image {image} has {what} {value.ToString(CultureInfo.InvariantCulture)}, not a whole number in 0..2^24.");
+        return (int)value;
+    }
+}
