@@ -64,4 +64,7 @@ public sealed record AugmentOptions(int CropPadding = 0, bool HorizontalFlip = f
 public sealed record ImageBatch(ImageShape Shape, byte[] Pixels, int[] Labels)
 {
     public int Count => Labels.Length;
+
+    /// <summary>Detection: every image's boxes in <c>BoxCodec</c>'s flat form (per image a count, then class, x1, y1, x2, y2 per box); null for classification.</summary>
+    public float[]? Boxes { get; init; }
 }

@@ -14,6 +14,9 @@ public sealed class ClassificationTask(int classes) : ITrainingTask
 
     public int OutputsPerImage => classes;
 
+    public ImageBatch Batch(IImageDataset split, ReadOnlySpan<int> indices, AugmentOptions augment, int seed, int epoch, int step) =>
+        BatchBuilder.Build(split, indices, augment, seed, epoch, step);
+
     public LossTensors TeacherLoss(Tensor output, ImageBatch batch) => DistillLoss.Teacher(output, Labels(batch));
 
     public LossTensors StudentLoss(Tensor output, ImageBatch batch, DistillationSettings settings, DistillTargets targets)

@@ -19,6 +19,12 @@ public interface ITrainingTask
     /// <summary>Floats a model outputs per image (classification: C logits; detection: L·(C + 4B) map values).</summary>
     int OutputsPerImage { get; }
 
+    /// <summary>
+    /// The batch of <paramref name="indices"/> of <paramref name="split"/>, image i augmented by (seed, epoch, step, i): pixels and
+    /// labels, and for detection the boxes, moved with the pixels. Pure: the same arguments give the same batch on every node.
+    /// </summary>
+    ImageBatch Batch(IImageDataset split, ReadOnlySpan<int> indices, AugmentOptions augment, int seed, int epoch, int step);
+
     /// <summary>The teacher's loss: the task loss alone (it trains online on the labels).</summary>
     LossTensors TeacherLoss(Tensor output, ImageBatch batch);
 
@@ -41,9 +47,11 @@ public interface ITrainingTask
 /// <summary>The task of a run, built once from its kind and the models' spec.</summary>
 public static class TrainingTasks
 {
-    public static ITrainingTask For(TaskKind kind, ModelSpec spec) => kind switch
+    /// <param name="classNames">The data set's class names, for per-class metrics (default class0, class1, ...).</param>
+    public static ITrainingTask For(TaskKind kind, ModelSpec spec, IReadOnlyList<string>? classNames = null) => kind switch
     {
         TaskKind.Classification => new ClassificationTask(spec.NumClasses),
+        TaskKind.Detection => new DetectionTask(new Detection.DetectionLayout(spec.NumClasses, spec.Height, spec.Width), classNames),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "no such task"),
     };
 }

@@ -22,7 +22,7 @@ public sealed class TrainingPlan
         StepsPerEpoch = training.MaxStepsPerEpoch > 0 ? Math.Min(training.MaxStepsPerEpoch, Batches.Steps) : Batches.Steps;
         TotalSteps = (long)StepsPerEpoch * training.Epochs;
         Spec = new ModelSpec(splits.Shape.Channels, splits.Shape.Height, splits.Shape.Width, splits.NumClasses);
-        Task = TrainingTasks.For(training.Task, Spec);
+        Task = TrainingTasks.For(training.Task, Spec, splits.ClassNames);
     }
 
     /// <summary>What the cohort learns: the losses, the targets between the halves of a step, and the evaluation.</summary>
@@ -69,7 +69,7 @@ public sealed class TrainingPlan
 
     /// <summary>The training batch of (epoch, step), augmented: identical on every runner.</summary>
     public ImageBatch TrainBatch(int epoch, int step) =>
-        BatchBuilder.Build(Splits.Train, Batches.Indices(epoch, step), Data.Augment, (int)Training.Seed, epoch, step);
+        Task.Batch(Splits.Train, Batches.Indices(epoch, step), Data.Augment, (int)Training.Seed, epoch, step);
 
     /// <summary>
     /// What every model predicts at an evaluation, in order and in batches of the training batch size: the test split, then
@@ -79,7 +79,7 @@ public sealed class TrainingPlan
     {
         foreach (var split in new[] { Splits.Test, Splits.Val }.OfType<IImageDataset>())
             foreach (var indices in BatchPlan.InOrder(split.Count, Training.BatchSize).Batches(0))
-                yield return BatchBuilder.Build(split, indices);
+                yield return Task.Batch(split, indices, AugmentOptions.None, 0, 0, 0);
     }
 
     /// <summary>

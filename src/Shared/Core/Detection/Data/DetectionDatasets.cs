@@ -7,20 +7,13 @@ namespace P2PDistill.Shared.Detection;
 /// more boxes in pixels of <see cref="Shape"/> (after letterboxing; docs/design/detection.md §2). An image without boxes is
 /// a background image. Every implementation is immutable once built and safe to read from several threads.
 /// </summary>
-public interface IDetectionDataset
+public interface IDetectionDataset : IImageDataset
 {
-    /// <summary>A short name for logs ("synthetic-polyps/train(seed 1)", "yolo:/data/kvasir/test", ...).</summary>
-    string Name { get; }
-    int Count { get; }
-    ImageShape Shape { get; }
-    IReadOnlyList<string> ClassNames { get; }
-    int NumClasses => ClassNames.Count;
-
-    /// <summary>Copies sample <paramref name="index"/>'s pixels (C*H*W bytes, channel-first) into <paramref name="destination"/>.</summary>
-    void CopyImage(int index, Span<byte> destination);
-
     /// <summary>The boxes of sample <paramref name="index"/> (empty for a background image), inside 0..Width x 0..Height.</summary>
     IReadOnlyList<Box> Boxes(int index);
+
+    /// <summary>A detection image's label is its box count: what the batch carries beside the boxes, and what the data set's fingerprint hashes.</summary>
+    int IImageDataset.Label(int index) => Boxes(index).Count;
 }
 
 /// <summary>Train and test splits of one detection dataset, and its validation split when it has one.</summary>
@@ -35,6 +28,9 @@ public sealed record DetectionSplits(IDetectionDataset Train, IDetectionDataset 
     public ImageShape Shape => Train.Shape;
     public IReadOnlyList<string> ClassNames => Train.ClassNames;
     public int NumClasses => Train.ClassNames.Count;
+
+    /// <summary>The same splits as the task-neutral <see cref="DatasetSplits"/> every runner takes.</summary>
+    public DatasetSplits ToDatasetSplits() => new(Train, Test) { Val = Val, Warnings = Warnings };
 }
 
 /// <summary>

@@ -26,8 +26,25 @@ public sealed record DetectionMetrics(
     int Detections,
     int GroundTruths,
     int Images,
-    PrecisionRecallCurve? Curve50)
+    PrecisionRecallCurve? Curve50) : Metrics.IModelMetrics
 {
+    public double Headline => MapAt50 ?? double.NaN;
+    public string HeadlineName => "mAP@0.5";
+    public double Score => Map50To95 ?? double.NaN;
+    public string ScoreName => "mAP@0.5:0.95";
+    int Metrics.IModelMetrics.Count => Images;
+
+    /// <summary>map50, map50_95, detections, ground_truths: the columns of a detection run's eval.csv.</summary>
+    public IReadOnlyList<Metrics.MetricColumn> Columns =>
+    [
+        new("map50", "mAP@0.5", MapAt50), new("map50_95", "mAP@0.5:0.95", Map50To95),
+        new("detections", "detections", Detections), new("ground_truths", "ground truths", GroundTruths),
+    ];
+
+    /// <summary>mAP@0.5, mAP@0.5:0.95 and the AP@0.5 of each class.</summary>
+    public IReadOnlyList<Metrics.MetricColumn> TableColumns =>
+        [Columns[0], Columns[1], .. PerClass.Select(c => new Metrics.MetricColumn("ap50_" + c.Name, $"AP@0.5 {c.Name}", c.Ap50))];
+
     /// <summary>
     /// Flat scalar summary for logging: map50 and map50_95 (when defined), detections, ground_truths, images.
     /// The per-class entries and the curves are left out.
