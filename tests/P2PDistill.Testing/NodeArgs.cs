@@ -100,6 +100,7 @@ public sealed class NodeArgs
     public NodeArgs SingleProcess() => Switch("--single-process");
     public NodeArgs Embedded() => Switch("--embedded");
     public NodeArgs Dataset(string dataset) => Set("--dataset", dataset);
+    public NodeArgs Task(string task) => Set("--task", task);
 
     /// <summary><c>--dataset synthetic</c> with the sizes given (the defaults otherwise).</summary>
     public NodeArgs Synthetic(int? train = null, int? test = null, int? classes = null)

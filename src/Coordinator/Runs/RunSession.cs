@@ -30,7 +30,7 @@ public sealed class RunSession : IDisposable
         this.logger = logger;
         // An experiment makes many runs: it keeps each one's metrics and summary, and reports on the console itself.
         quiet = kind == RunKind.Experiment;
-        metrics = new MetricsWriter(run.Path);
+        metrics = new MetricsWriter(run.Path, MetricsWriter.EvalHeader(plan.Task.MetricColumns));
         if (quiet)
         {
             Observer = metrics;

@@ -18,16 +18,25 @@ public sealed class DataModeConverter() : SettingEnumConverter<DataMode>((DataMo
 /// <summary>Which dataset to load and how. Bound from configuration section "Data"; immutable.</summary>
 public sealed record DataOptions
 {
-    /// <summary>fashion-mnist, mnist, folder or synthetic.</summary>
-    public string Dataset { get; init; } = "fashion-mnist";
+    /// <summary>The run's task (bound from the same --task as Training:Task): it picks the default data set.</summary>
+    /// <remarks>Declared first: binding reads <see cref="Dataset"/>'s default and writes it back, so it must see the bound task.</remarks>
+    public Settings.TaskKind Task { get; init; } = Settings.TaskKind.Classification;
+
+    private readonly string? dataset;
+
+    /// <summary>
+    /// fashion-mnist (default), mnist, folder, synthetic, medmnist, pneumoniamnist; for detection synthetic-detection (its default),
+    /// yolo or coco.
+    /// </summary>
+    public string Dataset { get => dataset ?? (Task == Settings.TaskKind.Detection ? DatasetFactory.SyntheticDetection : DatasetFactory.FashionMnist); init => dataset = value; }
 
     /// <summary>Directory of the IDX files or of the image folder. Empty: the dataset's default location.</summary>
     public string? Path { get; init; }
 
-    /// <summary>Image folder: side length images are resized to.</summary>
+    /// <summary>Image folder, detection sets (letterboxed) and the synthetic detection set: side length of the images.</summary>
     public int ImageSize { get; init; } = 64;
 
-    /// <summary>Image folder: 1 (grayscale) or 3 (RGB).</summary>
+    /// <summary>Image folder and detection sets: 1 (grayscale) or 3 (RGB).</summary>
     public int Channels { get; init; } = 3;
 
     /// <summary>Image folder without train/ and test/: share of images held out for test (seeded split).</summary>
@@ -66,7 +75,7 @@ public sealed record DataOptions
     {
         var problems = new List<string>();
         if (string.IsNullOrWhiteSpace(Dataset))
-            problems.Add("Data:Dataset is empty; use fashion-mnist, mnist, folder or synthetic.");
+            problems.Add($"Data:Dataset is empty; use one of {string.Join(", ", DatasetFactory.KnownDatasets)}.");
         if (ImageSize is < 1 or > 4096)
             problems.Add($"Data:ImageSize is {ImageSize}; it must lie in 1..4096.");
         if (Channels is not (1 or 3))

@@ -9,8 +9,18 @@ public static class DatasetFactory
     public const string Synthetic = "synthetic";
     public const string MedMnist = "medmnist";
     public const string PneumoniaMnist = "pneumoniamnist";
+    public const string SyntheticDetection = "synthetic-detection";
+    public const string Yolo = "yolo";
+    public const string Coco = "coco";
 
-    public static IReadOnlyList<string> KnownDatasets { get; } = [FashionMnist, Mnist, Folder, Synthetic, MedMnist, PneumoniaMnist];
+    public static IReadOnlyList<string> KnownDatasets { get; } = [FashionMnist, Mnist, Folder, Synthetic, MedMnist, PneumoniaMnist, SyntheticDetection, Yolo, Coco];
+
+    /// <summary>The data sets of boxes, for <c>--task detection</c>; every other one is a classification set.</summary>
+    public static IReadOnlyList<string> DetectionDatasets { get; } = [SyntheticDetection, Yolo, Coco];
+
+    /// <summary>The task a data set is for.</summary>
+    public static Settings.TaskKind TaskOf(string? dataset) =>
+        DetectionDatasets.Contains(Canonical(dataset)) ? Settings.TaskKind.Detection : Settings.TaskKind.Classification;
 
     /// <summary>PneumoniaMNIST as shipped with P2PDistill (data/pneumoniamnist/, CC BY 4.0), copied beside every executable.</summary>
     public static string ShippedPneumoniaMnist => System.IO.Path.Combine(AppContext.BaseDirectory, "data", "pneumoniamnist", "pneumoniamnist.npz");
@@ -29,6 +39,10 @@ public static class DatasetFactory
         if (problems.Count > 0)
             throw new DatasetException("Invalid data options: " + string.Join(" ", problems));
 
+        if (TaskOf(options.Dataset) != options.Task)
+            throw new DatasetException(options.Task == Settings.TaskKind.Detection
+                ? $"--dataset {options.Dataset} is a classification data set, and --task detection needs boxes: use {string.Join(", ", DetectionDatasets)}"
+                : $"--dataset {options.Dataset} is a detection data set: add --task detection (or choose a classification data set)");
         var splits = Canonical(options.Dataset) switch
         {
             FashionMnist => IdxDataset.LoadFashionMnist(options.Path),
@@ -42,15 +56,27 @@ public static class DatasetFactory
             PneumoniaMnist => MedMnistDataset.Load(string.IsNullOrWhiteSpace(options.Path) ? ShippedPneumoniaMnist : options.Path, PneumoniaMnist, PneumoniaMnistClasses),
             Synthetic => SyntheticDataset.Load(options.SyntheticTrain, options.SyntheticTest, options.SyntheticClasses,
                 options.SyntheticSize, options.SyntheticChannels, options.Seed),
+            SyntheticDetection => Detection.SyntheticDetectionDataset.Load(options.SyntheticTrain, options.SyntheticTest, options.ImageSize, options.Channels, options.Seed).ToDatasetSplits(),
+            Yolo => string.IsNullOrWhiteSpace(options.Path)
+                ? throw new DatasetException("Dataset 'yolo' needs --data-path: a folder with images/ and labels/ (optionally inside train/, val/ and test/).")
+                : Detection.YoloDetectionDataset.Load(options.Path, options.ImageSize, options.Channels, 0, options.TestFraction, options.Seed).ToDatasetSplits(),
+            Coco => string.IsNullOrWhiteSpace(options.Path)
+                ? throw new DatasetException("Dataset 'coco' needs --data-path: a COCO JSON file (its images beside it), or a folder of train/val/test JSON files.")
+                : Detection.CocoDetectionDataset.Load(options.Path, options.ImageSize, options.Channels, options.TestFraction, options.Seed).ToDatasetSplits(),
             _ => throw new DatasetException($"Unknown dataset '{options.Dataset}'. Known datasets: {string.Join(", ", KnownDatasets)}."),
         };
         return splits with
         {
-            Train = SubsetDataset.Take(splits.Train, options.TrainLimit),
-            Test = SubsetDataset.Take(splits.Test, options.TestLimit),
-            Val = splits.Val is null ? null : SubsetDataset.Take(splits.Val, options.TestLimit),
+            Train = Take(splits.Train, options.TrainLimit),
+            Test = Take(splits.Test, options.TestLimit),
+            Val = splits.Val is null ? null : Take(splits.Val, options.TestLimit),
         };
     }
+
+    // A detection set keeps its boxes when limited.
+    private static IImageDataset Take(IImageDataset split, int limit) => split is Detection.IDetectionDataset boxes
+        ? Detection.DetectionSubset.Take(boxes, limit)
+        : SubsetDataset.Take(split, limit);
 
     /// <summary>
     /// The normalisation for a loaded dataset: the usual published constants for Fashion-MNIST and MNIST (so results are

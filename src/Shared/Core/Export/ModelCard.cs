@@ -139,7 +139,7 @@ public sealed record ModelCard
         if (std.Any(s => !(s > 0))) problems.Add("normalization.std must be positive.");
         if (FormatVersions is { Card: > CurrentFormatVersion })
             problems.Add($"format_versions.card is {FormatVersions.Card}; this build reads up to {CurrentFormatVersion}.");
-        if (problems.Count == 0 && ModelRegistry.IsKnown(Architecture) && ModelRegistry.Validate(Architecture, Spec) is { } why)
+        if (problems.Count == 0 && ModelRegistry.IsKnown(Architecture) && ModelRegistry.Validate(Architecture, Spec, ModelRegistry.Get(Architecture).Task) is { } why)
             problems.Add(why + ".");
         foreach (var file in Files ?? [])
             if (string.IsNullOrWhiteSpace(file.Name) || file.Name != System.IO.Path.GetFileName(file.Name))

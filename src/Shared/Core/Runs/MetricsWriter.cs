@@ -14,17 +14,21 @@ public sealed class MetricsWriter : ITrainingObserver, IDisposable
     public const string StepsCsvHeader = "epoch,step,global_step,model,role,loss,ce,kd,ml,batch_accuracy,learning_rate,compute_ms,step_seconds";
     public const string EvalCsvHeader = "epoch,global_step,model,role,accuracy,macro_f1,nll,auc,sensitivity,specificity,split";
 
+    /// <summary>eval.csv's header for a task whose metrics have <paramref name="metricColumns"/> (<see cref="Metrics.IModelMetrics.Columns"/>).</summary>
+    public static string EvalHeader(IEnumerable<string> metricColumns) => $"epoch,global_step,model,role,{string.Join(",", metricColumns)},split";
+
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
     private readonly StreamWriter stepsCsv, stepsJson, evalCsv, evalJson;
     private readonly object gate = new();
 
-    public MetricsWriter(string runDirectory)
+    /// <param name="evalHeader">eval.csv's header (<see cref="EvalHeader"/> of the task's metric columns); classification's by default.</param>
+    public MetricsWriter(string runDirectory, string evalHeader = EvalCsvHeader)
     {
         var dir = Path.Combine(runDirectory, "metrics");
         Directory.CreateDirectory(dir);
         stepsCsv = Open(Path.Combine(dir, "steps.csv"), StepsCsvHeader);
         stepsJson = Open(Path.Combine(dir, "steps.jsonl"), null);
-        evalCsv = Open(Path.Combine(dir, "eval.csv"), EvalCsvHeader);
+        evalCsv = Open(Path.Combine(dir, "eval.csv"), evalHeader);
         evalJson = Open(Path.Combine(dir, "eval.jsonl"), null);
     }
 

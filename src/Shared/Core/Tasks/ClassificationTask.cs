@@ -17,6 +17,8 @@ public sealed class ClassificationTask(int classes) : ITrainingTask
     public ImageBatch Batch(IImageDataset split, ReadOnlySpan<int> indices, AugmentOptions augment, int seed, int epoch, int step) =>
         BatchBuilder.Build(split, indices, augment, seed, epoch, step);
 
+    public IReadOnlyList<string> MetricColumns { get; } = ["accuracy", "macro_f1", "nll", "auc", "sensitivity", "specificity"];
+
     public LossTensors TeacherLoss(Tensor output, ImageBatch batch) => DistillLoss.Teacher(output, Labels(batch));
 
     public LossTensors StudentLoss(Tensor output, ImageBatch batch, DistillationSettings settings, DistillTargets targets)

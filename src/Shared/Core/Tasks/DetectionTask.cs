@@ -43,6 +43,8 @@ public sealed class DetectionTask : ITrainingTask
         return batch.ToImageBatch() with { Boxes = BoxCodec.Encode(batch.Boxes) };
     }
 
+    public IReadOnlyList<string> MetricColumns { get; } = ["map50", "map50_95", "detections", "ground_truths"];
+
     public LossTensors TeacherLoss(Tensor output, ImageBatch batch) => DetectionLoss.Teacher(output, Targets(output, batch), Layout);
 
     public LossTensors StudentLoss(Tensor output, ImageBatch batch, DistillationSettings settings, DistillTargets targets)

@@ -25,6 +25,9 @@ public interface ITrainingTask
     /// </summary>
     ImageBatch Batch(IImageDataset split, ReadOnlySpan<int> indices, AugmentOptions augment, int seed, int epoch, int step);
 
+    /// <summary>The names of the metric columns its evaluations write (eval.csv after epoch, global_step, model, role).</summary>
+    IReadOnlyList<string> MetricColumns { get; }
+
     /// <summary>The teacher's loss: the task loss alone (it trains online on the labels).</summary>
     LossTensors TeacherLoss(Tensor output, ImageBatch batch);
 

@@ -8,8 +8,20 @@ namespace P2PDistill.Shared.Training;
 /// </summary>
 public sealed record TrainingOptions
 {
-    public string TeacherModel { get; init; } = "cnn-teacher";
-    public string StudentModel { get; init; } = "cnn-student";
+    /// <summary>What the cohort learns: classification (default) or detection.</summary>
+    /// <remarks>
+    /// Declared first: configuration binding reads each property's current value and writes it back, so the defaults that
+    /// depend on the task (<see cref="TeacherModel"/>, <see cref="StudentModel"/>) must see the bound task.
+    /// </remarks>
+    public Settings.TaskKind Task { get; init; } = Settings.TaskKind.Classification;
+
+    private readonly string? teacherModel, studentModel;
+
+    /// <summary>The teacher's architecture (default cnn-teacher; det-teacher for detection).</summary>
+    public string TeacherModel { get => teacherModel ?? (Task == Settings.TaskKind.Detection ? "det-teacher" : "cnn-teacher"); init => teacherModel = value; }
+
+    /// <summary>Every student's architecture unless <see cref="StudentModels"/> says otherwise (default cnn-student; det-student for detection).</summary>
+    public string StudentModel { get => studentModel ?? (Task == Settings.TaskKind.Detection ? "det-student" : "cnn-student"); init => studentModel = value; }
 
     /// <summary>
     /// A heterogeneous cohort: the students' architectures, one per student slot in order and repeated when there are more
@@ -26,9 +38,6 @@ public sealed record TrainingOptions
         : $"{students} x {StudentModel}";
     /// <summary>Students trained by the single-process and embedded runners.</summary>
     public int Students { get; init; } = 2;
-
-    /// <summary>What the cohort learns: classification (default) or detection.</summary>
-    public Settings.TaskKind Task { get; init; } = Settings.TaskKind.Classification;
 
     public int Epochs { get; init; } = 1;
     public int BatchSize { get; init; } = 128;

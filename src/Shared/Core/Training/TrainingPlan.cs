@@ -18,6 +18,10 @@ public sealed class TrainingPlan
         Splits = splits;
         Normalization = normalization;
         Optimizer = optimizer;
+        if ((splits.Train is Detection.IDetectionDataset) != (training.Task == Settings.TaskKind.Detection))
+            throw new DatasetException(training.Task == Settings.TaskKind.Detection
+                ? $"--task detection needs a data set of boxes, but '{data.Dataset}' has none: use {string.Join(", ", DatasetFactory.DetectionDatasets)}"
+                : $"the data set '{data.Dataset}' holds boxes: add --task detection");
         Batches = new BatchPlan(splits.Train.Count, training.BatchSize, (int)training.Seed, shuffle: true, dropLast: splits.Train.Count >= training.BatchSize);
         StepsPerEpoch = training.MaxStepsPerEpoch > 0 ? Math.Min(training.MaxStepsPerEpoch, Batches.Steps) : Batches.Steps;
         TotalSteps = (long)StepsPerEpoch * training.Epochs;
