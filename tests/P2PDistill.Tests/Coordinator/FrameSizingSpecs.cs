@@ -127,12 +127,14 @@ public sealed class FrameSizingSpecs : IDisposable
         long apply = StepMessageSerializer.WireSize(new ApplyTargets(1, DistillTargets.None))
                      + targets.Sum(t => StepMessageSerializer.WireSize(new ApplyTargets(1, t)));
         long done = 3 * StepMessageSerializer.WireSize(new StepDone(1, "student-1", 0, 0, 0, 0, 0, 0, true, 0));
-        long pixels = StepMessageSerializer.BatchMessageSize(new ImageShape(3, 64, 64), batch, boxFloats: 0) - 4;
-
         Assert.Equal(3 * 64 + "teacher".Length + 2 * "student-1".Length + 3 * 4L * values, logits); // 64 bytes of slack and the id per map
         Assert.Equal(64 + 2 * (64 + 4L * (2 * values + 3 * batch * 80)), apply);
         Assert.Equal(3 * 128, done);
-        // Without the boxes (4 bytes for the array's length, 4 per image's count and 20 per box, to each of the 3 models).
-        Assert.Equal(1_840_281, 3 * pixels + logits + apply + done);
+        // The batch to each of the 3 models: pixels, labels, and the boxes (a count per image and 5 floats per box).
+        foreach (int boxes in new[] { 0, 32, 64 })
+        {
+            long step = StepMessageSerializer.BatchMessageSize(new ImageShape(3, 64, 64), batch, batch + 5 * boxes);
+            Assert.Equal(1_840_485 + 60L * boxes, 3 * step + logits + apply + done); // docs/design/detection.md §6, step 3
+        }
     }
 }
