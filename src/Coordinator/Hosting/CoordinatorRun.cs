@@ -30,7 +30,7 @@ public sealed class CoordinatorRun : IDisposable
         var largest = LargestMessageBytes(Plan);
         if (!run.Value.Embedded && largest > node.Value.MaxFrameBytes)
             throw new InvalidDataException(
-                $"a batch of {t.BatchSize} images of {Plan.Splits.Shape} takes {largest:N0} bytes on the wire, more than the remoting frame of " +
+                $"the largest step message, for a batch of {t.BatchSize} images of {Plan.Splits.Shape}, takes {largest:N0} bytes on the wire, more than the remoting frame of " +
                 $"{node.Value.MaxFrameMiB} MiB; lower --batch-size or start every node with --max-frame-mb {largest / (1024 * 1024) + 1}");
         logger.LogInformation("Largest step message {Bytes:N0} bytes; remoting frame {Frame} MiB", largest, node.Value.MaxFrameMiB);
 
@@ -79,15 +79,26 @@ public sealed class CoordinatorRun : IDisposable
     /// <summary>Completed, with why, when this node will not train (another coordinator is already in the cluster).</summary>
     public TaskCompletionSource<string> NotStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>The largest message of a step or an evaluation, as the binary serializer writes it.</summary>
+    /// <summary>
+    /// The largest message of a step or an evaluation, as the binary serializer writes it: a training or evaluation batch (with
+    /// its boxes, bounded by the split's most crowded image), a model's output or predictions (the task's outputs per image:
+    /// logits or a detector's dense map), or a student's targets (detection: the teacher's map, the peers' sums and 3 floats
+    /// per location, larger than the map).
+    /// </summary>
     public static long LargestMessageBytes(TrainingPlan plan)
     {
+        var task = plan.Task;
         var shape = plan.Splits.Shape;
         int b = plan.Training.BatchSize;
-        var batch = new ImageBatch(shape, new byte[(long)b * shape.Pixels], new int[b]);
-        return Math.Max(StepMessageSerializer.WireSize(new TrainStep(0, 0, 0, batch)),
-            StepMessageSerializer.WireSize(new EvalProbabilities(0, 0, "student-000", b, plan.Spec.NumClasses, new float[b * plan.Spec.NumClasses])));
+        var batches = new[] { plan.Splits.Train, plan.Splits.Test, plan.Splits.Val }.OfType<IImageDataset>()
+            .Select(split => StepMessageSerializer.BatchMessageSize(shape, b, task.BoxFloatsBound(split, b)));
+        var outputs = StepMessageSerializer.OutputsMessageSize(LongestModelId, (long)b * task.OutputsPerImage);
+        var targets = StepMessageSerializer.TargetsMessageSize(task.TargetFloatsBound(b));
+        return batches.Append(outputs).Append(targets).Max();
     }
+
+    /// <summary>A model id at least as long as any a cohort uses (the 64 bytes of slack cover longer ones).</summary>
+    private const string LongestModelId = "student-000";
 
     public void Dispose() => Session.Dispose();
 }

@@ -4,8 +4,12 @@ using Akka.Actor.Setup;
 using Akka.Configuration;
 using Akka.Serialization;
 using P2PDistill.Shared.Data;
+using P2PDistill.Shared.Detection;
+using P2PDistill.Shared.Losses;
 using P2PDistill.Shared.Messages;
 using P2PDistill.Shared.Serialization;
+using P2PDistill.Shared.Settings;
+using P2PDistill.Shared.Tasks;
 using P2PDistill.Shared.Training;
 using SerializationException = System.Runtime.Serialization.SerializationException;
 
@@ -37,6 +41,160 @@ public sealed class StepMessageSerializerSpecs : IDisposable
         Assert.Equal(batch.Shape, back.Batch.Shape);
         Assert.Equal(batch.Pixels, back.Batch.Pixels);
         Assert.Equal(batch.Labels, back.Batch.Labels);
+        Assert.Null(back.Batch.Boxes);
+    }
+
+    /// <summary>Three images: two boxes, none (a background image), one box; the corners are not whole numbers.</summary>
+    private static ImageBatch DetectionBatch()
+    {
+        Box[][] boxes =
+        [
+            [new Box(1, 0.5f, 1.25f, 30.75f, 40f), new Box(0, 10f, 12.5f, 63.9f, 64f)],
+            [],
+            [new Box(1, 2f, 3f, 4.5f, 5.5f)],
+        ];
+        var pixels = Enumerable.Range(0, 3 * 3 * 4 * 4).Select(i => (byte)(i * 7)).ToArray();
+        return new ImageBatch(new ImageShape(3, 4, 4), pixels, new int[3]) { Boxes = BoxCodec.Encode(boxes) };
+    }
+
+    [Fact]
+    public void Should_round_trip_a_train_step_with_its_boxes_including_an_image_without_any()
+    {
+        var batch = DetectionBatch();
+
+        var back = RoundTrip(new TrainStep(7, 1, 3, batch, Attempt: 12), typeof(StepMessageSerializer));
+
+        Assert.Equal((7L, 1, 3, 12L), (back.GlobalStep, back.Epoch, back.Step, back.Attempt));
+        Assert.Equal(batch.Shape, back.Batch.Shape);
+        Assert.Equal(batch.Pixels, back.Batch.Pixels);
+        Assert.Equal(batch.Labels, back.Batch.Labels);
+        Assert.Equal(batch.Boxes, back.Batch.Boxes);
+        var decoded = BoxCodec.Decode(back.Batch.Boxes!, 3);
+        Assert.Equal(new[] { 2, 0, 1 }, decoded.Select(b => b.Length));
+        Assert.Equal(new Box(0, 10f, 12.5f, 63.9f, 64f), decoded[0][1]);
+    }
+
+    [Fact]
+    public void Should_round_trip_an_evaluation_batch_with_its_boxes()
+    {
+        var batch = DetectionBatch();
+
+        var back = RoundTrip(new EvaluateBatch(5, 2, batch), typeof(StepMessageSerializer));
+
+        Assert.Equal((5L, 2), (back.EvalId, back.Index));
+        Assert.Equal(batch.Pixels, back.Batch.Pixels);
+        Assert.Equal(batch.Boxes, back.Batch.Boxes);
+    }
+
+    [Fact]
+    public void Should_round_trip_a_batch_whose_images_all_have_no_boxes()
+    {
+        var batch = new ImageBatch(new ImageShape(1, 2, 2), new byte[8], new int[2]) { Boxes = [0, 0] };
+
+        var back = RoundTrip(new TrainStep(1, 0, 0, batch), typeof(StepMessageSerializer));
+
+        Assert.Equal(new float[] { 0, 0 }, back.Batch.Boxes);
+    }
+
+    /// <summary>Where the box array's length sits in a serialised <see cref="TrainStep"/>: header, shape, pixels, labels, presence flag.</summary>
+    private static int BoxLengthOffset(ImageBatch batch) => 8 + 8 + 4 + 4 + 12 + 4 + batch.Pixels.Length + 4 + 4 * batch.Count + 1;
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(int.MaxValue)]
+    [InlineData(1 << 20)]
+    public void Should_refuse_a_box_length_that_is_negative_or_larger_than_the_frame(int length)
+    {
+        var batch = DetectionBatch();
+        var serializer = (SerializerWithStringManifest)system.Serialization.FindSerializerFor(new TrainStep(0, 0, 0, batch));
+        var bytes = serializer.ToBinary(new TrainStep(0, 0, 0, batch));
+        int offset = BoxLengthOffset(batch);
+        Assert.Equal(batch.Boxes!.Length, BitConverter.ToInt32(bytes, offset)); // the offset is right: the test tampers with the length itself
+
+        BitConverter.TryWriteBytes(bytes.AsSpan(offset), length);
+
+        var e = Assert.Throws<SerializationException>(() => serializer.FromBinary(bytes, "TS"));
+        Assert.Contains($"array length {length}", e.Message);
+    }
+
+    [Fact]
+    public void Should_refuse_a_box_length_one_float_past_the_end_of_the_frame()
+    {
+        var batch = DetectionBatch();
+        var serializer = (SerializerWithStringManifest)system.Serialization.FindSerializerFor(new TrainStep(0, 0, 0, batch));
+        var bytes = serializer.ToBinary(new TrainStep(0, 0, 0, batch));
+        BitConverter.TryWriteBytes(bytes.AsSpan(BoxLengthOffset(batch)), batch.Boxes!.Length + 1);
+
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(bytes, "TS"));
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(serializer.ToBinary(new TrainStep(0, 0, 0, batch))[..^4], "TS"));
+    }
+
+    [Fact]
+    public void Should_refuse_boxes_that_do_not_encode_one_list_per_image()
+    {
+        var serializer = (SerializerWithStringManifest)system.Serialization.FindSerializerFor(new TrainStep(0, 0, 0, DetectionBatch()));
+        var two = new ImageBatch(new ImageShape(1, 1, 1), new byte[2], new int[2]);
+        float[][] wrong =
+        [
+            [0], // one image's count for two images
+            [0, 0, 0], // three images
+            [0, 1, 0, 1, 1, 2], // the second image announces a box with only four floats after it
+            [0.5f, 0], // a count that is not a whole number
+        ];
+        foreach (var boxes in wrong)
+        {
+            var bytes = serializer.ToBinary(new TrainStep(0, 0, 0, two with { Boxes = boxes }));
+            var e = Assert.Throws<SerializationException>(() => serializer.FromBinary(bytes, "TS"));
+            Assert.StartsWith("TS: Box encoding", e.Message);
+        }
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(serializer.ToBinary(new EvaluateBatch(0, 0, two with { Boxes = [1] })), "EB"));
+    }
+
+    [Fact]
+    public void Should_round_trip_detection_shaped_targets_and_maps()
+    {
+        var task = new DetectionTask(new DetectionLayout(2, 32, 32));
+        int batch = 2, values = batch * task.OutputsPerImage;
+        var random = new Random(11);
+        float[] Map() => Enumerable.Range(0, values).Select(_ => (float)(random.NextDouble() * 8 - 4)).ToArray();
+        var teacher = Map();
+        var students = new[] { Map(), Map(), Map() };
+        var targets = task.Targets(teacher, students, batch, new DistillationSettings(DistillMode.KdMl));
+        // Per location: the teacher's map and the peers' sums are map rows, the scalars three floats (DetectionTask's layout).
+        int locations = batch * task.Layout.Locations;
+        Assert.Equal((values, values, 3 * locations, 2), (targets[1].TeacherLogits!.Length, targets[1].PeerProbSum!.Length, targets[1].PeerNegEntropySum!.Length, targets[1].Peers));
+
+        var back = RoundTrip(new ApplyTargets(4, targets[1], Attempt: 9), typeof(StepMessageSerializer));
+
+        Assert.Equal(targets[1].TeacherLogits, back.Targets.TeacherLogits);
+        Assert.Equal(targets[1].PeerProbSum, back.Targets.PeerProbSum);
+        Assert.Equal(targets[1].PeerNegEntropySum, back.Targets.PeerNegEntropySum);
+        Assert.Equal((2, 9L), (back.Targets.Peers, back.Attempt));
+
+        var logits = RoundTrip(new StepLogits(4, "student-1", batch, task.OutputsPerImage, students[0], 1.5), typeof(StepMessageSerializer));
+        Assert.Equal(students[0], logits.Logits);
+        var probabilities = RoundTrip(new EvalProbabilities(3, 0, "student-1", batch, task.OutputsPerImage, teacher), typeof(StepMessageSerializer));
+        Assert.Equal(teacher, probabilities.Probabilities);
+    }
+
+    [Fact]
+    public void Should_state_an_upper_bound_within_64_bytes_for_every_step_message_with_or_without_boxes()
+    {
+        var task = new DetectionTask(new DetectionLayout(2, 32, 32));
+        int values = 2 * task.OutputsPerImage;
+        var targets = task.Targets(new float[values], [new float[values], new float[values]], 2, new DistillationSettings(DistillMode.KdMl))[0];
+        var plain = new ImageBatch(new ImageShape(1, 2, 2), new byte[12], new int[3]);
+        object[] messages =
+        [
+            new TrainStep(1, 0, 0, DetectionBatch()), new TrainStep(1, 0, 0, plain), new EvaluateBatch(1, 0, DetectionBatch()), new EvaluateBatch(1, 0, plain),
+            new ApplyTargets(1, targets), new ApplyTargets(1, DistillTargets.None), new StepLogits(1, "student-12", 2, task.OutputsPerImage, new float[values], 0),
+            new EvalProbabilities(1, 0, "student-12", 2, task.OutputsPerImage, new float[values]),
+        ];
+        foreach (var message in messages)
+        {
+            var actual = system.Serialization.FindSerializerFor(message).ToBinary(message).Length;
+            Assert.InRange(StepMessageSerializer.WireSize(message), actual, actual + 64);
+        }
     }
 
     [Fact]
@@ -99,6 +257,20 @@ public sealed class StepMessageSerializerSpecs : IDisposable
         Assert.Equal(64, back.Local!.Training.BatchSize);
         Assert.Equal(2, back.Local.Training.Temperature);
         Assert.Equal(DataMode.Local, back.Local.Data.Mode);
+        Assert.Equal(TaskKind.Classification, back.Setup.Task);
+    }
+
+    [Fact]
+    public void Should_carry_the_detection_task_to_the_node_in_the_registration_acceptance()
+    {
+        var setup = new TrainerSetup("student-1", ModelRole.Student, "det-student", new P2PDistill.Shared.Models.ModelSpec(3, 64, 64, 2),
+            new OptimizerOptions(), new DistillationSettings(), Normalization.Identity(3), 5, 10, 20) { Task = TaskKind.Detection };
+        var local = new LocalData(new DataOptions { Mode = DataMode.Local }, new TrainingOptions { Task = TaskKind.Detection }, "abc");
+
+        var back = RoundTrip(new RegistrationAccepted(1, setup, local), typeof(AllowListHyperionSerializer));
+
+        Assert.Equal(TaskKind.Detection, back.Setup.Task);
+        Assert.Equal(TaskKind.Detection, back.Local!.Training.Task);
     }
 
     [Fact]

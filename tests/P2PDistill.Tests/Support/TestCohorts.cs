@@ -7,6 +7,7 @@ using P2PDistill.Shared.Actors;
 using P2PDistill.Shared.Hosting;
 using P2PDistill.Shared.Data;
 using P2PDistill.Shared.Losses;
+using P2PDistill.Shared.Messages;
 using P2PDistill.Shared.Models;
 using P2PDistill.Shared.Training;
 
@@ -48,19 +49,37 @@ public static class TestCohorts
     /// </summary>
     public static async Task<(CohortResult Result, Recorder Recorder)> RunEmbedded(TrainingPlan plan, string teacher, params string[] students)
     {
+        var (result, recorder, _) = await RunEmbeddedWithWeights(plan, teacher, students);
+        return (result, recorder);
+    }
+
+    /// <summary>
+    /// <see cref="RunEmbedded"/>, and every model's parameters once the run has ended (asked after the coordinator told every
+    /// model the run is over, so each has applied or dropped its held update), by model id.
+    /// </summary>
+    public static async Task<(CohortResult Result, Recorder Recorder, IReadOnlyDictionary<string, ModelParameters> Weights)> RunEmbeddedWithWeights(
+        TrainingPlan plan, string teacher, params string[] students)
+    {
         var config = ConfigurationFactory.ParseString(NodeHocon.InProcess("WARNING", serializeMessages: true));
         using var system = ActorSystem.Create("embedded", ActorSystemSetup.Create(BootstrapSetup.Create().WithConfig(config)));
         var recorder = new Recorder();
         var completion = new TaskCompletionSource<CohortResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         var coordinator = system.ActorOf(CoordinatorActor.Props(plan,
             new CoordinatorSettings(students.Length, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(60)), recorder, completion), "coordinator");
-        IActorRef Model(ModelRole role, string model, string name) =>
-            system.ActorOf(ModelActor.Props(new ModelActorSettings(role, model, plan.Spec, coordinator)), name);
+        var models = new List<IActorRef>();
+        void Model(ModelRole role, string model, string name) =>
+            models.Add(system.ActorOf(ModelActor.Props(new ModelActorSettings(role, model, plan.Spec, coordinator)), name));
         Model(ModelRole.Student, students[0], "student-a");
         Model(ModelRole.Teacher, teacher, "teacher");
         for (int i = 1; i < students.Length; i++) Model(ModelRole.Student, students[i], $"student-{(char)('a' + i)}");
         var result = await completion.Task.WaitAsync(TimeSpan.FromMinutes(3));
+        var weights = new Dictionary<string, ModelParameters>();
+        foreach (var model in models)
+        {
+            var p = await model.Ask<ModelParameters>(GetParameters.Instance, TimeSpan.FromSeconds(30));
+            weights.Add(p.ModelId, p);
+        }
         await system.Terminate();
-        return (result, recorder);
+        return (result, recorder, weights);
     }
 }

@@ -10,5 +10,8 @@ public sealed record EvaluateBatch(long EvalId, int Index, ImageBatch Batch) : I
 /// <summary>Coordinator → every model, local data mode: predict the whole test split, answering one <see cref="EvalProbabilities"/> per batch.</summary>
 public sealed record EvaluateLocal(long EvalId) : IStepMessage;
 
-/// <summary>Model → coordinator: softmax probabilities [Count, Classes] for one evaluation batch.</summary>
+/// <summary>
+/// Model → coordinator: its predictions [Count, Classes] for one evaluation batch: softmax probabilities, or a detector's
+/// probability map (<paramref name="Classes"/> is then the task's outputs per image, L·(C + 4B)).
+/// </summary>
 public sealed record EvalProbabilities(long EvalId, int Index, string ModelId, int Count, int Classes, float[] Probabilities) : IStepMessage;

@@ -12,7 +12,10 @@ public sealed record TrainStep(long GlobalStep, int Epoch, int Step, ImageBatch 
 /// <summary>Coordinator → every model, local data mode: the first half of the step; each node builds batch (epoch, step) itself.</summary>
 public sealed record TrainStepLocal(long GlobalStep, int Epoch, int Step, long Attempt = 0) : IStepMessage;
 
-/// <summary>Model → coordinator: its logits for the step, row-major [B, C].</summary>
+/// <summary>
+/// Model → coordinator: its output for the step, row-major [B, <paramref name="Classes"/>]: a classifier's logits, or a
+/// detector's dense map (<paramref name="Classes"/> is then the task's outputs per image, L·(C + 4B)).
+/// </summary>
 public sealed record StepLogits(long GlobalStep, string ModelId, int BatchSize, int Classes, float[] Logits, double ComputeMs, long Attempt = 0) : IStepMessage;
 
 /// <summary>Coordinator → one model: the second half of the step, with what its KD and ML terms need (empty for the teacher).</summary>

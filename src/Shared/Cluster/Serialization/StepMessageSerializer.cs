@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Serialization;
 using SerializationException = System.Runtime.Serialization.SerializationException;
 using P2PDistill.Shared.Data;
+using P2PDistill.Shared.Detection;
 using P2PDistill.Shared.Messages;
 using P2PDistill.Shared.Training;
 
@@ -12,6 +13,8 @@ namespace P2PDistill.Shared.Serialization;
 /// Binary serializer for the step messages (DESIGN.md §7): little-endian fields, arrays as a length and raw bytes,
 /// no reflection and no type names on the wire. Everything it reads is validated (lengths, shapes), so a
 /// malformed frame fails with <see cref="SerializationException"/> instead of allocating at an attacker's word.
+/// A batch (<see cref="TrainStep"/>, <see cref="EvaluateBatch"/>) is its shape, pixels and labels, then a presence flag and,
+/// when set, <see cref="ImageBatch.Boxes"/> (detection: <see cref="BoxCodec"/>'s floats, checked against the image count).
 /// </summary>
 public sealed class StepMessageSerializer(ExtendedActorSystem system) : SerializerWithStringManifest(system)
 {
@@ -20,8 +23,28 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
 
     public override int Identifier => SerializerId;
 
-    /// <summary>Bytes a message takes on the wire (for the per-step traffic figures), without serialising it.</summary>
-    public static long WireSize(object message) => EstimateSize(message);
+    /// <summary>Bytes a message takes on the wire (for the per-step traffic figures), without serialising it: an upper bound, within 64 bytes.</summary>
+    public static long WireSize(object message) => message switch
+    {
+        TrainStep m => BatchMessageSize(m.Batch.Shape, m.Batch.Count, m.Batch.Boxes?.Length),
+        EvaluateBatch m => BatchMessageSize(m.Batch.Shape, m.Batch.Count, m.Batch.Boxes?.Length),
+        EvalProbabilities m => OutputsMessageSize(m.ModelId, m.Probabilities.Length),
+        StepLogits m => OutputsMessageSize(m.ModelId, m.Logits.Length),
+        WeightsChunk m => 64 + m.ModelId.Length + m.Data.Length,
+        RestoreChunk m => 64 + m.ModelId.Length + m.Data.Length,
+        ApplyTargets m => TargetsMessageSize(m.Targets.PayloadBytes / sizeof(float)),
+        _ => 128,
+    };
+
+    /// <summary><see cref="WireSize"/> of a <see cref="TrainStep"/> or <see cref="EvaluateBatch"/> of <paramref name="images"/> images carrying <paramref name="boxFloats"/> box floats (null: no boxes).</summary>
+    public static long BatchMessageSize(ImageShape shape, long images, long? boxFloats) =>
+        64 + images * shape.Pixels + 4 * images + (boxFloats is { } f ? 4 + 4 * f : 0); // the presence flag fits in the 64
+
+    /// <summary><see cref="WireSize"/> of a <see cref="StepLogits"/> or <see cref="EvalProbabilities"/> from <paramref name="modelId"/> carrying <paramref name="floats"/> floats.</summary>
+    public static long OutputsMessageSize(string modelId, long floats) => 64 + modelId.Length + 4 * floats;
+
+    /// <summary><see cref="WireSize"/> of an <see cref="ApplyTargets"/> whose targets hold <paramref name="floats"/> floats in all.</summary>
+    public static long TargetsMessageSize(long floats) => 64 + 4 * floats;
 
     public override string Manifest(object o) => o switch
     {
@@ -42,7 +65,7 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
 
     public override byte[] ToBinary(object obj)
     {
-        using var ms = new MemoryStream(EstimateSize(obj));
+        using var ms = new MemoryStream((int)Math.Min(WireSize(obj), MaxArray));
         using (var w = new BinaryWriter(ms))
         {
             switch (obj)
@@ -161,6 +184,7 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
         w.Write(batch.Shape.Channels); w.Write(batch.Shape.Height); w.Write(batch.Shape.Width);
         WriteArray(w, batch.Pixels.AsSpan());
         WriteArray<int>(w, batch.Labels);
+        WriteOptional(w, batch.Boxes);
     }
 
     private static ImageBatch ReadBatch(BinaryReader r, string manifest)
@@ -171,7 +195,19 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
         var labels = ReadArray<int>(r);
         if ((long)labels.Length * shape.Pixels != pixels.Length)
             throw new SerializationException($"{manifest}: {pixels.Length} pixel bytes do not hold {labels.Length} images of {shape}");
-        return new ImageBatch(shape, pixels, labels);
+        var boxes = ReadOptional(r);
+        if (boxes is not null)
+        {
+            try
+            {
+                BoxCodec.Decode(boxes, labels.Length);
+            }
+            catch (FormatException e)
+            {
+                throw new SerializationException($"{manifest}: {e.Message}", e);
+            }
+        }
+        return new ImageBatch(shape, pixels, labels) { Boxes = boxes };
     }
 
     private static EvalProbabilities ReadProbabilities(BinaryReader r)
@@ -214,16 +250,4 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
     }
 
     private static float[]? ReadOptional(BinaryReader r) => r.ReadBoolean() ? ReadArray<float>(r) : null;
-
-    private static int EstimateSize(object o) => o switch
-    {
-        TrainStep m => 64 + m.Batch.Pixels.Length + 4 * m.Batch.Labels.Length,
-        EvaluateBatch m => 64 + m.Batch.Pixels.Length + 4 * m.Batch.Labels.Length,
-        EvalProbabilities m => 64 + m.ModelId.Length + 4 * m.Probabilities.Length,
-        WeightsChunk m => 64 + m.ModelId.Length + m.Data.Length,
-        RestoreChunk m => 64 + m.ModelId.Length + m.Data.Length,
-        StepLogits m => 64 + m.ModelId.Length + 4 * m.Logits.Length,
-        ApplyTargets m => 64 + (int)m.Targets.PayloadBytes,
-        _ => 128,
-    };
 }

@@ -36,6 +36,11 @@ public sealed class ClassificationTask(int classes) : ITrainingTask
     public DistillTargets[] Targets(float[]? teacherOutput, IReadOnlyList<float[]> studentOutputs, int batch, DistillationSettings settings) =>
         TargetBuilder.Build(teacherOutput, studentOutputs, batch, classes, settings);
 
+    public long? BoxFloatsBound(IImageDataset split, int batch) => null;
+
+    /// <summary>The teacher's logits [B, C], the peers' probability sums [B, C] and negative entropy sums [B].</summary>
+    public long TargetFloatsBound(int batch) => (long)batch * (2L * classes + 1);
+
     public float[] Predictions(Tensor output) => nn.functional.softmax(output, 1).data<float>().ToArray();
 
     public EvalRecord Evaluate(int epoch, long globalStep, IReadOnlyList<(string Id, ModelRole Role, float[] Predictions)> models, IImageDataset split)

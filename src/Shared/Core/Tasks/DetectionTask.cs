@@ -101,6 +101,19 @@ public sealed class DetectionTask : ITrainingTask
         return new DistillTargets(teacher, sums, scalars, p.Peers);
     }
 
+    /// <summary>Every image with as many boxes as the split's most crowded one: a count and 5 floats per box each.</summary>
+    public long? BoxFloatsBound(IImageDataset split, int batch)
+    {
+        if (split is not IDetectionDataset detection)
+            throw new ArgumentException($"{split.Name} has no boxes: a detection run needs a detection data set", nameof(split));
+        int most = 0;
+        for (int i = 0; i < detection.Count; i++) most = Math.Max(most, detection.Boxes(i).Count);
+        return (long)batch * (1 + (long)BoxCodec.FloatsPerBox * most);
+    }
+
+    /// <summary>Per location: the teacher's map row and the peers' sums (D each), and <see cref="PeerScalars"/> scalars.</summary>
+    public long TargetFloatsBound(int batch) => (long)batch * Layout.Locations * (2L * Layout.RowWidth + PeerScalars);
+
     /// <summary>The probability map (class sigmoids, side softmaxes): what the ensemble averages before decoding.</summary>
     public float[] Predictions(Tensor output) => DetectionEnsemble.ToProbabilities(output.data<float>().ToArray(), Layout);
 

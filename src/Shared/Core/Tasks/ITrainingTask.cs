@@ -43,6 +43,15 @@ public interface ITrainingTask
     /// <summary>What evaluation collects per image, from the model's output in evaluation mode (probabilities), row-major.</summary>
     float[] Predictions(Tensor output);
 
+    /// <summary>
+    /// Sizing the remoting frame: the most floats <see cref="ImageBatch.Boxes"/> can hold in a batch of at most
+    /// <paramref name="batch"/> images of <paramref name="split"/> (augmentation only drops boxes); null when this task's batches carry none.
+    /// </summary>
+    long? BoxFloatsBound(IImageDataset split, int batch);
+
+    /// <summary>Sizing the remoting frame: the most floats one student's <see cref="DistillTargets"/> hold for a batch of <paramref name="batch"/> images.</summary>
+    long TargetFloatsBound(int batch);
+
     /// <summary>Every model's metrics on <paramref name="split"/> from its predictions over it (in order), and the student ensemble's.</summary>
     EvalRecord Evaluate(int epoch, long globalStep, IReadOnlyList<(string Id, ModelRole Role, float[] Predictions)> models, IImageDataset split);
 }
