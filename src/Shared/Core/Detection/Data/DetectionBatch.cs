@@ -11,8 +11,8 @@ public sealed record DetectionBatch(ImageShape Shape, byte[] Pixels, Box[][] Box
 {
     public int Count => Boxes.Length;
 
-    /// <summary>The pixels as a classification batch with every label 0, sharing the pixel array (for <see cref="BatchTensors"/>).</summary>
-    public ImageBatch ToImageBatch() => new(Shape, Pixels, new int[Count]);
+    /// <summary>The pixels as an <see cref="ImageBatch"/> sharing the pixel array, each image's label its box count (as <see cref="IDetectionDataset"/> says), without the boxes.</summary>
+    public ImageBatch ToImageBatch() => new(Shape, Pixels, Boxes.Select(b => b.Length).ToArray());
 }
 
 /// <summary>Builds the uint8 detection batch for a list of sample indices: copy, then augment each image and its boxes by its position.</summary>
