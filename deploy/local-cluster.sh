@@ -19,11 +19,13 @@ peer_dll="$root/src/PeerNode/bin/$config/net10.0/p2pdistill-peer.dll"
 students=2
 teacher_threads="$(nproc)"
 student_threads=1
-teacher_model=cnn-teacher
-student_model=cnn-student
+teacher_model=
+student_model=
 classes=
-shape=1x28x28
-dataset=fashion-mnist
+shape=
+dataset=
+task=classification
+image_size=64
 output="$root/runs"
 run_name="$(date -u +%Y%m%d-%H%M%S)"
 args=()
@@ -36,6 +38,8 @@ while [ $# -gt 0 ]; do
     --student-model) student_model="$2"; args+=("$1" "$2"); shift 2 ;;
     --classes) classes="$2"; shift 2 ;;
     --dataset) dataset="$2"; args+=("$1" "$2"); shift 2 ;;
+    --task) task="$2"; args+=("$1" "$2"); shift 2 ;;
+    --image-size) image_size="$2"; args+=("$1" "$2"); shift 2 ;;
     --input-shape) shape="$2"; shift 2 ;;
     --output) output="$2"; shift 2 ;;
     --run-name) run_name="$2"; shift 2 ;;
@@ -43,10 +47,20 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+# --task detection: the detectors, the synthetic detection set and RGB images of --image-size (default 64), as the coordinator.
+case "$task" in
+  detection|det)
+    teacher_model="${teacher_model:-det-teacher}"; student_model="${student_model:-det-student}"
+    dataset="${dataset:-synthetic-detection}"; shape="${shape:-3x${image_size}x${image_size}}" ;;
+  *)
+    teacher_model="${teacher_model:-cnn-teacher}"; student_model="${student_model:-cnn-student}"
+    dataset="${dataset:-fashion-mnist}"; shape="${shape:-1x28x28}" ;;
+esac
+
 # The peers declare the classes they output; the presets' class counts (override with --classes).
 if [ -z "$classes" ]; then
   case "$dataset" in
-    pneumoniamnist) classes=2 ;;
+    pneumoniamnist|synthetic-detection) classes=2 ;;
     synthetic) classes=4 ;;
     *) classes=10 ;;
   esac

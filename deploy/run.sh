@@ -17,6 +17,7 @@ dataset_args=()
 wants_fashion=1
 for ((i = 1; i <= $#; i++)); do
   if [ "${!i}" = "--dataset" ]; then j=$((i + 1)); [ "${!j:-}" = "fashion-mnist" ] || wants_fashion=0; fi
+  if [ "${!i}" = "--task" ]; then j=$((i + 1)); [ "${!j:-}" = "classification" ] || wants_fashion=0; fi
 done
 if [ "$wants_fashion" = 1 ] && [ ! -f "$dataset_dir/train-images-idx3-ubyte.gz" ]; then
   echo "[p2pdistill] Fashion-MNIST not found in $dataset_dir; installing the Debian package dataset-fashion-mnist"

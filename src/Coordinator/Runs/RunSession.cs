@@ -119,7 +119,11 @@ public sealed class RunSession : IDisposable
             if (!quiet)
             {
                 curves!.Draw();
-                if (result.Final is { } final) RocPlot.Draw(Run.Path, final);
+                if (result.Final is { } final)
+                {
+                    RocPlot.Draw(Run.Path, final);
+                    PrecisionRecallPlot.Draw(Run.Path, final);
+                }
                 RunExports.Write(result, Plan.Training, Plan.Data, Plan.Splits.ClassNames, logger);
             }
             Run.WriteSummary(summary);

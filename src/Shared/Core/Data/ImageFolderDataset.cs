@@ -161,44 +161,46 @@ public static class ImageFolderDataset
     /// <summary>Decodes one image file to size x size, 1 or 3 channels, channel-first uint8.</summary>
     public static byte[] DecodeImage(string path, int size, int channels)
     {
+        using var decoded = DecodeRgba(path, "delete it");
+        using var resized = Resized(decoded, size, size, path);
+        var bitmap = resized ?? decoded;
+        return ToChannelFirst(bitmap.GetPixelSpan(), bitmap.RowBytes, size, channels);
+    }
+
+    /// <summary>
+    /// Decodes an image file to premultiplied RGBA with SkiaSharp; a file that cannot be read or decoded is a
+    /// <see cref="DatasetException"/> naming it, ending "Replace or <paramref name="remedy"/>". The caller disposes the bitmap.
+    /// </summary>
+    internal static SKBitmap DecodeRgba(string path, string remedy)
+    {
         try
         {
             using var probe = File.OpenRead(path);
         }
         catch (Exception e) when (e is UnauthorizedAccessException or IOException)
         {
-            throw new DatasetException($"Image file '{path}' cannot be read ({e.Message}). Check that this user may read it (ls -l, chmod), or delete it.", e) { Path = path };
+            throw new DatasetException($"Image file '{path}' cannot be read ({e.Message}). Check that it exists and that this user may read it (ls -l, chmod), or {remedy}.", e) { Path = path };
         }
         using var codec = SKCodec.Create(path, out var createResult);
         if (codec is null)
-            throw new DatasetException($"Image file '{path}' cannot be decoded ({createResult}): it is corrupt or not really an image. Replace or delete it.") { Path = path };
+            throw new DatasetException($"Image file '{path}' cannot be decoded ({createResult}): it is corrupt or not really an image. Replace or {remedy}.") { Path = path };
         var info = codec.Info;
         if (info.Width <= 0 || info.Height <= 0)
-            throw new DatasetException($"Image file '{path}' has an empty size {info.Width}x{info.Height}. Replace or delete it.") { Path = path };
+            throw new DatasetException($"Image file '{path}' has an empty size {info.Width}x{info.Height}. Replace or {remedy}.") { Path = path };
         var decodeInfo = new SKImageInfo(info.Width, info.Height, SKColorType.Rgba8888, SKAlphaType.Premul);
-        using var decoded = new SKBitmap(decodeInfo);
+        var decoded = new SKBitmap(decodeInfo);
         var result = codec.GetPixels(decodeInfo, decoded.GetPixels());
-        if (result != SKCodecResult.Success)
-            throw new DatasetException($"Image file '{path}' cannot be decoded ({result}): it is corrupt or truncated. Replace or delete it.") { Path = path };
-
-        SKBitmap bitmap = decoded;
-        SKBitmap? resized = null;
-        try
-        {
-            if (info.Width != size || info.Height != size)
-            {
-                resized = decoded.Resize(new SKImageInfo(size, size, SKColorType.Rgba8888, SKAlphaType.Premul),
-                    new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear))
-                    ?? throw new DatasetException($"Image file '{path}' could not be resized to {size}x{size}.") { Path = path };
-                bitmap = resized;
-            }
-            return ToChannelFirst(bitmap.GetPixelSpan(), bitmap.RowBytes, size, channels);
-        }
-        finally
-        {
-            resized?.Dispose();
-        }
+        if (result == SKCodecResult.Success) return decoded;
+        decoded.Dispose();
+        throw new DatasetException($"Image file '{path}' cannot be decoded ({result}): it is corrupt or truncated. Replace or {remedy}.") { Path = path };
     }
+
+    /// <summary>The bitmap resized bilinearly with mipmaps to width x height; null when it already has that size. The caller disposes it.</summary>
+    internal static SKBitmap? Resized(SKBitmap bitmap, int width, int height, string path) =>
+        bitmap.Width == width && bitmap.Height == height
+            ? null
+            : bitmap.Resize(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul), new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear))
+              ?? throw new DatasetException($"Image file '{path}' could not be resized to {width}x{height}.") { Path = path };
 
     private static byte[] ToChannelFirst(ReadOnlySpan<byte> rgba, int rowBytes, int size, int channels)
     {

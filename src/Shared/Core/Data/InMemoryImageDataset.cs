@@ -58,10 +58,16 @@ public sealed class InMemoryImageDataset : IImageDataset
 }
 
 /// <summary>A read-only view of some samples of another dataset, in the given order.</summary>
-public sealed class SubsetDataset : IImageDataset
+public class SubsetDataset : IImageDataset
 {
     private readonly IImageDataset _source;
     private readonly int[] _indices;
+
+    /// <summary>The data set viewed.</summary>
+    protected IImageDataset Source => _source;
+
+    /// <summary>The index in <see cref="Source"/> of this view's sample <paramref name="index"/>.</summary>
+    protected int SourceIndex(int index) => _indices[index];
 
     public SubsetDataset(IImageDataset source, int[] indices, string? name = null)
     {

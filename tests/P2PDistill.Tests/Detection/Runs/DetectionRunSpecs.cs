@@ -32,6 +32,10 @@ public sealed class DetectionRunSpecs : IDisposable
         Assert.Contains("| student-ensemble |", summary);
         foreach (var id in new[] { "teacher", "student-1", "student-2" })
             Assert.True(File.Exists(Path.Combine(run, "models", id + ".dat")), $"missing models/{id}.dat");
+        var pr = File.ReadAllBytes(Path.Combine(run, "plots", "pr.png"));
+        Assert.True(pr.Length > 5000, $"plots/pr.png is only {pr.Length} bytes");
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, pr[..4]);
+        Assert.False(File.Exists(Path.Combine(run, "plots", "roc.png")), "a detection run has no ROC curve");
     }
 
     [Fact]

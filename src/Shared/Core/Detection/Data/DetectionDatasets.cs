@@ -92,29 +92,10 @@ public sealed class InMemoryDetectionDataset : IDetectionDataset
 }
 
 /// <summary>A read-only view of some samples of another detection dataset, in the given order.</summary>
-public sealed class DetectionSubset : IDetectionDataset
+public sealed class DetectionSubset(IDetectionDataset source, int[] indices, string? name = null)
+    : SubsetDataset(source, indices, name), IDetectionDataset
 {
-    private readonly IDetectionDataset _source;
-    private readonly int[] _indices;
-
-    public DetectionSubset(IDetectionDataset source, int[] indices, string? name = null)
-    {
-        ArgumentNullException.ThrowIfNull(source);
-        ArgumentNullException.ThrowIfNull(indices);
-        foreach (int i in indices)
-            if ((uint)i >= (uint)source.Count)
-                throw new ArgumentOutOfRangeException(nameof(indices), i, $"index outside 0..{source.Count - 1} of {source.Name}");
-        _source = source;
-        _indices = indices;
-        Name = name ?? source.Name;
-    }
-
-    public string Name { get; }
-    public int Count => _indices.Length;
-    public ImageShape Shape => _source.Shape;
-    public IReadOnlyList<string> ClassNames => _source.ClassNames;
-    public void CopyImage(int index, Span<byte> destination) => _source.CopyImage(_indices[index], destination);
-    public IReadOnlyList<Box> Boxes(int index) => _source.Boxes(_indices[index]);
+    public IReadOnlyList<Box> Boxes(int index) => ((IDetectionDataset)Source).Boxes(SourceIndex(index));
 
     /// <summary>The first <paramref name="limit"/> samples of <paramref name="source"/>; the source itself when limit is 0 or not smaller.</summary>
     public static IDetectionDataset Take(IDetectionDataset source, int limit)

@@ -48,44 +48,11 @@ public readonly record struct Letterbox(int SourceWidth, int SourceHeight, int S
     /// </summary>
     public static (byte[] Pixels, Letterbox Letterbox) Decode(string path, int size, int channels)
     {
-        try
-        {
-            using var probe = File.OpenRead(path);
-        }
-        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
-        {
-            throw new DatasetException($"Image file '{path}' cannot be read ({e.Message}). Check that it exists and that this user may read it (ls -l, chmod), or remove it and its labels.", e) { Path = path };
-        }
-        using var codec = SKCodec.Create(path, out var createResult);
-        if (codec is null)
-            throw new DatasetException($"Image file '{path}' cannot be decoded ({createResult}): it is corrupt or not really an image. Replace or delete it (and its labels).") { Path = path };
-        var info = codec.Info;
-        if (info.Width <= 0 || info.Height <= 0)
-            throw new DatasetException($"Image file '{path}' has an empty size {info.Width}x{info.Height}. Replace or delete it.") { Path = path };
-        var decodeInfo = new SKImageInfo(info.Width, info.Height, SKColorType.Rgba8888, SKAlphaType.Premul);
-        using var decoded = new SKBitmap(decodeInfo);
-        var result = codec.GetPixels(decodeInfo, decoded.GetPixels());
-        if (result != SKCodecResult.Success)
-            throw new DatasetException($"Image file '{path}' cannot be decoded ({result}): it is corrupt or truncated. Replace or delete it.") { Path = path };
-
-        var letterbox = For(info.Width, info.Height, size);
-        SKBitmap bitmap = decoded;
-        SKBitmap? resized = null;
-        try
-        {
-            if (letterbox.ScaledWidth != info.Width || letterbox.ScaledHeight != info.Height)
-            {
-                resized = decoded.Resize(new SKImageInfo(letterbox.ScaledWidth, letterbox.ScaledHeight, SKColorType.Rgba8888, SKAlphaType.Premul),
-                    new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear))
-                    ?? throw new DatasetException($"Image file '{path}' could not be resized to {letterbox.ScaledWidth}x{letterbox.ScaledHeight}.") { Path = path };
-                bitmap = resized;
-            }
-            return (Place(bitmap.GetPixelSpan(), bitmap.RowBytes, letterbox, channels), letterbox);
-        }
-        finally
-        {
-            resized?.Dispose();
-        }
+        using var decoded = ImageFolderDataset.DecodeRgba(path, "remove it and its labels");
+        var letterbox = For(decoded.Width, decoded.Height, size);
+        using var resized = ImageFolderDataset.Resized(decoded, letterbox.ScaledWidth, letterbox.ScaledHeight, path);
+        var bitmap = resized ?? decoded;
+        return (Place(bitmap.GetPixelSpan(), bitmap.RowBytes, letterbox, channels), letterbox);
     }
 
     /// <summary>Writes the scaled RGBA image into a Size×Size grey canvas at (Left, Top), channel-first.</summary>
