@@ -4,6 +4,7 @@ using P2PDistill.Shared.Losses;
 using P2PDistill.Shared.Metrics;
 using P2PDistill.Shared.Settings;
 using P2PDistill.Shared.Training;
+using System.Runtime.CompilerServices;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -19,6 +20,11 @@ namespace P2PDistill.Shared.Tasks;
 public sealed class DetectionTask : ITrainingTask
 {
     private readonly IReadOnlyList<string> classNames;
+
+    // A step asks for the batch's assignment twice (loss, then score) and an evaluation for the split's boxes every time:
+    // both are pure functions of an object the caller keeps, so they are computed once per object (compared by reference).
+    private readonly ConditionalWeakTable<ImageBatch, DetectionTargets> assignments = new();
+    private readonly ConditionalWeakTable<IImageDataset, IReadOnlyList<IReadOnlyList<Box>>> groundTruths = new();
 
     public DetectionTask(DetectionLayout layout, IReadOnlyList<string>? classNames = null)
     {
@@ -119,7 +125,7 @@ public sealed class DetectionTask : ITrainingTask
 
     public EvalRecord Evaluate(int epoch, long globalStep, IReadOnlyList<(string Id, ModelRole Role, float[] Predictions)> models, IImageDataset split)
     {
-        var truth = GroundTruth(split);
+        var truth = groundTruths.GetValue(split, GroundTruth);
         var records = models.Select(m => new ModelEvalRecord(m.Id, m.Role, Score(m.Predictions, truth))).ToList();
         var students = models.Where(m => m.Role == ModelRole.Student).Select(m => m.Predictions).ToList();
         var ensemble = students.Count == 0 ? null : Score(Ensemble.MeanProbabilities(students), truth);
@@ -133,12 +139,15 @@ public sealed class DetectionTask : ITrainingTask
         ? Enumerable.Range(0, split.Count).Select(i => boxes.Boxes(i)).ToList()
         : throw new ArgumentException($"{split.Name} has no boxes: a detection run needs a detection data set", nameof(split));
 
-    private DetectionTargetTensors Targets(Tensor output, ImageBatch batch)
+    private DetectionTargetTensors Targets(Tensor output, ImageBatch batch) =>
+        assignments.GetValue(batch, Assign).ToTensors(output.dtype, output.device);
+
+    private DetectionTargets Assign(ImageBatch batch)
     {
         var boxes = batch.Boxes is { } encoded
             ? BoxCodec.Decode(encoded, batch.Count)
             : throw new ArgumentException($"a batch of {batch.Count} images without boxes reached a detector");
-        return DetectionAssigner.Assign(Layout, boxes).ToTensors(output.dtype, output.device);
+        return DetectionAssigner.Assign(Layout, boxes);
     }
 
     private static Tensor Checked(float[] values, long[] shape, string what)

@@ -15,7 +15,10 @@ public sealed record DetectionBatch(ImageShape Shape, byte[] Pixels, Box[][] Box
     public ImageBatch ToImageBatch() => new(Shape, Pixels, Boxes.Select(b => b.Length).ToArray());
 }
 
-/// <summary>Builds the uint8 detection batch for a list of sample indices: copy, then augment each image and its boxes by its position.</summary>
+/// <summary>
+/// Builds the uint8 detection batch for a list of sample indices: classification's <see cref="BatchBuilder"/> makes the
+/// pixels, and each image's boxes are moved by the same <see cref="Augmentation.Choose"/> choice.
+/// </summary>
 public static class DetectionBatchBuilder
 {
     /// <summary>
@@ -24,32 +27,14 @@ public static class DetectionBatchBuilder
     /// </summary>
     public static DetectionBatch Build(IDetectionDataset dataset, ReadOnlySpan<int> indices, AugmentOptions augment, int seed, int epoch, int step)
     {
-        ArgumentNullException.ThrowIfNull(dataset);
         ArgumentNullException.ThrowIfNull(augment);
+        var pixels = BatchBuilder.Build(dataset, indices, augment, seed, epoch, step);
         var shape = dataset.Shape;
-        int size = shape.Pixels;
-        var pixels = new byte[(long)indices.Length * size];
         var boxes = new Box[indices.Length][];
-        byte[]? scratch = augment.IsNone ? null : new byte[size];
         for (int i = 0; i < indices.Length; i++)
-        {
-            int index = indices[i];
-            if ((uint)index >= (uint)dataset.Count)
-                throw new ArgumentOutOfRangeException(nameof(indices), index, $"sample index outside 0..{dataset.Count - 1} of {dataset.Name}");
-            var destination = pixels.AsSpan(i * size, size);
-            if (scratch is null)
-            {
-                dataset.CopyImage(index, destination);
-                boxes[i] = dataset.Boxes(index).ToArray();
-            }
-            else
-            {
-                dataset.CopyImage(index, scratch);
-                boxes[i] = DetectionAugmentation.Apply(scratch, destination, dataset.Boxes(index), shape,
-                    DetectionAugmentation.Choose(augment, seed, epoch, step, i));
-            }
-        }
-        return new DetectionBatch(shape, pixels, boxes);
+            boxes[i] = DetectionAugmentation.Apply(dataset.Boxes(indices[i]), shape.Width, shape.Height,
+                DetectionAugmentation.Choose(augment, seed, epoch, step, i));
+        return new DetectionBatch(shape, pixels.Pixels, boxes);
     }
 
     /// <summary>The batch of <paramref name="indices"/> without augmentation (evaluation).</summary>
