@@ -14,7 +14,11 @@ public static class ThroughputBenchmark
 {
     public static BenchOptions Options() => new BenchOptions()
         .Declare("runners", "single-process,embedded,multi-process", "runners to compare, in this order")
-        .Declare("dataset", "fashion-mnist", "fashion-mnist, mnist or synthetic")
+        .Declare("task", "classification", "classification or detection (then use --dataset synthetic-detection and det-* models)")
+        .Declare("dataset", "fashion-mnist", "fashion-mnist, mnist, synthetic or synthetic-detection")
+        .Declare("image-size", "0", "synthetic sets: image side (0: the dataset's default)")
+        .Declare("channels", "0", "synthetic sets: channels (0: the dataset's default)")
+        .Declare("classes", "0", "synthetic sets: classes (0: the dataset's default)")
         .Declare("data-path", "", "directory of the IDX files")
         .Declare("steps", "200", "training steps per run (--max-steps; one epoch)")
         .Declare("warmup", "10", "first steps left out of the figures")
@@ -40,7 +44,7 @@ public static class ThroughputBenchmark
         var results = Path.GetFullPath(o["results"]);
         var stamp = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", inv);
         var machine = CohortRunner.Machine();
-        output.WriteLine($"throughput: teacher {o["teacher-model"]} + {students} x {o["student-model"]}, {o["dataset"]}, batch {o["batch-size"]}, {o["steps"]} steps, mode {o["mode"]}");
+        output.WriteLine($"throughput: {o["task"]}, teacher {o["teacher-model"]} + {students} x {o["student-model"]}, {o["dataset"]}, batch {o["batch-size"]}, {o["steps"]} steps, mode {o["mode"]}");
         output.WriteLine($"machine: {machine}");
 
         var outcomes = new List<(CohortOutcome Outcome, StepStats? Stats)>();
@@ -48,7 +52,13 @@ public static class ThroughputBenchmark
         {
             var spec = new CohortSpec($"throughput-{stamp}-{kind.Name()}", kind, students, o["teacher-model"], o["student-model"], o["mode"],
                 o["dataset"], o["data-path"], o.Int("batch-size"), o.Int("steps"), 1, o.Int("test-limit"),
-                kind == RunnerKind.Embedded ? embedded : budget, teacher, o.Int("student-threads"));
+                kind == RunnerKind.Embedded ? embedded : budget, teacher, o.Int("student-threads"))
+            {
+                Task = o["task"],
+                ImageSize = o.Int("image-size") > 0 ? o.Int("image-size") : null,
+                Channels = o.Int("channels") > 0 ? o.Int("channels") : null,
+                ClassCount = o.Int("classes") > 0 ? o.Int("classes") : null,
+            };
             CohortOutcome outcome;
             try
             {
@@ -80,7 +90,8 @@ public static class ThroughputBenchmark
     {
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
-        sb.AppendLine(inv, $"# Throughput: teacher {o["teacher-model"]} + {o["students"]} x {o["student-model"]}, {o["dataset"]}, batch {o["batch-size"]}, mode {o["mode"]}");
+        sb.AppendLine(inv, $"# Throughput ({o["task"]}): teacher {o["teacher-model"]} + {o["students"]} x {o["student-model"]}, {o["dataset"]}" +
+            $"{(outcomes.Count > 0 ? $" {outcomes[0].Outcome.Spec.InputShape}" : "")}, batch {o["batch-size"]}, mode {o["mode"]}");
         sb.AppendLine();
         sb.AppendLine(inv, $"- {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; {machine}");
         sb.AppendLine(inv, $"- {o["steps"]} steps per run, the first {o["warmup"]} (at most half) left out; thread budget {o["threads"]}");

@@ -28,8 +28,25 @@ public sealed record CohortSpec(
     string Dataset, string? DataPath, int BatchSize, int MaxSteps, int Epochs, int TestLimit,
     int Threads, int TeacherThreads, int StudentThreads)
 {
-    public int Classes => Dataset == "synthetic" ? 4 : 10;
-    public string InputShape => "1x28x28";
+    /// <summary>classification (default) or detection.</summary>
+    public string Task { get; init; } = "classification";
+
+    /// <summary>Side of the synthetic images (classification's synthetic set and the detection sets); null: the dataset's default.</summary>
+    public int? ImageSize { get; init; }
+
+    /// <summary>Channels of the synthetic images; null: the dataset's default.</summary>
+    public int? Channels { get; init; }
+
+    /// <summary>Classes of the synthetic set; null: its default (4; 2 for synthetic detection).</summary>
+    public int? ClassCount { get; init; }
+
+    private bool IsDetection => Task is "detection" or "det";
+
+    public int Classes => ClassCount ?? (IsDetection ? 2 : Dataset == "synthetic" ? 4 : 10);
+
+    public string InputShape => ImageSize is { } size
+        ? $"{Channels ?? (IsDetection ? 3 : 1)}x{size}x{size}"
+        : IsDetection ? "3x64x64" : "1x28x28";
 
     /// <summary>How the intra-op threads are shared out, in words.</summary>
     public string ThreadsText => Kind switch
@@ -46,7 +63,19 @@ public sealed record CohortSpec(
             .TestLimit(TestLimit).Output(outputDirectory, Name);
         if (!string.IsNullOrEmpty(DataPath)) coordinator.DataPath(DataPath);
         // Enough synthetic images for the steps asked (one epoch), and a small test split.
-        if (Dataset == "synthetic") coordinator.Synthetic(train: Math.Max(2048, (MaxSteps > 0 ? MaxSteps : 16) * BatchSize), test: 256);
+        int train = Math.Max(2048, (MaxSteps > 0 ? MaxSteps : 16) * BatchSize);
+        if (Dataset == "synthetic")
+        {
+            coordinator.Synthetic(train: train, test: 256, classes: ClassCount);
+            if (ImageSize is { } size) coordinator.Config("Data:SyntheticSize", size);
+            if (Channels is { } channels) coordinator.Config("Data:SyntheticChannels", channels);
+        }
+        if (IsDetection)
+        {
+            coordinator.Task("detection").Config("Data:SyntheticTrain", train).Config("Data:SyntheticTest", 256);
+            if (ImageSize is { } size) coordinator.Set("--image-size", size);
+            if (Channels is { } channels) coordinator.Set("--channels", channels);
+        }
         return Kind switch
         {
             RunnerKind.SingleProcess => coordinator.SingleProcess().Students(Students).Threads(Threads),
