@@ -16,6 +16,8 @@ const string usage = """
                      images/s, ratios, step time against the slowest model's compute, coordination overhead and share.
       scaling        teacher + N students (tiny models, synthetic data) for N in a list: step overhead and coordinator bytes per
                      step against N, with the per-student slope.
+      wire-precision the same cohort trained single-process with float32 and with half-precision outputs and targets (what a float16
+                     wire would carry): final test metrics of both, per seed.
       memory         a long run sampling every node's resident memory (VmRSS) into a CSV, with drift per 1000 steps.
 
     COMMAND --help lists a command's options. Results (Markdown reports, CSVs, run directories) go to --results (default runs/benchmarks).
@@ -36,6 +38,7 @@ BenchOptions? options = command switch
     "throughput" => ThroughputBenchmark.Options(),
     "scaling" => ScalingBenchmark.Options(),
     "memory" => MemoryBenchmark.Options(),
+    "wire-precision" => WirePrecisionBenchmark.Options(),
     _ => null,
 };
 if (options is null)
@@ -57,6 +60,7 @@ try
     {
         "throughput" => ThroughputBenchmark.Run(options, Console.Out),
         "scaling" => ScalingBenchmark.Run(options, Console.Out),
+        "wire-precision" => WirePrecisionBenchmark.Run(options, Console.Out),
         _ => MemoryBenchmark.Run(options, Console.Out),
     };
 }

@@ -29,8 +29,11 @@ public sealed class TrainingPlan
         Task = TrainingTasks.For(training.Task, Spec, splits.ClassNames);
     }
 
-    /// <summary>What the cohort learns: the losses, the targets between the halves of a step, and the evaluation.</summary>
-    public ITrainingTask Task { get; }
+    /// <summary>
+    /// What the cohort learns: the losses, the targets between the halves of a step, and the evaluation. Settable so that a
+    /// measurement can wrap it (the wire-precision benchmark rounds the targets as a half-precision wire would).
+    /// </summary>
+    public ITrainingTask Task { get; init; }
 
     public TrainingOptions Training { get; }
     public DataOptions Data { get; }
