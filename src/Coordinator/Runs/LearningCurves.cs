@@ -5,8 +5,9 @@ namespace P2PDistill.Coordinator.Runs;
 
 /// <summary>
 /// PNG learning curves in <c>RUN/plots/</c>: training loss per model against the step (a moving average
-/// over a window, the raw values faint behind it), and test accuracy per model and for the student ensemble
-/// against the epoch. Redrawn after every evaluation, so they are current even if a run stops early.
+/// over a window, the raw values faint behind it), and the task's headline test metric per model and for the student
+/// ensemble against the epoch, in a file named after the metric's eval.csv column (<c>accuracy.png</c> for classification,
+/// <c>map50.png</c> for detection). Redrawn after every evaluation, so they are current even if a run stops early.
 /// </summary>
 public sealed class LearningCurves(string runDirectory, int window = 20) : ITrainingObserver
 {
@@ -15,7 +16,10 @@ public sealed class LearningCurves(string runDirectory, int window = 20) : ITrai
     private readonly object gate = new();
 
     public string LossPath => Path.Combine(runDirectory, "plots", "loss.png");
-    public string AccuracyPath => Path.Combine(runDirectory, "plots", "accuracy.png");
+    private (string Column, string Title) headline = ("accuracy", "accuracy");
+
+    /// <summary>The headline curve's file: <c>plots/COLUMN.png</c>, COLUMN the headline's eval.csv column (known after the first evaluation).</summary>
+    public string AccuracyPath => Path.Combine(runDirectory, "plots", headline.Column + ".png");
 
     public void OnStep(StepRecord step)
     {
@@ -33,6 +37,8 @@ public sealed class LearningCurves(string runDirectory, int window = 20) : ITrai
     {
         lock (gate)
         {
+            if (evaluation.Models.Count > 0 && evaluation.Models[0].Metrics.Columns is [var first, ..])
+                headline = (first.Name, evaluation.Models[0].Metrics.HeadlineName);
             foreach (var m in evaluation.Models) Add(m.Id, evaluation.Epoch + 1, m.Metrics.Headline);
             if (evaluation.StudentEnsemble is not null) Add("student-ensemble", evaluation.Epoch + 1, evaluation.StudentEnsemble.Headline);
             Draw();
@@ -91,9 +97,9 @@ public sealed class LearningCurves(string runDirectory, int window = 20) : ITrai
             line.MarkerSize = 7;
         }
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(1);
-        plot.Title("Test accuracy");
+        plot.Title($"Test {headline.Title}");
         plot.XLabel("epoch");
-        plot.YLabel("accuracy");
+        plot.YLabel(headline.Title);
         plot.ShowLegend(Alignment.LowerRight);
         Save(plot, AccuracyPath);
     }

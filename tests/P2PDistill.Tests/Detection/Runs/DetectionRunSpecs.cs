@@ -36,6 +36,8 @@ public sealed class DetectionRunSpecs : IDisposable
         Assert.True(pr.Length > 5000, $"plots/pr.png is only {pr.Length} bytes");
         Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, pr[..4]);
         Assert.False(File.Exists(Path.Combine(run, "plots", "roc.png")), "a detection run has no ROC curve");
+        Assert.True(File.Exists(Path.Combine(run, "plots", "map50.png")), "the learning curve is named after the headline metric");
+        Assert.False(File.Exists(Path.Combine(run, "plots", "accuracy.png")), "a detection run has no accuracy curve");
     }
 
     [Fact]
