@@ -1,3 +1,4 @@
+using System.Globalization;
 using P2PDistill.Shared.Metrics;
 using P2PDistill.Shared.Training;
 using ScottPlot;
@@ -13,29 +14,19 @@ public static class RocPlot
     public static string PathIn(string runDirectory) => System.IO.Path.Combine(runDirectory, "plots", "roc.png");
 
     /// <summary>Draws the curves of <paramref name="evaluation"/>; false (nothing drawn) when it has no ROC curve (not two classes).</summary>
-    public static bool Draw(string runDirectory, EvalRecord evaluation)
-    {
-        var curves = evaluation.Models.Select(m => (m.Id, Metrics: m.Metrics as ClassificationMetrics))
-            .Concat(evaluation.StudentEnsemble is null ? [] : [("student-ensemble", evaluation.StudentEnsemble as ClassificationMetrics)])
-            .Where(c => c.Metrics?.Roc is not null).Select(c => (c.Id, Metrics: c.Metrics!)).ToList();
-        if (curves.Count == 0) return false;
-        var plot = new Plot();
-        var chance = plot.Add.Line(0, 0, 1, 1);
-        chance.LinePattern = LinePattern.Dashed;
-        chance.Color = Colors.Gray;
-        foreach (var (id, m) in curves)
-        {
-            var line = plot.Add.ScatterLine(m.Roc!.FalsePositiveRate, m.Roc.TruePositiveRate);
-            line.LegendText = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{id} (AUC {m.RocAuc:F3})");
-            line.LineWidth = id == "student-ensemble" ? 3 : 1.5f;
-        }
-        plot.Title($"ROC on the test split, epoch {evaluation.Epoch + 1}");
-        plot.XLabel("false-positive rate (1 - specificity)");
-        plot.YLabel("true-positive rate (sensitivity)");
-        plot.Axes.SetLimits(0, 1, 0, 1);
-        plot.ShowLegend(Alignment.LowerRight);
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(PathIn(runDirectory))!);
-        plot.SavePng(PathIn(runDirectory), 640, 560);
-        return true;
-    }
+    public static bool Draw(string runDirectory, EvalRecord evaluation) =>
+        FinalCurvePlot.Draw<ClassificationMetrics>(PathIn(runDirectory), evaluation,
+            m => m.Roc is { } roc ? (roc.FalsePositiveRate, roc.TruePositiveRate) : null,
+            (id, m) => string.Create(CultureInfo.InvariantCulture, $"{id} (AUC {m.RocAuc:F3})"),
+            plot =>
+            {
+                var chance = plot.Add.Line(0, 0, 1, 1);
+                chance.LinePattern = LinePattern.Dashed;
+                chance.Color = Colors.Gray;
+                plot.Title($"ROC on the test split, epoch {evaluation.Epoch + 1}");
+                plot.XLabel("false-positive rate (1 - specificity)");
+                plot.YLabel("true-positive rate (sensitivity)");
+                plot.Axes.SetLimits(0, 1, 0, 1);
+                plot.ShowLegend(Alignment.LowerRight);
+            });
 }
