@@ -2,6 +2,7 @@ using System.Globalization;
 using Microsoft.Extensions.Configuration;
 using P2PDistill.Shared.Export;
 using P2PDistill.Shared.Hosting;
+using P2PDistill.Shared.Settings;
 
 namespace P2PDistill.Coordinator.Commands;
 
@@ -121,6 +122,25 @@ internal static class CommandSupport
     public static void Dispose(IEnumerable<ExportedModel> models)
     {
         foreach (var m in models) m.Dispose();
+    }
+
+    /// <summary>
+    /// Refuses models that cannot be scored or ensembled together: each must have the first one's task (a detector and a
+    /// classifier are refused by task first), then its input shape and classes. The message names both cards.
+    /// </summary>
+    /// <param name="what">"evaluation" or "prediction", for the message.</param>
+    public static void EnsureCompatible(IReadOnlyList<ExportedModel> models, string what)
+    {
+        var first = models[0];
+        foreach (var m in models.Skip(1))
+        {
+            if (m.Card.Task != first.Card.Task)
+                throw new CommandInputException($"Models of one {what} must share their task: {Describe(first)} is a {first.Card.Task.SettingName()} model " +
+                    $"and {Describe(m)} a {m.Card.Task.SettingName()} model. Give the models of one task.");
+            if (m.InputShape != first.InputShape || !m.ClassNames.SequenceEqual(first.ClassNames, StringComparer.Ordinal))
+                throw new CommandInputException($"Models of one {what} must share input shape and classes: {Describe(first)} " +
+                    $"and {Describe(m)} do not.");
+        }
     }
 
     public static string Describe(ExportedModel m) =>

@@ -1,5 +1,5 @@
-using System.Globalization;
 using P2PDistill.Shared.Data;
+using P2PDistill.Shared.Detection.Drawing;
 using P2PDistill.Shared.Export;
 using P2PDistill.Shared.Hosting;
 using P2PDistill.Shared.Metrics;
@@ -7,11 +7,15 @@ using P2PDistill.Shared.Metrics;
 namespace P2PDistill.Coordinator.Commands;
 
 /// <summary>
-/// <c>predict --model a.json [--model b.json ...] IMAGE...</c>: classifies image files (PNG, JPEG, BMP, GIF, WebP) with exported
-/// models, decoded as the image-folder dataset decodes them (stretched to the model's input size, grayscale or RGB as its
-/// channels say). Prints one line per image, <c>IMAGE&lt;TAB&gt;CLASS&lt;TAB&gt;PROBABILITY</c>: the top class of the model, or of the
-/// ensemble (mean of the probabilities) when several models are given. Unreadable images are reported on standard error
-/// and make the exit code 2; the readable ones are still classified.
+/// <c>predict --model a.json [--model b.json ...] [--draw DIR] IMAGE...</c>: runs exported models on image files (PNG, JPEG, BMP,
+/// GIF, WebP), read and reported by their task's <see cref="IPredictionReadout"/>. Classifiers: the image is decoded as the
+/// image-folder dataset decodes it (stretched to the model's input size, grayscale or RGB as its channels say) and one line
+/// per image says <c>IMAGE&lt;TAB&gt;CLASS&lt;TAB&gt;PROBABILITY</c>, the top class. Detectors: the image is letterboxed as the
+/// detection data sets letterbox it, and one line per detected box says
+/// <c>IMAGE&lt;TAB&gt;CLASS&lt;TAB&gt;SCORE&lt;TAB&gt;X1&lt;TAB&gt;Y1&lt;TAB&gt;X2&lt;TAB&gt;Y2</c> in pixels of the original image
+/// (<c>IMAGE&lt;TAB&gt;-</c> when there is none). Several models predict as their ensemble: the mean of their probabilities
+/// (or probability maps). <c>--draw DIR</c> also writes <c>DIR/NAME.png</c> per image: the original with the prediction drawn.
+/// Unreadable images are reported on standard error and make the exit code 2; the readable ones are still predicted.
 /// </summary>
 public static class PredictCommand
 {
@@ -20,16 +24,24 @@ public static class PredictCommand
     private const int BatchSize = 64;
 
     public const string Usage = """
-        Usage: p2pdistill-coordinator predict --model MODEL.json [--model MODEL2.json ...] IMAGE...
+        Usage: p2pdistill-coordinator predict --model MODEL.json [--model MODEL2.json ...] [--draw DIR] IMAGE...
 
-          Prints, for each image file, its top class and that class's probability (tab-separated), from the model or, when
-          several are given, from their ensemble (mean of probabilities). The models must share classes and input shape.
-          Exit code 0: done; 2: bad input (unknown option, missing or corrupt model, unreadable image); 1: other failure.
+          Classifiers: prints, for each image file, its top class and that class's probability (tab-separated).
+          Detectors: prints one line per detected box, IMAGE, CLASS, SCORE, X1, Y1, X2, Y2 (tab-separated; the corners in
+          pixels of the original image: the image is letterboxed for the model and the boxes are taken back), by
+          decreasing score, and "IMAGE<TAB>-" for an image without detections.
+          Several models predict as their ensemble (mean of their probabilities, or of their probability maps); they must
+          share task, classes and input shape.
+          --draw DIR writes DIR/NAME.png for each image (NAME: the file's name without extension; NAME-2.png, ... when two
+          images share a name): the original image with the boxes (class and score) or the top class drawn on it.
+          Exit code 0: done; 2: bad input (unknown option, missing or corrupt model, models of different tasks,
+          unreadable image); 1: other failure.
         """;
 
     public static CommandLine Create() => new(
     [
         new("model", [$"{Section}:{CommandSupport.ModelsKey}"], "an exported model's card (.json, beside its .dat and .safetensors)", IsRepeatable: true),
+        new("draw", [$"{Section}:Draw"], "folder to write each image with its prediction drawn on it, as NAME.png (created if missing)"),
     ]);
 
     public static Task<int> RunAsync(string[] args) => RunAsync(args, Console.Out, Console.Error);
@@ -45,20 +57,20 @@ public static class PredictCommand
             throw new CommandInputException("predict needs at least one --model CARD.json (the .json written beside an exported model's weights).");
         if (parsed.Positionals.Count == 0)
             throw new CommandInputException("predict needs at least one image file after the options.");
+        var drawTo = parsed.Values.TryGetValue($"{Section}:Draw", out var folder) && !string.IsNullOrWhiteSpace(folder) ? folder : null;
 
         var models = CommandSupport.LoadModels(cards);
         try
         {
             var first = models[0];
-            foreach (var m in models.Skip(1))
-                if (m.InputShape != first.InputShape || !m.ClassNames.SequenceEqual(first.ClassNames, StringComparer.Ordinal))
-                    throw new CommandInputException($"Models of one prediction must share input shape and classes: {CommandSupport.Describe(first)} " +
-                        $"and {CommandSupport.Describe(m)} do not.");
+            CommandSupport.EnsureCompatible(models, "prediction");
             var shape = first.InputShape;
             if (shape.Height != shape.Width)
                 throw new CommandInputException($"Model {CommandSupport.Describe(first)} takes non-square {shape.Height}x{shape.Width} images; predict decodes square images only.");
+            var readout = PredictionReadouts.For(first);
+            var draw = drawTo is null ? null : DrawFolder(drawTo);
 
-            var images = new List<(string Path, byte[] Pixels)>();
+            var images = new List<PreparedImage>();
             int unreadable = 0;
             foreach (var path in parsed.Positionals)
             {
@@ -66,7 +78,7 @@ public static class PredictCommand
                 {
                     if (!File.Exists(path))
                         throw new DatasetException(Directory.Exists(path) ? $"Image file '{path}' is a directory." : $"Image file '{path}' does not exist.");
-                    images.Add((path, ImageFolderDataset.DecodeImage(path, shape.Height, shape.Channels)));
+                    images.Add(readout.Read(path));
                 }
                 catch (DatasetException e)
                 {
@@ -75,19 +87,22 @@ public static class PredictCommand
                 }
             }
 
-            var inv = CultureInfo.InvariantCulture;
-            int classes = first.NumClasses;
+            int outputs = first.OutputsPerImage;
+            var drawn = new HashSet<string>(StringComparer.Ordinal);
             for (int start = 0; start < images.Count; start += BatchSize)
             {
                 var chunk = images.Skip(start).Take(BatchSize).ToList();
                 var batch = new ImageBatch(shape, chunk.SelectMany(i => i.Pixels).ToArray(), new int[chunk.Count]);
-                var probabilities = Ensemble.MeanProbabilities(models.Select(m => m.Predict(batch)).ToList());
+                var predictions = Ensemble.MeanProbabilities(models.Select(m => m.Predict(batch)).ToList());
                 for (int i = 0; i < chunk.Count; i++)
                 {
-                    int best = 0;
-                    for (int c = 1; c < classes; c++)
-                        if (probabilities[i * classes + c] > probabilities[i * classes + best]) best = c;
-                    output.WriteLine(string.Create(inv, $"{chunk[i].Path}\t{first.ClassNames[best]}\t{probabilities[i * classes + best]:F4}"));
+                    var prediction = predictions.AsSpan(i * outputs, outputs);
+                    foreach (var line in readout.Lines(chunk[i], prediction)) output.WriteLine(line);
+                    if (draw is not null)
+                    {
+                        using var picture = readout.Draw(chunk[i], prediction);
+                        BoxPainter.SavePng(picture, Path.Combine(draw, UniqueName(chunk[i].Path, drawn) + ".png"));
+                    }
                 }
             }
             if (unreadable > 0)
@@ -101,5 +116,29 @@ public static class PredictCommand
         {
             CommandSupport.Dispose(models);
         }
+    }
+
+    /// <summary>The --draw folder, created when missing; one that cannot be created is input to fix.</summary>
+    private static string DrawFolder(string folder)
+    {
+        if (File.Exists(folder))
+            throw new CommandInputException($"--draw '{folder}' is a file; give a folder to write the drawn images to.");
+        try
+        {
+            return Directory.CreateDirectory(folder).FullName;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CommandInputException($"--draw folder '{folder}' cannot be created: {e.Message}");
+        }
+    }
+
+    /// <summary>The image's file name without extension; NAME-2, NAME-3, ... when an earlier image of this run took NAME.</summary>
+    private static string UniqueName(string path, HashSet<string> taken)
+    {
+        var name = Path.GetFileNameWithoutExtension(path);
+        var unique = name;
+        for (int n = 2; !taken.Add(unique); n++) unique = $"{name}-{n}";
+        return unique;
     }
 }

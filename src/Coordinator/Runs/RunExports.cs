@@ -8,7 +8,7 @@ namespace P2PDistill.Coordinator.Runs;
 
 /// <summary>
 /// At the end of a run, turns every network's final weights (RUN/models/ID.dat) into an exported model:
-/// the TorchSharp file, a safetensors file and a JSON model card with the final test metrics.
+/// the TorchSharp file, a safetensors file and a JSON model card with the final test metrics (of either task).
 /// </summary>
 public static class RunExports
 {
@@ -19,8 +19,8 @@ public static class RunExports
         {
             try
             {
-                // The card's final metrics are classification's (accuracy, F1, AUC); a detector's card carries none yet.
-                var metrics = result.Final?.Models.FirstOrDefault(m => m.Id == e.Setup.Id)?.Metrics as Shared.Metrics.ClassificationMetrics;
+                // The final test metrics of either task: the card keeps every column by name (and classification's named fields).
+                var metrics = result.Final?.Models.FirstOrDefault(m => m.Id == e.Setup.Id)?.Metrics;
                 var card = ModelCard.Create(e.Setup.Id, e.Setup.Role == ModelRole.Teacher ? "teacher" : "student", e.Setup.ModelName, e.Setup.Spec,
                     classNames, e.Setup.Normalization,
                     new TrainingSummary(data.Dataset, training.Mode.Name(), training.Epochs, result.Steps, training.Seed, e.Setup.Seed, training.BatchSize),

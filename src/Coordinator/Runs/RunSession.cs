@@ -106,7 +106,8 @@ public sealed class RunSession : IDisposable
     };
 
     /// <summary>
-    /// Ends the run: draws the curves, exports the models, writes summary.md (and prints it), and says how the program exits. A
+    /// Ends the run: draws the curves, exports the models, draws the task's test images with the exported models' predictions
+    /// (<see cref="TestImagesPlot"/>), writes summary.md (and prints it), and says how the program exits. A
     /// run that failed exits 1; one stopped on request exits 0 when <paramref name="resumable"/> (its checkpoint continues it),
     /// else 1. Nothing already written is lost when a file cannot be written: that is logged and the run exits 1.
     /// </summary>
@@ -124,7 +125,9 @@ public sealed class RunSession : IDisposable
                     RocPlot.Draw(Run.Path, final);
                     PrecisionRecallPlot.Draw(Run.Path, final);
                 }
-                RunExports.Write(result, Plan.Training, Plan.Data, Plan.Splits.ClassNames, logger);
+                var exports = RunExports.Write(result, Plan.Training, Plan.Data, Plan.Splits.ClassNames, logger);
+                // Detection: plots/detections.png from the exported models (logged, never failing the run); classification: nothing.
+                TestImagesPlot.Draw(Run.Path, Plan, exports, logger);
             }
             Run.WriteSummary(summary);
             if (!quiet)

@@ -53,6 +53,6 @@ public static class Summary
         sb.AppendLine($"| model | {string.Join(" | ", titles)} |");
         sb.AppendLine($"|---|{string.Concat(titles.Select(_ => "---|"))}");
         foreach (var (id, m) in rows)
-            sb.AppendLine(inv, $"| {id} | {string.Join(" | ", m.TableColumns.Select(c => c.Value is { } v ? v.ToString("F4", inv) : ""))} |");
+            sb.AppendLine(inv, $"| {id} | {string.Join(" | ", m.TableColumns.Select(c => c.Value is { } v ? v.ToString(c.Format, inv) : ""))} |");
     }
 }

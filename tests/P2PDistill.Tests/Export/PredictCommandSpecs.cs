@@ -90,6 +90,25 @@ public sealed class PredictCommandSpecs(TrainedExports exports) : IClassFixture<
     }
 
     [Fact]
+    public async Task Should_draw_each_image_with_its_top_class_as_a_caption_and_print_the_same_lines()
+    {
+        var images = Images();
+        var drawn = dir.Combine("drawn");
+
+        var plain = await Predict(["--model", exports.StudentExport.CardPath, .. images]);
+        var (code, output, error) = await Predict(["--model", exports.StudentExport.CardPath, "--draw", drawn, .. images]);
+
+        Assert.True(code == 0, error);
+        Assert.Equal(plain.Out, output);
+        Assert.Equal(["dark.png", "gray.png", "red-wide.png", "white.png"], Directory.GetFiles(drawn).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        using var picture = SKBitmap.Decode(Path.Combine(drawn, "red-wide.png"));
+        Assert.Equal((40, 30), (picture.Width, picture.Height));
+        var top = exports.Data.ClassNames.ToList().IndexOf(Parse(output).Single(l => l.Path.EndsWith("red-wide.png", StringComparison.Ordinal)).Class);
+        Assert.Equal(Shared.Detection.Drawing.BoxPainter.ColorOf(top), picture.GetPixel(0, 0)); // the caption's band, in the class's colour
+        Assert.Equal(new SKColor(200, 30, 30), picture.GetPixel(39, 29)); // the image itself below it
+    }
+
+    [Fact]
     public async Task Should_print_help_and_exit_0()
     {
         var (code, output, _) = await Predict("-h");

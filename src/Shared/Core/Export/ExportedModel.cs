@@ -1,5 +1,6 @@
 using P2PDistill.Shared.Data;
 using P2PDistill.Shared.Models;
+using P2PDistill.Shared.Tasks;
 using TorchSharp;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
@@ -12,8 +13,9 @@ public enum WeightsFormat { TorchSharp, Safetensors }
 /// <summary>
 /// A network loaded back from an export: rebuilt from its <see cref="ModelCard"/> (architecture and spec through
 /// <see cref="ModelRegistry"/>) after checking the SHA-256 of every file the card lists, then filled from the .dat
-/// (default) or the .safetensors file. Predicts in evaluation mode with the card's normalisation.
-/// Not thread-safe: use one instance from one thread at a time.
+/// (default) or the .safetensors file. Predicts in evaluation mode with the card's normalisation, and answers with what its
+/// <see cref="Task"/> makes of the output (<see cref="ITrainingTask.Predictions"/>: class probabilities, or a detector's
+/// probability map), exactly as the run's evaluation saw it. Not thread-safe: use one instance from one thread at a time.
 /// </summary>
 public sealed class ExportedModel : IDisposable
 {
@@ -27,6 +29,7 @@ public sealed class ExportedModel : IDisposable
         WeightsPath = weightsPath;
         this.network = network;
         Normalization = card.ToNormalization();
+        Task = TrainingTasks.For(card.Task, card.Spec, card.Classes.Names);
     }
 
     public ModelCard Card { get; }
@@ -41,6 +44,12 @@ public sealed class ExportedModel : IDisposable
     public IReadOnlyList<string> ClassNames => Card.Classes.Names;
     public int NumClasses => Card.Classes.Count;
     public nn.Module<Tensor, Tensor> Network => network;
+
+    /// <summary>The task of the architecture (<see cref="ModelInfo.Task"/>), for the card's input shape and classes.</summary>
+    public ITrainingTask Task { get; }
+
+    /// <summary>Floats <see cref="Predict(ImageBatch)"/> returns per image (classification: C; detection: L·(C + 4B)).</summary>
+    public int OutputsPerImage => Task.OutputsPerImage;
 
     /// <summary>Loads the export whose card is <paramref name="cardPath"/>.</summary>
     /// <exception cref="ModelExportException">
@@ -94,7 +103,10 @@ public sealed class ExportedModel : IDisposable
         }
     }
 
-    /// <summary>Class probabilities (row-major N x C) for a batch of uint8 images of the card's input shape.</summary>
+    /// <summary>
+    /// The task's predictions (<see cref="ITrainingTask.Predictions"/>, row-major, <see cref="OutputsPerImage"/> per image) for a batch
+    /// of uint8 images of the card's input shape: class probabilities N x C, or a detector's probability map N x L x (C + 4B).
+    /// </summary>
     public float[] Predict(ImageBatch batch)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
@@ -106,15 +118,15 @@ public sealed class ExportedModel : IDisposable
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var input = BatchTensors.ToTensor(batch, Normalization);
-        return nn.functional.softmax(network.forward(input), 1).data<float>().ToArray();
+        return Task.Predictions(network.forward(input));
     }
 
-    /// <summary>Class probabilities (row-major N x C) for every image of <paramref name="dataset"/>, in order.</summary>
+    /// <summary>The predictions (as <see cref="Predict(ImageBatch)"/>) for every image of <paramref name="dataset"/>, in order.</summary>
     public float[] Predict(IImageDataset dataset, int batchSize = 128)
     {
         ArgumentNullException.ThrowIfNull(dataset);
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
-        var result = new float[(long)dataset.Count * NumClasses];
+        var result = new float[(long)dataset.Count * OutputsPerImage];
         int offset = 0;
         foreach (var indices in BatchPlan.InOrder(dataset.Count, batchSize).Batches(0))
         {

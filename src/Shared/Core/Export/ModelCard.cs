@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using P2PDistill.Shared.Data;
 using P2PDistill.Shared.Metrics;
 using P2PDistill.Shared.Models;
+using P2PDistill.Shared.Settings;
 
 namespace P2PDistill.Shared.Export;
 
@@ -59,9 +60,17 @@ public sealed record ModelCard
     /// <summary>The normalisation to apply to uint8 inputs.</summary>
     public Data.Normalization ToNormalization() => new(Normalization.Mean.ToArray(), Normalization.Std.ToArray());
 
-    /// <summary>A card for a network trained on a dataset with <paramref name="classNames"/>; files, versions and parameter count are left to the exporter.</summary>
+    /// <summary>What the network does (classification or detection): its architecture's task in <see cref="ModelRegistry"/>.</summary>
+    /// <exception cref="ArgumentException">The architecture is unknown to this build (a loaded card never is: <see cref="Validate"/> refuses it).</exception>
+    [JsonIgnore]
+    public TaskKind Task => ModelRegistry.Get(Architecture).Task;
+
+    /// <summary>
+    /// A card for a network trained on a dataset with <paramref name="classNames"/>; files, versions and parameter count are left to
+    /// the exporter. <paramref name="finalMetrics"/>: the model's test metrics at the end of training, of either task.
+    /// </summary>
     public static ModelCard Create(string modelId, string role, string architecture, ModelSpec spec, IReadOnlyList<string> classNames,
-        Data.Normalization normalization, TrainingSummary? training = null, ClassificationMetrics? finalMetrics = null, DateTime? createdUtc = null) => new()
+        Data.Normalization normalization, TrainingSummary? training = null, IModelMetrics? finalMetrics = null, DateTime? createdUtc = null) => new()
     {
         ModelId = modelId,
         Architecture = architecture,
@@ -127,7 +136,8 @@ public sealed record ModelCard
             problems.Add("classes, input_shape and normalization are required.");
             return problems;
         }
-        if (Classes.Count < 2) problems.Add($"classes.count is {Classes.Count}; at least 2 are needed.");
+        // At least 2 classes for a classifier, 1 for a detector: ModelRegistry.Validate below says which, for the architecture.
+        if (Classes.Count < 1) problems.Add($"classes.count is {Classes.Count}; at least 1 is needed.");
         if (Classes.Names is null || Classes.Names.Count != Classes.Count)
             problems.Add($"classes.names holds {Classes.Names?.Count ?? 0} names for {Classes.Count} classes.");
         if (InputShape.Channels < 1 || InputShape.Height < 1 || InputShape.Width < 1)
@@ -169,11 +179,27 @@ public sealed record NormalizationInfo(IReadOnlyList<float> Mean, IReadOnlyList<
 /// <param name="BatchSize">Training batch size, when known.</param>
 public sealed record TrainingSummary(string Dataset, string Mode, int Epochs, long Steps, long Seed, long? ModelSeed = null, int? BatchSize = null);
 
-/// <summary>The model's test metrics at the end of training; AUC, sensitivity and specificity only for two classes.</summary>
-public sealed record FinalMetrics(double Accuracy, double MacroF1, double? Nll = null, double? Auc = null, double? Sensitivity = null, double? Specificity = null, int? Count = null)
+/// <summary>
+/// The model's test metrics at the end of training, of either task. <see cref="Values"/> holds every defined metric by its
+/// eval.csv name (classification: accuracy, macro_f1, nll, auc, ...; detection: map50, map50_95, detections, ground_truths and
+/// ap50_CLASS per class). A classifier's card also carries its scores as named fields, as cards always have (AUC, sensitivity
+/// and specificity only for two classes); a detector's leaves them out. Cards written before <see cref="Values"/> existed
+/// have only the named fields, and load as they are.
+/// </summary>
+/// <param name="Count">Images scored.</param>
+/// <param name="Values">Every defined, finite metric by name; null in cards written before it existed.</param>
+public sealed record FinalMetrics(double? Accuracy, double? MacroF1, double? Nll = null, double? Auc = null, double? Sensitivity = null,
+    double? Specificity = null, int? Count = null, IReadOnlyDictionary<string, double>? Values = null)
 {
-    public static FinalMetrics From(ClassificationMetrics m) =>
-        new(m.Accuracy, m.MacroF1, double.IsFinite(m.Nll) ? m.Nll : null, m.RocAuc, m.Sensitivity, m.Specificity, m.Count);
+    /// <summary>The card's record of <paramref name="m"/>: its columns and table columns by name (finite values only).</summary>
+    public static FinalMetrics From(IModelMetrics m)
+    {
+        var values = new Dictionary<string, double>();
+        foreach (var column in m.Columns.Concat(m.TableColumns))
+            if (column.Value is { } v && double.IsFinite(v)) values.TryAdd(column.Name, v);
+        double? Named(string name) => values.TryGetValue(name, out var v) ? v : null;
+        return new(Named("accuracy"), Named("macro_f1"), Named("nll"), Named("auc"), Named("sensitivity"), Named("specificity"), m.Count, values);
+    }
 }
 
 /// <summary>Versions of the formats an export uses.</summary>

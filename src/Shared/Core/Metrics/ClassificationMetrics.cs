@@ -51,6 +51,9 @@ public sealed record ClassificationMetrics(
         ? [Columns[0], Columns[1], Columns[3], Columns[4], Columns[5]]
         : [Columns[0], Columns[1]];
 
+    /// <summary>Accuracy, macro-F1 and NLL; with two classes also ROC-AUC, sensitivity and specificity.</summary>
+    public IReadOnlyList<MetricColumn> ReportColumns => NumClasses == 2 ? Columns : [Columns[0], Columns[1], Columns[2]];
+
     /// <summary>Two classes with both present: the ROC curve of p(class 1), for plots; null otherwise.</summary>
     public RocCurve? Roc { get; init; }
 

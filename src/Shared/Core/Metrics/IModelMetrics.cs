@@ -1,7 +1,10 @@
 namespace P2PDistill.Shared.Metrics;
 
-/// <summary>One column of a model's metrics: its name in eval.csv and eval.jsonl, its title in summary tables, its value (null: undefined).</summary>
-public readonly record struct MetricColumn(string Name, string Title, double? Value);
+/// <summary>
+/// One column of a model's metrics: its name in eval.csv and eval.jsonl, its title in summary tables, its value (null: undefined),
+/// and how tables print it (<see cref="Format"/>: "F4" for scores, "F0" for counts).
+/// </summary>
+public readonly record struct MetricColumn(string Name, string Title, double? Value, string Format = "F4");
 
 /// <summary>
 /// One model's (or the student ensemble's) scores on one split, whatever the task: what logs, metrics files, summaries and
@@ -29,6 +32,12 @@ public interface IModelMetrics
 
     /// <summary>The columns of the summary's table (a subset of <see cref="Columns"/>, titled for people).</summary>
     IReadOnlyList<MetricColumn> TableColumns { get; }
+
+    /// <summary>
+    /// The columns of a report on exported models (the <c>evaluate</c> command's table): <see cref="TableColumns"/> unless the
+    /// task shows more there (classification adds NLL; detection the number of detections).
+    /// </summary>
+    IReadOnlyList<MetricColumn> ReportColumns => TableColumns;
 
     /// <summary>The defined scalars by name (eval.jsonl, the experiment's results).</summary>
     IReadOnlyDictionary<string, double> ToDictionary();

@@ -42,13 +42,23 @@ public readonly record struct Letterbox(int SourceWidth, int SourceHeight, int S
         (float)Math.Clamp(Left + x2 * ScaleX, 0, Size), (float)Math.Clamp(Top + y2 * ScaleY, 0, Size));
 
     /// <summary>
+    /// The inverse of <see cref="Map"/>: <paramref name="box"/>, in pixels of the letterboxed image, in pixels of the source image,
+    /// ((x − Left)·W/ScaledWidth, (y − Top)·H/ScaledHeight), clamped to 0..W × 0..H (a box reaching into the padding is cut at
+    /// the image's edge). Its class is kept.
+    /// </summary>
+    public Box ToSource(Box box) => new(box.Class,
+        (float)Math.Clamp((box.X1 - Left) / ScaleX, 0, SourceWidth), (float)Math.Clamp((box.Y1 - Top) / ScaleY, 0, SourceHeight),
+        (float)Math.Clamp((box.X2 - Left) / ScaleX, 0, SourceWidth), (float)Math.Clamp((box.Y2 - Top) / ScaleY, 0, SourceHeight));
+
+    /// <summary>
     /// Decodes an image file with SkiaSharp (as <see cref="ImageFolderDataset"/>: composited onto black where transparent,
     /// resized bilinearly with mipmaps, grayscale by BT.601 luma or RGB) and letterboxes it to <paramref name="size"/>²;
-    /// returns the channel-first uint8 pixels and the letterbox used. EXIF orientation is not applied.
+    /// returns the channel-first uint8 pixels and the letterbox used. EXIF orientation is not applied. A file that cannot be read
+    /// or decoded is a <see cref="DatasetException"/> naming it and ending "Replace or <paramref name="remedy"/>".
     /// </summary>
-    public static (byte[] Pixels, Letterbox Letterbox) Decode(string path, int size, int channels)
+    public static (byte[] Pixels, Letterbox Letterbox) Decode(string path, int size, int channels, string remedy = "remove it and its labels")
     {
-        using var decoded = ImageFolderDataset.DecodeRgba(path, "remove it and its labels");
+        using var decoded = ImageFolderDataset.DecodeRgba(path, remedy);
         var letterbox = For(decoded.Width, decoded.Height, size);
         using var resized = ImageFolderDataset.Resized(decoded, letterbox.ScaledWidth, letterbox.ScaledHeight, path);
         var bitmap = resized ?? decoded;

@@ -38,12 +38,15 @@ public sealed record DetectionMetrics(
     public IReadOnlyList<Metrics.MetricColumn> Columns =>
     [
         new("map50", "mAP@0.5", MapAt50), new("map50_95", "mAP@0.5:0.95", Map50To95),
-        new("detections", "detections", Detections), new("ground_truths", "ground truths", GroundTruths),
+        new("detections", "detections", Detections, "F0"), new("ground_truths", "ground truths", GroundTruths, "F0"),
     ];
 
     /// <summary>mAP@0.5, mAP@0.5:0.95 and the AP@0.5 of each class.</summary>
     public IReadOnlyList<Metrics.MetricColumn> TableColumns =>
         [Columns[0], Columns[1], .. PerClass.Select(c => new Metrics.MetricColumn("ap50_" + c.Name, $"AP@0.5 {c.Name}", c.Ap50))];
+
+    /// <summary>The table's columns and the number of detections scored.</summary>
+    public IReadOnlyList<Metrics.MetricColumn> ReportColumns => [.. TableColumns, Columns[2]];
 
     /// <summary>
     /// Flat scalar summary for logging: map50 and map50_95 (when defined), detections, ground_truths, images.
