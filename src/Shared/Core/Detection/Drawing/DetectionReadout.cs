@@ -13,12 +13,16 @@ namespace P2PDistill.Shared.Detection.Drawing;
 /// (<see cref="Letterbox.ToSource"/>). <c>predict</c> prints one line per box, by decreasing score:
 /// <c>IMAGE&lt;TAB&gt;CLASS&lt;TAB&gt;SCORE&lt;TAB&gt;X1&lt;TAB&gt;Y1&lt;TAB&gt;X2&lt;TAB&gt;Y2</c> (score with 4 decimals, corners
 /// in pixels of the original image with 1), and <c>IMAGE&lt;TAB&gt;-</c> for an image without any. A run draws
-/// <c>plots/detections.png</c>.
+/// <c>plots/detections.png</c>. Pictures show only the boxes scoring at least <see cref="DrawnScore"/>: the decoder keeps
+/// everything above 0.05 for mAP, which on an image is a cloud of low-confidence boxes.
 /// </summary>
 public sealed class DetectionReadout(DetectionLayout layout, int channels, IReadOnlyList<string> classNames) : IPredictionReadout
 {
     /// <summary>What a line says in place of a box when the image has none.</summary>
     public const string NoDetection = "-";
+
+    /// <summary>The lowest score a drawn box has (<c>predict --draw</c>, <c>plots/detections.png</c>); the printed lines keep every box.</summary>
+    public const float DrawnScore = 0.3f;
 
     public DetectionLayout Layout { get; } = layout;
 
@@ -52,7 +56,7 @@ public sealed class DetectionReadout(DetectionLayout layout, int channels, IRead
 
     public SKBitmap Draw(PreparedImage image, ReadOnlySpan<float> predictions)
     {
-        var detections = SourceDetections(image, predictions);
+        var detections = SourceDetections(image, predictions).Where(d => d.Score >= DrawnScore).ToList();
         var bitmap = BoxPainter.Load(image.Path);
         BoxPainter.DrawDetections(bitmap, detections, classNames);
         return bitmap;
@@ -72,7 +76,7 @@ public sealed class DetectionReadout(DetectionLayout layout, int channels, IRead
 
     public SKBitmap DrawPrediction(IImageDataset split, int index, ReadOnlySpan<float> predictions, int scale)
     {
-        var detections = Detections(predictions);
+        var detections = Detections(predictions).Where(d => d.Score >= DrawnScore).ToList();
         var bitmap = BoxPainter.FromPixels(PredictionReadouts.Pixels(split, index), split.Shape, scale);
         BoxPainter.DrawDetections(bitmap, detections, classNames, scale);
         return bitmap;
