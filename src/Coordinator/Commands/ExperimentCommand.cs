@@ -17,7 +17,8 @@ namespace P2PDistill.Coordinator.Commands;
 /// <summary>
 /// <c>experiment</c>: the paper's comparison. Trains teacher + N students with the single-process cohort trainer for every
 /// combination of modes, seeds, cohort sizes and temperatures, one run after the other, and writes one row per run, a
-/// Markdown table of mean ± std test accuracy per mode, a plain-words verdict on KD + ML against KD and ML, and plots.
+/// Markdown table of mean ± std of the task's test metrics per mode (<see cref="ExperimentMetrics"/>: accuracy and ROC-AUC;
+/// mAP@0.5 and mAP@0.5:0.95 with <c>--task detection</c>), a plain-words verdict on KD + ML against KD and ML, and plots.
 /// Resumable: runs already in the output folder's results.csv are skipped, so an interrupted experiment continues.
 /// </summary>
 public static class ExperimentCommand
@@ -34,9 +35,11 @@ public static class ExperimentCommand
           Trains teacher + N students in one process (the reference trainer) for every combination of --modes, --seeds,
           --students and --temperatures with the same data and training settings, then writes to DIR: results.csv and
           results.jsonl (one row per run), results.md (mean ± std over seeds of the test accuracy of the teacher, each
-          student, the student mean and the student ensemble, per cohort size, temperature and mode; a verdict on whether
-          kd-ml's student ensemble beats kd's and ml's, by a paired t-test over the seeds; with several temperatures a sweep
-          table), plots/*.png, and each run's metrics in runs/NAME/.
+          student, the student mean and the student ensemble, per cohort size, temperature and mode, and their ROC-AUC for
+          two classes; a verdict on whether kd-ml's student ensemble beats kd's and ml's, by a paired t-test over the seeds;
+          with several temperatures a sweep table), plots/*.png, and each run's metrics in runs/NAME/.
+          --task detection: the same in mAP@0.5 and mAP@0.5:0.95 (default data synthetic-detection, models det-teacher
+          and det-student; the set's size with --Data:SyntheticTrain=N --Data:SyntheticTest=N and --image-size).
           Runs already in DIR/results.csv are skipped: rerun the same command to continue an interrupted experiment or
           to add seeds, modes, sizes or temperatures. DIR refuses runs with other shared settings (epochs, data, ...).
           Independent training has no KD/ML term, so it runs once per size and seed and serves every temperature.
@@ -44,10 +47,10 @@ public static class ExperimentCommand
           Exit code 0: done; 2: bad input; 1: a run failed (the others are kept); 130: interrupted (rerun to continue).
         """;
 
-    /// <summary>The data, loss-weight, model and optimizer flags, exactly as the coordinator has them.</summary>
+    /// <summary>The task, data, loss-weight, model and optimizer flags, exactly as the coordinator has them.</summary>
     private static readonly HashSet<string> SharedFlags =
     [
-        "dataset", "data-path", "image-size", "channels", "train-limit", "test-limit", "crop-padding", "flip", "batch-size", "max-steps",
+        "task", "dataset", "data-path", "image-size", "channels", "train-limit", "test-limit", "crop-padding", "flip", "batch-size", "max-steps",
         "alpha", "beta", "weight-ce", "rampup-epochs", "teacher-model", "student-model", "student-models", "optimizer", "lr", "momentum", "weight-decay", "schedule", "warmup",
     ];
 
@@ -70,6 +73,9 @@ public static class ExperimentCommand
         IReadOnlyList<string> Modes, IReadOnlyList<long> Seeds, IReadOnlyList<int> Students, IReadOnlyList<double> Temperatures,
         string Output, bool ReportOnly, Dictionary<string, string?> Values)
     {
+        /// <summary>What the rows record and the report shows: the task's metrics.</summary>
+        public ExperimentMetrics Metrics => ExperimentMetrics.For(DataFor(Values).Task);
+
         /// <summary>Every run, in the order they are made: per size and temperature all modes of seed 1, then seed 2, ...</summary>
         public IReadOnlyList<ExperimentKey> Runs()
         {
@@ -123,7 +129,12 @@ public static class ExperimentCommand
         var probe = TrainingFor(v, ExperimentKey.For(students[0], temperatures[0], modes[0], seeds[0]));
         if (probe.Validate() is { Count: > 0 } problems) throw new CommandInputException(string.Join("; ", problems) + ".");
         if (OptimizerFor(v).Validate() is { } problem) throw new CommandInputException(problem + ".");
-        if (DataFor(v).Validate() is { Count: > 0 } dataProblems) throw new CommandInputException(string.Join(" ", dataProblems));
+        var data = DataFor(v);
+        if (data.Validate() is { Count: > 0 } dataProblems) throw new CommandInputException(string.Join(" ", dataProblems));
+        if (DatasetFactory.TaskOf(data.Dataset) != data.Task)
+            throw new CommandInputException(data.Task == TaskKind.Detection
+                ? $"--dataset {data.Dataset} is a classification data set, and --task detection needs boxes: use {string.Join(", ", DatasetFactory.DetectionDatasets)}."
+                : $"--dataset {data.Dataset} is a detection data set: add --task detection (or choose a classification data set).");
         return new Plan(modes, seeds, students, temperatures, output, reportOnly, v);
     }
 
@@ -155,6 +166,12 @@ public static class ExperimentCommand
 
     private static DataOptions DataFor(Dictionary<string, string?> values) => CommandSupport.Bind(values, "Data", new DataOptions(), Create());
 
+    /// <summary>
+    /// What the shared settings that older versions did not record were then: folders written before detection have no
+    /// <c>task</c> and are classification experiments.
+    /// </summary>
+    private static readonly Dictionary<string, string> OlderSettingDefaults = new() { ["task"] = TaskKind.Classification.SettingName() };
+
     /// <summary>The settings every run shares, as stored in experiment.json (the lists, threads and output excluded).</summary>
     private static Dictionary<string, string> SharedSettings(Plan plan)
     {
@@ -164,7 +181,7 @@ public static class ExperimentCommand
         var inv = CultureInfo.InvariantCulture;
         return new Dictionary<string, string>
         {
-            ["dataset"] = d.Dataset, ["data_path"] = d.Path ?? "", ["train_limit"] = d.TrainLimit.ToString(inv), ["test_limit"] = d.TestLimit.ToString(inv),
+            ["task"] = d.Task.SettingName(), ["dataset"] = d.Dataset, ["data_path"] = d.Path ?? "", ["train_limit"] = d.TrainLimit.ToString(inv), ["test_limit"] = d.TestLimit.ToString(inv),
             ["image_size"] = d.ImageSize.ToString(inv), ["channels"] = d.Channels.ToString(inv), ["crop_padding"] = d.CropPadding.ToString(inv),
             ["flip"] = d.HorizontalFlip.ToString(), ["data_seed"] = d.Seed.ToString(inv),
             ["synthetic"] = string.Create(inv, $"{d.SyntheticTrain}/{d.SyntheticTest}/{d.SyntheticClasses}/{d.SyntheticSize}/{d.SyntheticChannels}"),
@@ -178,11 +195,19 @@ public static class ExperimentCommand
     private static int Run(CommandLine.Parsed parsed, TextWriter output, TextWriter error, CancellationToken cancellation)
     {
         var plan = Parse(parsed);
-        var store = new ExperimentStore(plan.Output);
-        if (store.CheckSettings(SharedSettings(plan)) is { } differences)
+        var store = new ExperimentStore(plan.Output, plan.Metrics);
+        if (store.CheckSettings(SharedSettings(plan), OlderSettingDefaults) is { } differences)
             throw new CommandInputException($"'{store.Directory}' holds an experiment with other settings ({differences}). " +
                                             "Use another --output, or the settings of that experiment.");
-        var done = store.Load(w => error.WriteLine($"experiment: warning: {w}")).ToList();
+        List<ExperimentRow> done;
+        try
+        {
+            done = store.Load(w => error.WriteLine($"experiment: warning: {w}")).ToList();
+        }
+        catch (InvalidDataException e)
+        {
+            throw new CommandInputException(e.Message);
+        }
         var runs = plan.Runs();
         var todo = plan.ReportOnly ? [] : runs.Where(k => done.All(r => r.Key != k)).ToList();
         int finished = runs.Count(k => done.Any(r => r.Key == k));
@@ -208,7 +233,7 @@ public static class ExperimentCommand
 
         var report = Report(plan, done);
         AtomicFile.WriteAllText(store.ReportPath, report);
-        var groups = ExperimentReport.Aggregate(done, plan.Students, plan.Temperatures, plan.Modes, plan.Seeds);
+        var groups = ExperimentReport.Aggregate(done, plan.Metrics, plan.Students, plan.Temperatures, plan.Modes, plan.Seeds);
         var plots = ExperimentPlots.Draw(store.PlotDirectory, groups);
         output.WriteLine();
         output.WriteLine(report);
@@ -286,30 +311,33 @@ public static class ExperimentCommand
             var row = RowOf(key, training, result);
             store.Append(row, Details(row, result));
             done.Add(row);
+            var m = plan.Metrics;
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"teacher {row.Teacher:F4}, students {string.Join(" ", row.StudentAccuracies.Select(a => a.ToString("F4", CultureInfo.InvariantCulture)))}, ensemble {row.Ensemble:F4}{(double.IsNaN(row.EnsembleAuc) ? "" : $" (AUC {row.EnsembleAuc:F4})")} ({result.Seconds:F0} s)"));
+                $"{m.HeadlineTitle}: teacher {row.Teacher:F4}, students {string.Join(" ", row.Students.Select(a => a.ToString("F4", CultureInfo.InvariantCulture)))}, ensemble {row.Ensemble:F4}{(double.IsNaN(row.EnsembleSecond) ? "" : $" ({m.SecondShort} {row.EnsembleSecond:F4})")} ({result.Seconds:F0} s)"));
         }
         return status;
     }
 
-    /// <summary>The row of a finished run: final test accuracies of the teacher, each student (in slot order) and the ensemble.</summary>
+    /// <summary>
+    /// The row of a finished run: the final test headline and second score (the task's, <see cref="ExperimentMetrics"/>) of the
+    /// teacher, each student (in slot order) and the ensemble, and the ensemble's at the epoch best on val.
+    /// </summary>
     public static ExperimentRow RowOf(ExperimentKey key, TrainingOptions training, CohortResult result)
     {
+        var metrics = ExperimentMetrics.For(training.Task);
         var final = result.Final ?? throw new InvalidOperationException($"run {key} made no evaluation");
-        var teacher = final.Models.Single(m => m.Role == ModelRole.Teacher).Metrics.Headline;
-        var students = final.Models.Where(m => m.Role == ModelRole.Student).Select(m => m.Metrics.Headline).ToList();
-        double Auc(Shared.Metrics.IModelMetrics? m) => m is not null && m.ToDictionary().TryGetValue("auc", out var auc) ? auc : double.NaN;
-        var studentAucs = final.Models.Where(m => m.Role == ModelRole.Student).Select(m => Auc(m.Metrics)).ToList();
+        var teacher = final.Models.Single(m => m.Role == ModelRole.Teacher).Metrics;
+        var students = final.Models.Where(m => m.Role == ModelRole.Student).Select(m => m.Metrics).ToList();
         var best = result.BestOnVal;
-        return new ExperimentRow(key, training.Epochs, result.Steps, result.Seconds, teacher, students,
-            final.StudentEnsemble?.Headline ?? double.NaN)
+        return new ExperimentRow(key, training.Epochs, result.Steps, result.Seconds, ExperimentMetrics.HeadlineOf(teacher),
+            students.Select(ExperimentMetrics.HeadlineOf).ToList(), ExperimentMetrics.HeadlineOf(final.StudentEnsemble))
         {
-            TeacherAuc = Auc(final.Models.Single(m => m.Role == ModelRole.Teacher).Metrics),
-            StudentMeanAuc = studentAucs.Count == 0 ? double.NaN : studentAucs.Average(),
-            EnsembleAuc = Auc(final.StudentEnsemble),
+            TeacherSecond = metrics.SecondOf(teacher),
+            StudentMeanSecond = students.Count == 0 ? double.NaN : students.Average(metrics.SecondOf),
+            EnsembleSecond = metrics.SecondOf(final.StudentEnsemble),
             BestEpoch = best is null ? 0 : best.Epoch + 1,
-            BestEnsemble = best?.StudentEnsemble?.Headline ?? double.NaN,
-            BestEnsembleAuc = Auc(best?.StudentEnsemble),
+            BestEnsemble = best is null ? double.NaN : ExperimentMetrics.HeadlineOf(best.StudentEnsemble),
+            BestEnsembleSecond = metrics.SecondOf(best?.StudentEnsemble),
         };
     }
 
@@ -322,22 +350,26 @@ public static class ExperimentCommand
             .Concat(result.Final.StudentEnsemble is null ? [] : [new { model = "student-ensemble", role = "ensemble", metrics = result.Final.StudentEnsemble.ToDictionary() }]),
     };
 
-    /// <summary>results.md: the settings, one table and verdict per (cohort size, temperature), and the sweep when there are several temperatures.</summary>
+    /// <summary>
+    /// results.md: the settings, per (cohort size, temperature) the tables of the task's metrics and the verdicts on them, and the
+    /// sweep when there are several temperatures.
+    /// </summary>
     public static string Report(Plan plan, IReadOnlyList<ExperimentRow> rows)
     {
         var inv = CultureInfo.InvariantCulture;
         var t = TrainingFor(plan.Values, ExperimentKey.For(plan.Students[0], plan.Temperatures[0], plan.Modes[0], plan.Seeds[0]));
         var d = DataFor(plan.Values);
         var o = OptimizerFor(plan.Values);
-        var groups = ExperimentReport.Aggregate(rows, plan.Students, plan.Temperatures, plan.Modes, plan.Seeds);
+        var metrics = plan.Metrics;
+        var groups = ExperimentReport.Aggregate(rows, metrics, plan.Students, plan.Temperatures, plan.Modes, plan.Seeds);
         var sb = new StringBuilder();
         sb.AppendLine("# Experiment: teacher + students, modes compared");
         sb.AppendLine();
         sb.Append(inv, $"- dataset {d.Dataset}{(d.TrainLimit > 0 ? $" (first {d.TrainLimit} training images)" : "")}{(d.TestLimit > 0 ? $" (first {d.TestLimit} test images)" : "")}; ");
         sb.Append(inv, $"teacher {t.TeacherModel}, students {(t.StudentModels.Length > 0 ? string.Join(", ", t.StudentModels) : t.StudentModel)}; {t.Epochs} epoch(s){(t.MaxStepsPerEpoch > 0 ? $" of at most {t.MaxStepsPerEpoch} steps" : "")}, batch {t.BatchSize}; ");
         sb.AppendLine(inv, $"{o.Name.SettingName()} lr {o.LearningRate:R}, {o.Schedule.SettingName()}; w_ce {t.WeightCe:R}, alpha {t.Alpha:R}, beta {t.Beta:R}{(t.RampUpEpochs > 0 ? $", ramped up over {t.RampUpEpochs:R} epochs" : "")}");
-        sb.Append(inv, $"- seeds {string.Join(", ", plan.Seeds)}; test accuracy after the last epoch, mean ± sample std (n − 1) over seeds; ");
-        sb.AppendLine("the student ensemble averages the students' softmax probabilities");
+        sb.Append(inv, $"- seeds {string.Join(", ", plan.Seeds)}; test {metrics.HeadlineTitle} after the last epoch, mean ± sample std (n − 1) over seeds; ");
+        sb.AppendLine(metrics.EnsembleDescription);
         sb.AppendLine("- single-process reference trainer (`p2pdistill-coordinator experiment`); independent runs do not depend on T and appear under every T");
         int missing = plan.Runs().Count(k => rows.All(r => r.Key != k));
         if (missing > 0) sb.AppendLine(string.Create(inv, $"- **incomplete**: {missing} of {plan.Runs().Count} runs are still to do; rerun the command to finish"));
@@ -351,23 +383,28 @@ public static class ExperimentCommand
                 sb.AppendLine("No finished runs yet.");
                 continue;
             }
+            if (ExperimentReport.Caption(g) is { } caption)
+            {
+                sb.AppendLine(caption);
+                sb.AppendLine();
+            }
             sb.Append(ExperimentReport.Table(g));
-            if (ExperimentReport.AucTable(g) is { } aucTable)
+            if (ExperimentReport.SecondTable(g) is { } secondTable)
             {
                 sb.AppendLine();
-                sb.AppendLine("Test ROC-AUC (final), and the ensemble at the epoch best on the validation split:");
+                sb.AppendLine(ExperimentReport.SecondCaption(g));
                 sb.AppendLine();
-                sb.Append(aucTable);
+                sb.Append(secondTable);
             }
             sb.AppendLine();
             sb.AppendLine("**Verdict.** " + ExperimentReport.Verdict(g));
-            if (g.Modes.Any(m => m.HasAuc))
+            if (g.Modes.Any(m => m.HasSecond))
             {
                 sb.AppendLine();
-                sb.AppendLine("**Verdict on ROC-AUC.** " + ExperimentReport.AucVerdict(g));
+                sb.AppendLine($"**Verdict on {metrics.SecondTitle}.** " + ExperimentReport.SecondVerdict(g));
             }
             sb.AppendLine();
-            sb.AppendLine(string.Create(inv, $"![accuracy](plots/accuracy-s{g.Students}-T{g.Temperature:R}.png)"));
+            sb.AppendLine($"![{metrics.Headline}](plots/{ExperimentPlots.FileName(g)})");
         }
         if (plan.Temperatures.Count > 1)
         {

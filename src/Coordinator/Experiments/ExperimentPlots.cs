@@ -5,9 +5,9 @@ using ScottPlot;
 namespace P2PDistill.Coordinator.Experiments;
 
 /// <summary>
-/// The experiment's PNGs: per (students, temperature) a bar chart of test accuracy per mode (teacher, student mean,
-/// student ensemble; error bars are the seed-to-seed sample std), and with several temperatures the sweep (student
-/// ensemble against T, one line per mode).
+/// The experiment's PNGs, in the task's headline (<see cref="ExperimentMetrics"/>: accuracy; mAP@0.5): per (students,
+/// temperature) a bar chart per mode (teacher, student mean, student ensemble; error bars are the seed-to-seed sample std),
+/// <c>plots/HEADLINE-sN-TT.png</c>, and with several temperatures the sweep (student ensemble against T, one line per mode).
 /// </summary>
 public static class ExperimentPlots
 {
@@ -18,7 +18,7 @@ public static class ExperimentPlots
         var written = new List<string>();
         foreach (var g in groups.Where(g => g.Modes.Count > 0))
         {
-            var path = Path.Combine(directory, string.Create(CultureInfo.InvariantCulture, $"accuracy-s{g.Students}-T{g.Temperature:R}.png"));
+            var path = Path.Combine(directory, FileName(g));
             Save(Bars(g), path);
             written.Add(path);
         }
@@ -31,6 +31,10 @@ public static class ExperimentPlots
         return written;
     }
 
+    /// <summary>The bar chart's file name in plots/, e.g. <c>accuracy-s2-T1.png</c> or <c>map50-s2-T1.png</c>.</summary>
+    public static string FileName(ExperimentGroup g) =>
+        string.Create(CultureInfo.InvariantCulture, $"{g.Metrics.Headline}-s{g.Students}-T{g.Temperature:R}.png");
+
     private static Plot Bars(ExperimentGroup g)
     {
         var plot = new Plot();
@@ -39,13 +43,14 @@ public static class ExperimentPlots
             ("teacher", m => m.Teacher), ("student mean", m => m.StudentMean), ("student ensemble", m => m.Ensemble),
         };
         var bars = new List<Bar>();
-        double lowest = 1;
+        double lowest = 1, highest = 0;
         for (int m = 0; m < g.Modes.Count; m++)
             for (int s = 0; s < series.Length; s++)
             {
                 var v = series[s].Pick(g.Modes[m]);
                 if (double.IsNaN(v.Mean)) continue;
                 lowest = Math.Min(lowest, v.Mean - (double.IsNaN(v.Std) ? 0 : v.Std));
+                highest = Math.Max(highest, v.Mean + (double.IsNaN(v.Std) ? 0 : v.Std));
                 bars.Add(new Bar
                 {
                     Position = m * (series.Length + 1) + s,
@@ -59,11 +64,13 @@ public static class ExperimentPlots
             g.Modes.Select((_, m) => m * (series.Length + 1) + (series.Length - 1) / 2.0).ToArray(),
             g.Modes.Select(m => m.Mode).ToArray());
         plot.ShowLegend(series.Select((s, i) => new LegendItem { LabelText = s.Name, FillColor = plot.Add.Palette.GetColor(i) }), Alignment.UpperRight);
-        // Accuracies differ in the second decimal: start the axis near the lowest bar, not at 0.
+        // Modes differ in the second decimal: start the axis near the lowest bar, not at 0, and end it at 1 or, for low figures
+        // (an mAP of 0.3), far enough above the highest bar to leave the legend a third of the height, not at 1.
         double bottom = Math.Max(0, Math.Floor((lowest - 0.02) * 50) / 50);
-        plot.Axes.SetLimitsY(bottom, 1);
-        plot.Title($"Test accuracy, {g.Title} (mean ± std over seeds)");
-        plot.YLabel("accuracy");
+        double top = Math.Min(1, Math.Ceiling((highest + (highest - bottom) / 2 + 0.02) * 50) / 50);
+        plot.Axes.SetLimitsY(bottom, Math.Max(top, bottom + 0.04));
+        plot.Title($"Test {g.Metrics.HeadlineTitle}, {g.Title} (mean ± std over seeds)");
+        plot.YLabel(g.Metrics.HeadlineTitle);
         return plot;
     }
 
@@ -88,7 +95,7 @@ public static class ExperimentPlots
         }
         plot.Title(string.Create(CultureInfo.InvariantCulture, $"Student ensemble against temperature, teacher + {students} students"));
         plot.XLabel("temperature T (KD and ML)");
-        plot.YLabel("test accuracy");
+        plot.YLabel($"test {groups[0].Metrics.HeadlineTitle}");
         plot.ShowLegend(Alignment.LowerLeft);
         return plot;
     }

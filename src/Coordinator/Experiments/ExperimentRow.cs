@@ -25,32 +25,36 @@ public sealed record ExperimentKey(int Students, double? Temperature, string Mod
         : string.Create(CultureInfo.InvariantCulture, $"{Students} students, {Mode}, seed {Seed}");
 }
 
-/// <summary>One finished run of an experiment: the test accuracies after the last epoch.</summary>
+/// <summary>
+/// One finished run of an experiment: the test figures after the last epoch. The headline (<see cref="Teacher"/>,
+/// <see cref="Students"/>, <see cref="Ensemble"/>) and the second score (the <c>...Second</c> properties) are the task's
+/// (<see cref="ExperimentMetrics"/>: accuracy and ROC-AUC for classification, mAP@0.5 and mAP@0.5:0.95 for detection).
+/// </summary>
 public sealed record ExperimentRow(
     ExperimentKey Key,
     int Epochs,
     long Steps,
     double Seconds,
     double Teacher,
-    IReadOnlyList<double> StudentAccuracies,
+    IReadOnlyList<double> Students,
     double Ensemble)
 {
-    public double StudentMean => StudentAccuracies.Count == 0 ? double.NaN : StudentAccuracies.Average();
+    public double StudentMean => Students.Count == 0 ? double.NaN : Students.Average();
 
-    /// <summary>Two-class data: the final test ROC-AUC of the teacher, the mean of the students' and the student ensemble's (NaN otherwise).</summary>
-    public double TeacherAuc { get; init; } = double.NaN;
-    public double StudentMeanAuc { get; init; } = double.NaN;
-    public double EnsembleAuc { get; init; } = double.NaN;
+    /// <summary>The final test second score of the teacher, the mean of the students' and the student ensemble's (NaN when undefined: one-class data, multi-class ROC-AUC).</summary>
+    public double TeacherSecond { get; init; } = double.NaN;
+    public double StudentMeanSecond { get; init; } = double.NaN;
+    public double EnsembleSecond { get; init; } = double.NaN;
 
-    /// <summary>Data with a validation split: the epoch best on val (1-based; 0 without val) and the ensemble's test accuracy and AUC there.</summary>
+    /// <summary>Data with a validation split: the epoch best on val (1-based; 0 without val) and the ensemble's test headline and second score there.</summary>
     public int BestEpoch { get; init; }
     public double BestEnsemble { get; init; } = double.NaN;
-    public double BestEnsembleAuc { get; init; } = double.NaN;
+    public double BestEnsembleSecond { get; init; } = double.NaN;
 
-    public const string CsvHeader = "students,temperature,mode,seed,epochs,steps,seconds,teacher,student_mean,ensemble,student_accuracies," +
-                                    "teacher_auc,student_mean_auc,ensemble_auc,best_epoch,best_ensemble,best_ensemble_auc";
+    /// <summary>The number of columns of a row (<see cref="ExperimentMetrics.CsvHeader"/>), and of the rows written before the second score and best-on-val were recorded.</summary>
+    public const int Columns = 17, OlderColumns = 11;
 
-    /// <summary>One CSV line; the students' accuracies are joined with ';' in the last column.</summary>
+    /// <summary>One CSV line, the same columns for every task; the students' figures are joined with ';' in the eleventh column.</summary>
     public string ToCsv()
     {
         var inv = CultureInfo.InvariantCulture;
@@ -65,13 +69,13 @@ public sealed record ExperimentRow(
             Teacher.ToString("R", inv),
             StudentMean.ToString("R", inv),
             Ensemble.ToString("R", inv),
-            string.Join(";", StudentAccuracies.Select(a => a.ToString("R", inv))),
-            TeacherAuc.ToString("R", inv),
-            StudentMeanAuc.ToString("R", inv),
-            EnsembleAuc.ToString("R", inv),
+            string.Join(";", Students.Select(a => a.ToString("R", inv))),
+            TeacherSecond.ToString("R", inv),
+            StudentMeanSecond.ToString("R", inv),
+            EnsembleSecond.ToString("R", inv),
             BestEpoch.ToString(inv),
             BestEnsemble.ToString("R", inv),
-            BestEnsembleAuc.ToString("R", inv));
+            BestEnsembleSecond.ToString("R", inv));
     }
 
     /// <summary>Parses a line written by <see cref="ToCsv"/>; <see cref="FormatException"/> when it is not one.</summary>
@@ -79,17 +83,18 @@ public sealed record ExperimentRow(
     {
         var f = line.Split(',');
         // 11 columns: rows written before AUC and best-on-val were recorded; they read with those as NaN.
-        if (f.Length is not (11 or 17)) throw new FormatException($"expected 17 columns (or the 11 of older rows), got {f.Length}: '{line}'");
+        if (f.Length is not (OlderColumns or Columns))
+            throw new FormatException($"expected {Columns} columns (or the {OlderColumns} of older rows), got {f.Length}: '{line}'");
         var inv = CultureInfo.InvariantCulture;
         double D(string s) => double.Parse(s, NumberStyles.Float, inv);
         var key = new ExperimentKey(int.Parse(f[0], inv), f[1].Length == 0 ? null : D(f[1]), f[2], long.Parse(f[3], inv));
         var students = f[10].Split(';', StringSplitOptions.RemoveEmptyEntries).Select(D).ToArray();
-        if (students.Length != key.Students) throw new FormatException($"expected {key.Students} student accuracies, got {students.Length}: '{line}'");
+        if (students.Length != key.Students) throw new FormatException($"expected {key.Students} student figures, got {students.Length}: '{line}'");
         var row = new ExperimentRow(key, int.Parse(f[4], inv), long.Parse(f[5], inv), D(f[6]), D(f[7]), students, D(f[9]));
-        return f.Length == 11 ? row : row with
+        return f.Length == OlderColumns ? row : row with
         {
-            TeacherAuc = D(f[11]), StudentMeanAuc = D(f[12]), EnsembleAuc = D(f[13]),
-            BestEpoch = int.Parse(f[14], inv), BestEnsemble = D(f[15]), BestEnsembleAuc = D(f[16]),
+            TeacherSecond = D(f[11]), StudentMeanSecond = D(f[12]), EnsembleSecond = D(f[13]),
+            BestEpoch = int.Parse(f[14], inv), BestEnsemble = D(f[15]), BestEnsembleSecond = D(f[16]),
         };
     }
 }
@@ -114,34 +119,38 @@ public readonly record struct MeanStd(double Mean, double Std, int Count)
     }
 }
 
-/// <summary>One mode's results at one cohort size and temperature, over the seeds.</summary>
+/// <summary>One mode's results at one cohort size and temperature, over the seeds: the task's headline and second score (<see cref="ExperimentMetrics"/>).</summary>
 public sealed record ModeSummary(string Mode, int Seeds, MeanStd Teacher, IReadOnlyList<MeanStd> Students, MeanStd StudentMean, MeanStd Ensemble)
 {
-    /// <summary>The student ensemble's accuracy of each seed, for paired comparisons between modes.</summary>
+    /// <summary>The student ensemble's headline of each seed, for paired comparisons between modes.</summary>
     public IReadOnlyDictionary<long, double> EnsembleBySeed { get; init; } = new Dictionary<long, double>();
 
-    /// <summary>Two-class data: the same for ROC-AUC, and the AUC summaries (NaN means otherwise).</summary>
-    public IReadOnlyDictionary<long, double> EnsembleAucBySeed { get; init; } = new Dictionary<long, double>();
-    public MeanStd TeacherAuc { get; init; } = MeanStd.Of([]);
-    public MeanStd StudentMeanAuc { get; init; } = MeanStd.Of([]);
-    public MeanStd EnsembleAuc { get; init; } = MeanStd.Of([]);
+    /// <summary>The same for the second score (seeds where it is defined), and its summaries (NaN means where no run defines it).</summary>
+    public IReadOnlyDictionary<long, double> EnsembleSecondBySeed { get; init; } = new Dictionary<long, double>();
+    public MeanStd TeacherSecond { get; init; } = MeanStd.Of([]);
+    public MeanStd StudentMeanSecond { get; init; } = MeanStd.Of([]);
+    public MeanStd EnsembleSecond { get; init; } = MeanStd.Of([]);
 
-    /// <summary>Data with a validation split: the ensemble's test accuracy and AUC at the epoch best on val.</summary>
+    /// <summary>Runs that had a validation split, and the ensemble's test headline and second score at the epoch best on it.</summary>
+    public int RunsWithVal { get; init; }
     public MeanStd BestEnsemble { get; init; } = MeanStd.Of([]);
-    public MeanStd BestEnsembleAuc { get; init; } = MeanStd.Of([]);
+    public MeanStd BestEnsembleSecond { get; init; } = MeanStd.Of([]);
 
-    public bool HasAuc => EnsembleAucBySeed.Count > 0;
+    public bool HasSecond => EnsembleSecondBySeed.Count > 0;
 }
 
-/// <summary>The results of one (cohort size, temperature) cell of the experiment, one summary per mode.</summary>
-public sealed record ExperimentGroup(int Students, double Temperature, IReadOnlyList<ModeSummary> Modes)
+/// <summary>The results of one (cohort size, temperature) cell of the experiment, one summary per mode, in the task's <paramref name="Metrics"/>.</summary>
+public sealed record ExperimentGroup(int Students, double Temperature, IReadOnlyList<ModeSummary> Modes, ExperimentMetrics Metrics)
 {
     public ModeSummary? this[string mode] => Modes.FirstOrDefault(m => m.Mode == mode);
 
     public string Title => string.Create(CultureInfo.InvariantCulture, $"teacher + {Students} students, T = {Temperature:R}");
+
+    /// <summary>Whether any run of the group had a validation split (and so an epoch best on it).</summary>
+    public bool HasVal => Modes.Any(m => m.RunsWithVal > 0);
 }
 
-/// <summary>Groups runs, computes mean ± std over seeds, writes the table and the verdict.</summary>
+/// <summary>Groups runs, computes mean ± std over seeds, writes the tables and the verdicts.</summary>
 public static class ExperimentReport
 {
     public static readonly IReadOnlyList<string> ModeOrder = [ExperimentKey.Independent, "kd", "ml", "kd-ml"];
@@ -150,7 +159,7 @@ public static class ExperimentReport
     /// One group per (students, temperature) asked for; independent runs (no temperature) join every temperature's group.
     /// Only rows of the requested modes and seeds are used, so an output folder may hold more runs than a report shows.
     /// </summary>
-    public static IReadOnlyList<ExperimentGroup> Aggregate(IEnumerable<ExperimentRow> rows, IReadOnlyList<int> students,
+    public static IReadOnlyList<ExperimentGroup> Aggregate(IEnumerable<ExperimentRow> rows, ExperimentMetrics metrics, IReadOnlyList<int> students,
         IReadOnlyList<double> temperatures, IReadOnlyList<string> modes, IReadOnlyList<long> seeds)
     {
         var all = rows.Where(r => seeds.Contains(r.Key.Seed) && modes.Contains(r.Key.Mode)).ToList();
@@ -166,20 +175,21 @@ public static class ExperimentReport
                     if (runs.Count == 0) continue;
                     summaries.Add(new ModeSummary(mode, runs.Count,
                         MeanStd.Of(runs.Select(r => r.Teacher).ToList()),
-                        Enumerable.Range(0, n).Select(i => MeanStd.Of(runs.Select(r => r.StudentAccuracies[i]).ToList())).ToList(),
+                        Enumerable.Range(0, n).Select(i => MeanStd.Of(runs.Select(r => r.Students[i]).ToList())).ToList(),
                         MeanStd.Of(runs.Select(r => r.StudentMean).ToList()),
                         MeanStd.Of(runs.Select(r => r.Ensemble).ToList()))
                     {
                         EnsembleBySeed = runs.ToDictionary(r => r.Key.Seed, r => r.Ensemble),
-                        EnsembleAucBySeed = runs.Where(r => !double.IsNaN(r.EnsembleAuc)).ToDictionary(r => r.Key.Seed, r => r.EnsembleAuc),
-                        TeacherAuc = Known(runs.Select(r => r.TeacherAuc)),
-                        StudentMeanAuc = Known(runs.Select(r => r.StudentMeanAuc)),
-                        EnsembleAuc = Known(runs.Select(r => r.EnsembleAuc)),
+                        EnsembleSecondBySeed = runs.Where(r => !double.IsNaN(r.EnsembleSecond)).ToDictionary(r => r.Key.Seed, r => r.EnsembleSecond),
+                        TeacherSecond = Known(runs.Select(r => r.TeacherSecond)),
+                        StudentMeanSecond = Known(runs.Select(r => r.StudentMeanSecond)),
+                        EnsembleSecond = Known(runs.Select(r => r.EnsembleSecond)),
+                        RunsWithVal = runs.Count(r => r.BestEpoch > 0),
                         BestEnsemble = Known(runs.Where(r => r.BestEpoch > 0).Select(r => r.BestEnsemble)),
-                        BestEnsembleAuc = Known(runs.Where(r => r.BestEpoch > 0).Select(r => r.BestEnsembleAuc)),
+                        BestEnsembleSecond = Known(runs.Where(r => r.BestEpoch > 0).Select(r => r.BestEnsembleSecond)),
                     });
                 }
-                groups.Add(new ExperimentGroup(n, t, summaries));
+                groups.Add(new ExperimentGroup(n, t, summaries, metrics));
             }
         return groups;
     }
@@ -191,25 +201,16 @@ public static class ExperimentReport
         return int.MaxValue;
     }
 
-    /// <summary>The Markdown table of one group: mean ± std of test accuracy per mode.</summary>
     private static MeanStd Known(IEnumerable<double> values) => MeanStd.Of(values.Where(v => !double.IsNaN(v)).ToList());
 
     /// <summary>
-    /// Two-class data: ROC-AUC of the teacher, the student mean and the ensemble (final), and the ensemble's test accuracy and AUC
-    /// at the epoch best on val; null when no run recorded an AUC.
+    /// The line above a group's main table, naming its metric ("Test mAP@0.5 after the last epoch:"); null where the task's
+    /// reports leave it to the introduction (<see cref="ExperimentMetrics.NamesHeadline"/>).
     /// </summary>
-    public static string? AucTable(ExperimentGroup group)
-    {
-        if (!group.Modes.Any(m => m.HasAuc)) return null;
-        var sb = new StringBuilder();
-        sb.AppendLine("| mode | seeds | teacher AUC | student mean AUC | ensemble AUC | ensemble accuracy, best epoch on val | ensemble AUC, best epoch on val |");
-        sb.AppendLine("|---|---|---|---|---|---|---|");
-        foreach (var m in group.Modes)
-            sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {m.Mode} | {m.Seeds} | {m.TeacherAuc.Format()} | {m.StudentMeanAuc.Format()} | **{m.EnsembleAuc.Format()}** | {m.BestEnsemble.Format()} | {m.BestEnsembleAuc.Format()} |"));
-        return sb.ToString();
-    }
+    public static string? Caption(ExperimentGroup group) =>
+        group.Metrics.NamesHeadline ? $"Test {group.Metrics.HeadlineTitle} after the last epoch:" : null;
 
+    /// <summary>The Markdown table of one group: mean ± std of the test headline per mode.</summary>
     public static string Table(ExperimentGroup group)
     {
         var sb = new StringBuilder();
@@ -223,17 +224,46 @@ public static class ExperimentReport
     }
 
     /// <summary>
-    /// A plain-words answer to the paper's question for one group: does kd-ml's student ensemble beat kd's and ml's? Each
-    /// comparison is paired over the seeds both modes ran (the same seed gives both the same initialisation and batches): the
-    /// mean difference in accuracy points, its standard error, and the two-sided p-value of the paired t-test. "Significantly"
+    /// The line above <see cref="SecondTable"/>: what it holds, and that there is no epoch chosen on a validation split when no run
+    /// had one (the synthetic sets, a folder without val/).
+    /// </summary>
+    public static string SecondCaption(ExperimentGroup group) => group.HasVal
+        ? $"Test {group.Metrics.SecondTitle} (final), and the ensemble at the epoch best on the validation split:"
+        : $"Test {group.Metrics.SecondTitle} (final). The data set has no validation split, so no epoch is chosen on it and only final figures are reported:";
+
+    /// <summary>
+    /// The second score of the teacher, the student mean and the ensemble (final), and, with a validation split, the ensemble's test
+    /// headline and second score at the epoch best on val; null when no run recorded a second score (multi-class classification).
+    /// </summary>
+    public static string? SecondTable(ExperimentGroup group)
+    {
+        if (!group.Modes.Any(m => m.HasSecond)) return null;
+        var (h, s) = (group.Metrics.HeadlineTitle, group.Metrics.SecondShort);
+        bool val = group.HasVal;
+        var sb = new StringBuilder();
+        sb.AppendLine($"| mode | seeds | teacher {s} | student mean {s} | ensemble {s} |" + (val ? $" ensemble {h}, best epoch on val | ensemble {s}, best epoch on val |" : ""));
+        sb.AppendLine("|---|---|---|---|---|" + (val ? "---|---|" : ""));
+        foreach (var m in group.Modes)
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {m.Mode} | {m.Seeds} | {m.TeacherSecond.Format()} | {m.StudentMeanSecond.Format()} | **{m.EnsembleSecond.Format()}** |") +
+                (val ? $" {m.BestEnsemble.Format()} | {m.BestEnsembleSecond.Format()} |" : ""));
+        return sb.ToString();
+    }
+
+    /// <summary>
+    /// A plain-words answer to the paper's question for one group: does kd-ml's student ensemble beat kd's and ml's in the headline?
+    /// Each comparison is paired over the seeds both modes ran (the same seed gives both the same initialisation and batches): the
+    /// mean difference in points (hundredths), its standard error, and the two-sided p-value of the paired t-test. "Significantly"
     /// means p &lt; 0.05 against each.
     /// </summary>
-    public static string Verdict(ExperimentGroup group) => Verdict(group, m => m.EnsembleBySeed, m => m.Ensemble, "accuracy");
+    public static string Verdict(ExperimentGroup group) =>
+        Verdict(group, m => m.EnsembleBySeed, m => m.Ensemble, group.Metrics.NamesHeadline ? group.Metrics.HeadlineTitle : null);
 
-    /// <summary>The same verdict on the ensembles' test ROC-AUC (two-class data).</summary>
-    public static string AucVerdict(ExperimentGroup group) => Verdict(group, m => m.EnsembleAucBySeed, m => m.EnsembleAuc, "ROC-AUC");
+    /// <summary>The same verdict on the ensembles' test second score (ROC-AUC; mAP@0.5:0.95).</summary>
+    public static string SecondVerdict(ExperimentGroup group) => Verdict(group, m => m.EnsembleSecondBySeed, m => m.EnsembleSecond, group.Metrics.SecondTitle);
 
-    private static string Verdict(ExperimentGroup group, Func<ModeSummary, IReadOnlyDictionary<long, double>> bySeed, Func<ModeSummary, MeanStd> summary, string metric)
+    /// <param name="metric">The metric's name in the question ("... beat kd's in ROC-AUC?"); null leaves it out.</param>
+    private static string Verdict(ExperimentGroup group, Func<ModeSummary, IReadOnlyDictionary<long, double>> bySeed, Func<ModeSummary, MeanStd> summary, string? metric)
     {
         var inv = CultureInfo.InvariantCulture;
         var kdml = group["kd-ml"];
@@ -283,7 +313,7 @@ public static class ExperimentReport
             : untestable ? "no on the mean (one seed: no test)"
             : "no on the mean, and where it trails the difference is not significant";
         string compared = string.Join(" and ", others.Select(o => o.Mode + "'s"));
-        string on = metric == "accuracy" ? "" : $" in {metric}";
+        string on = metric is null ? "" : $" in {metric}";
         return string.Create(inv, $"{group.Title}: does kd-ml's student ensemble beat {compared}{on}? {answer}. ") +
                $"It {string.Join("; it ", clauses)} ({kdml.Seeds} seed(s) for kd-ml).";
     }
@@ -293,14 +323,16 @@ public static class ExperimentReport
 
     private static string FormatP(double p) => p < 0.0001 ? "< 0.0001" : "= " + p.ToString("F4", CultureInfo.InvariantCulture);
 
-    /// <summary>Mean ± std of the student ensemble per mode against the temperature, for each cohort size (the sweep).</summary>
+    /// <summary>Mean ± std of the student ensemble's headline per mode against the temperature, for each cohort size (the sweep).</summary>
     public static string TemperatureSweep(IReadOnlyList<ExperimentGroup> groups)
     {
         var sb = new StringBuilder();
         foreach (var bySize in groups.GroupBy(g => g.Students))
         {
             var modes = bySize.SelectMany(g => g.Modes.Select(m => m.Mode)).Distinct().ToList();
-            sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Student ensemble, teacher + {bySize.Key} students:"));
+            var metrics = bySize.First().Metrics;
+            string what = metrics.NamesHeadline ? $"Student ensemble's test {metrics.HeadlineTitle}" : "Student ensemble";
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"{what}, teacher + {bySize.Key} students:"));
             sb.AppendLine();
             sb.AppendLine($"| T | {string.Join(" | ", modes)} |");
             sb.AppendLine("|---|" + string.Concat(Enumerable.Repeat("---|", modes.Count)));

@@ -45,7 +45,7 @@ public sealed class ExperimentCommandSpecs : IDisposable
         Assert.Equal(4, rows.Length);
         var parsed = rows.Select(ExperimentRow.FromCsv).ToList();
         Assert.Equal(["kd/1", "kd-ml/1", "kd/2", "kd-ml/2"], parsed.Select(r => $"{r.Key.Mode}/{r.Key.Seed}"));
-        Assert.All(parsed, r => Assert.Equal((2, 3L), (r.StudentAccuracies.Count, r.Steps)));
+        Assert.All(parsed, r => Assert.Equal((2, 3L), (r.Students.Count, r.Steps)));
         Assert.All(parsed, r => Assert.InRange(r.Ensemble, 0, 1));
         Assert.Equal(4, File.ReadAllLines(Path.Combine(output, "results.jsonl")).Length);
         // Each run keeps its own metrics: 3 steps of teacher + 2 students.

@@ -10,7 +10,7 @@ public sealed class ExperimentReportSpecs
         new(new ExperimentKey(n, mode == "independent" ? null : t, mode, seed), 1, 10, 1, teacher, students ?? Enumerable.Repeat(ensemble - 0.01, n).ToArray(), ensemble);
 
     private static ExperimentGroup Group(IEnumerable<ExperimentRow> rows, double t = 1) =>
-        ExperimentReport.Aggregate(rows, [2], [t], ["independent", "kd", "ml", "kd-ml"], [1, 2, 3]).Single();
+        ExperimentReport.Aggregate(rows, ExperimentMetrics.Classification, [2], [t], ["independent", "kd", "ml", "kd-ml"], [1, 2, 3]).Single();
 
     [Fact]
     public void Should_compute_the_mean_and_the_sample_standard_deviation()
@@ -56,7 +56,7 @@ public sealed class ExperimentReportSpecs
     public void Should_share_independent_runs_across_temperatures_and_keep_other_temperatures_apart()
     {
         var rows = new[] { Row("independent", 1, 0.70), Row("kd", 1, 0.80, t: 1), Row("kd", 1, 0.60, t: 4) };
-        var groups = ExperimentReport.Aggregate(rows, [2], [1, 4], ["independent", "kd"], [1]);
+        var groups = ExperimentReport.Aggregate(rows, ExperimentMetrics.Classification, [2], [1, 4], ["independent", "kd"], [1]);
         Assert.Equal(0.70, groups[0]["independent"]!.Ensemble.Mean, 12);
         Assert.Equal(0.70, groups[1]["independent"]!.Ensemble.Mean, 12);
         Assert.Equal(0.80, groups[0]["kd"]!.Ensemble.Mean, 12);
@@ -67,7 +67,7 @@ public sealed class ExperimentReportSpecs
     public void Should_leave_out_seeds_modes_and_sizes_that_were_not_asked_for()
     {
         var rows = new[] { Row("kd", 1, 0.80), Row("kd", 9, 0.10), Row("ml", 1, 0.5), Row("kd", 1, 0.3, n: 4) };
-        var g = ExperimentReport.Aggregate(rows, [2], [1], ["kd"], [1, 2]).Single();
+        var g = ExperimentReport.Aggregate(rows, ExperimentMetrics.Classification, [2], [1], ["kd"], [1, 2]).Single();
         Assert.Equal("kd", Assert.Single(g.Modes).Mode);
         Assert.Equal(0.80, g["kd"]!.Ensemble.Mean, 12);
     }
@@ -185,7 +185,7 @@ public sealed class ExperimentReportSpecs
         var row = new ExperimentRow(new ExperimentKey(4, 2.5, "kd-ml", 3), 5, 2340, 812.4, 0.9012, [0.85, 0.86, 0.87, 0.1 + 0.2], 0.8877);
         var back = ExperimentRow.FromCsv(row.ToCsv());
         Assert.Equal(row.Key, back.Key);
-        Assert.Equal(row.StudentAccuracies, back.StudentAccuracies); // "R" keeps every bit
+        Assert.Equal(row.Students, back.Students); // "R" keeps every bit
         Assert.Equal((row.Teacher, row.Ensemble, row.Steps), (back.Teacher, back.Ensemble, back.Steps));
 
         var independent = new ExperimentRow(ExperimentKey.For(2, 4, "independent", 1), 1, 1, 1, 0.5, [0.4, 0.6], 0.55);
@@ -229,7 +229,7 @@ public sealed class ExperimentAucSpecs
     private static ExperimentRow Row(string mode, long seed, double auc, double bestAuc) =>
         new ExperimentRow(new ExperimentKey(2, 1, mode, seed), 3, 30, 1, 0.9, [0.8, 0.81], 0.82)
         {
-            TeacherAuc = 0.95, StudentMeanAuc = auc - 0.01, EnsembleAuc = auc, BestEpoch = 2, BestEnsemble = 0.83, BestEnsembleAuc = bestAuc,
+            TeacherSecond = 0.95, StudentMeanSecond = auc - 0.01, EnsembleSecond = auc, BestEpoch = 2, BestEnsemble = 0.83, BestEnsembleSecond = bestAuc,
         };
 
     [Fact]
@@ -239,10 +239,10 @@ public sealed class ExperimentAucSpecs
 
         var back = ExperimentRow.FromCsv(row.ToCsv());
         Assert.Equal(row.ToCsv(), back.ToCsv());
-        Assert.Equal((0.95, 0.92, 0.93, 2, 0.83, 0.94), (back.TeacherAuc, back.StudentMeanAuc, back.EnsembleAuc, back.BestEpoch, back.BestEnsemble, back.BestEnsembleAuc));
-        Assert.Equal(17, ExperimentRow.CsvHeader.Split(',').Length);
+        Assert.Equal((0.95, 0.92, 0.93, 2, 0.83, 0.94), (back.TeacherSecond, back.StudentMeanSecond, back.EnsembleSecond, back.BestEpoch, back.BestEnsemble, back.BestEnsembleSecond));
+        Assert.Equal(17, ExperimentMetrics.Classification.CsvHeader.Split(',').Length);
         var old = ExperimentRow.FromCsv("2,1,kd,1,1,10,1.0,0.9,0.805,0.82,0.8;0.81");
-        Assert.True(double.IsNaN(old.EnsembleAuc));
+        Assert.True(double.IsNaN(old.EnsembleSecond));
         Assert.Equal(0, old.BestEpoch);
     }
 
@@ -253,15 +253,15 @@ public sealed class ExperimentAucSpecs
         {
             Row("kd", s, 0.90 + 0.001 * s, 0.91), Row("ml", s, 0.91 + 0.001 * s, 0.91), Row("kd-ml", s, 0.92 + 0.001 * s + (s == 2 ? 0.002 : 0), 0.93),
         });
-        var group = ExperimentReport.Aggregate(rows, [2], [1], ["kd", "ml", "kd-ml"], [1, 2, 3]).Single();
+        var group = ExperimentReport.Aggregate(rows, ExperimentMetrics.Classification, [2], [1], ["kd", "ml", "kd-ml"], [1, 2, 3]).Single();
 
-        var table = ExperimentReport.AucTable(group)!;
+        var table = ExperimentReport.SecondTable(group)!;
         Assert.Contains("| kd-ml | 3 | 0.9500 ± 0.0000 | 0.9127 ± 0.0015 | **0.9227 ± 0.0015** | 0.8300 ± 0.0000 | 0.9300 ± 0.0000 |", table);
-        var verdict = ExperimentReport.AucVerdict(group);
+        var verdict = ExperimentReport.SecondVerdict(group);
         Assert.Contains("beat kd's and ml's in ROC-AUC? yes, significantly", verdict);
         Assert.Contains("beats kd's by 2.07 points", verdict);
-        Assert.Null(ExperimentReport.AucTable(ExperimentReport.Aggregate(
-            [new ExperimentRow(new ExperimentKey(2, 1, "kd", 1), 1, 1, 1, 0.9, [0.8, 0.8], 0.8)], [2], [1], ["kd"], [1]).Single()));
+        Assert.Null(ExperimentReport.SecondTable(ExperimentReport.Aggregate(
+            [new ExperimentRow(new ExperimentKey(2, 1, "kd", 1), 1, 1, 1, 0.9, [0.8, 0.8], 0.8)], ExperimentMetrics.Classification, [2], [1], ["kd"], [1]).Single()));
     }
 
     [Fact]
@@ -279,7 +279,7 @@ public sealed class ExperimentAucSpecs
 
         var row = P2PDistill.Coordinator.Commands.ExperimentCommand.RowOf(new ExperimentKey(2, 1, "kd-ml", 1), new() { Epochs = 3 }, result);
 
-        Assert.Equal((0.86, 0.95, 0.85), (row.EnsembleAuc, row.TeacherAuc, row.StudentMeanAuc));
-        Assert.Equal((2, 0.84, 0.84), (row.BestEpoch, row.BestEnsemble, row.BestEnsembleAuc));
+        Assert.Equal((0.86, 0.95, 0.85), (row.EnsembleSecond, row.TeacherSecond, row.StudentMeanSecond));
+        Assert.Equal((2, 0.84, 0.84), (row.BestEpoch, row.BestEnsemble, row.BestEnsembleSecond));
     }
 }
