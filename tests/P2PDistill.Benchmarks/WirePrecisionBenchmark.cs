@@ -26,16 +26,18 @@ public static class WirePrecisionBenchmark
         .Declare("student-model", "det-student", "student architecture")
         .Declare("students", "2", "students in the cohort")
         .Declare("mode", "kd-ml", "independent, kd, ml or kd-ml")
-        .Declare("epochs", "3", "training epochs")
-        .Declare("batch-size", "16", "images per step")
-        .Declare("train", "2048", "synthetic training images")
+        .Declare("epochs", "4", "training epochs")
+        .Declare("batch-size", "32", "images per step")
+        .Declare("train", "4096", "synthetic training images")
         .Declare("test", "512", "synthetic test images")
         .Declare("seeds", "1,2", "run seeds; each trains float32 then float16")
+        .Declare("threads", "1", "TorchSharp threads (1: steady on a shared machine; 0: libtorch's default, one per core)")
         .Declare("results", Path.Combine("runs", "benchmarks"), "results folder (the Markdown report)");
 
     public static int Run(BenchOptions o, TextWriter output)
     {
         var inv = CultureInfo.InvariantCulture;
+        if (o.Int("threads") > 0) TorchSharp.torch.set_num_threads(o.Int("threads"));
         var data = new DataOptions
         {
             Task = o["task"] is "detection" or "det" ? TaskKind.Detection : TaskKind.Classification, Dataset = o["dataset"], SyntheticTrain = o.Int("train"), SyntheticTest = o.Int("test"),
