@@ -131,10 +131,7 @@ public static class ExperimentCommand
         if (OptimizerFor(v).Validate() is { } problem) throw new CommandInputException(problem + ".");
         var data = DataFor(v);
         if (data.Validate() is { Count: > 0 } dataProblems) throw new CommandInputException(string.Join(" ", dataProblems));
-        if (DatasetFactory.TaskOf(data.Dataset) != data.Task)
-            throw new CommandInputException(data.Task == TaskKind.Detection
-                ? $"--dataset {data.Dataset} is a classification data set, and --task detection needs boxes: use {string.Join(", ", DatasetFactory.DetectionDatasets)}."
-                : $"--dataset {data.Dataset} is a detection data set: add --task detection (or choose a classification data set).");
+        if (DatasetFactory.TaskMismatch(data) is { } mismatch) throw new CommandInputException(mismatch + ".");
         return new Plan(modes, seeds, students, temperatures, output, reportOnly, v);
     }
 

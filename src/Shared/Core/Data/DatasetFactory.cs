@@ -22,6 +22,12 @@ public static class DatasetFactory
     public static Settings.TaskKind TaskOf(string? dataset) =>
         DetectionDatasets.Contains(Canonical(dataset)) ? Settings.TaskKind.Detection : Settings.TaskKind.Classification;
 
+    /// <summary>What is wrong when <paramref name="options"/>' data set is not one of its task's (no closing full stop); null when it fits.</summary>
+    public static string? TaskMismatch(DataOptions options) => TaskOf(options.Dataset) == options.Task ? null
+        : options.Task == Settings.TaskKind.Detection
+            ? $"--dataset {options.Dataset} is a classification data set, and --task detection needs boxes: use {string.Join(", ", DetectionDatasets)}"
+            : $"--dataset {options.Dataset} is a detection data set: add --task detection (or choose a classification data set)";
+
     /// <summary>PneumoniaMNIST as shipped with P2PDistill (data/pneumoniamnist/, CC BY 4.0), copied beside every executable.</summary>
     public static string ShippedPneumoniaMnist => System.IO.Path.Combine(AppContext.BaseDirectory, "data", "pneumoniamnist", "pneumoniamnist.npz");
 
@@ -39,10 +45,7 @@ public static class DatasetFactory
         if (problems.Count > 0)
             throw new DatasetException("Invalid data options: " + string.Join(" ", problems));
 
-        if (TaskOf(options.Dataset) != options.Task)
-            throw new DatasetException(options.Task == Settings.TaskKind.Detection
-                ? $"--dataset {options.Dataset} is a classification data set, and --task detection needs boxes: use {string.Join(", ", DetectionDatasets)}"
-                : $"--dataset {options.Dataset} is a detection data set: add --task detection (or choose a classification data set)");
+        if (TaskMismatch(options) is { } mismatch) throw new DatasetException(mismatch);
         var splits = Canonical(options.Dataset) switch
         {
             FashionMnist => IdxDataset.LoadFashionMnist(options.Path),
