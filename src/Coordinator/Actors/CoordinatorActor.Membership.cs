@@ -141,8 +141,9 @@ public sealed partial class CoordinatorActor
     {
         switch (state)
         {
-            case StepState s when s.Awaiting.Remove(actor):
-                Advance(s);
+            case StepState s:
+                s.Next?.Forget(actor);
+                if (s.Forget(actor)) Advance(s);
                 break;
             case EvaluatingState e:
                 e.Parts.Remove(actor);
@@ -178,9 +179,9 @@ public sealed partial class CoordinatorActor
         switch (state)
         {
             case StepState s:
-                foreach (var actor in s.Awaiting.ToList())
+                foreach (var actor in s.AwaitingLogits.Union(s.AwaitingDone).ToList())
                 {
-                    s.Awaiting.Remove(actor); // first, so that the departure does not advance the step: it advances once, below
+                    s.Forget(actor); // first, so that the departure does not advance the step: it advances once, below
                     log.Warning("{0} missed the {1} s step timeout at step {2} and is dropped", IdOf(actor), settings.StepTimeout.TotalSeconds, s.GlobalStep);
                     Depart(actor, "missed the step timeout", tell: true);
                 }
@@ -207,6 +208,10 @@ public sealed partial class CoordinatorActor
     private void OnModelFailed(StepFailed f)
     {
         log.Error("{0} failed while {1}: {2}; going on without it", f.ModelId, state.Name, f.Reason);
-        GoOnWithout(Sender);
+        if (state is StepState s)
+        {
+            if (s.Forget(Sender)) Advance(s); // the folded next step still waits for it: only this request failed
+        }
+        else GoOnWithout(Sender);
     }
 }

@@ -37,25 +37,40 @@ public sealed partial class CoordinatorActor
         }
         started = true;
 
-        var (epoch, step) = (position.Epoch, position.Step);
-        var s = new StepState(NextAttempt(), position.CompletedSteps + 1, epoch, step, plan.TrainBatchSize(epoch, step));
+        var s = NewStep(position.CompletedSteps + 1, position.Epoch, position.Step);
         GoTo(s, settings.StepTimeout);
-        // Ship mode sends the batch's pixels; local mode only (epoch, step) and each node builds the batch itself.
-        object message = plan.Data.IsLocal
-            ? new TrainStepLocal(s.GlobalStep, epoch, step, s.Attempt)
-            : new TrainStep(s.GlobalStep, epoch, step, plan.TrainBatch(epoch, step), s.Attempt);
+        Request(s, cohort.Where(m => m.Role == ModelRole.Teacher), teacher: true);
+        Request(s, cohort.Where(m => m.Role != ModelRole.Teacher), teacher: false);
+    }
+
+    private StepState NewStep(long globalStep, int epoch, int step) => new(NextAttempt(), globalStep, epoch, step, plan.TrainBatchSize(epoch, step));
+
+    private bool TeacherFastPath => settings.Protocol == StepProtocol.Folded;
+
+    /// <summary>
+    /// The first half of step <paramref name="s"/> for these models. Ship mode sends the batch's pixels; local mode only
+    /// (epoch, step) and each node builds the batch itself. On the fast path the teacher trains the whole step at once.
+    /// </summary>
+    private void Request(StepState s, IEnumerable<Member> models, bool teacher)
+    {
+        var message = TrainRequest(s, whole: teacher && TeacherFastPath);
         long size = StepMessageSerializer.WireSize(message);
-        foreach (var m in cohort)
+        foreach (var m in models)
         {
             m.Actor.Tell(message);
-            s.Awaiting.Add(m.Actor);
+            s.AwaitingLogits.Add(m.Actor);
+            if (teacher && TeacherFastPath) s.AwaitingDone.Add(m.Actor);
             s.BytesSent += size;
         }
     }
 
+    private IStepMessage TrainRequest(StepState s, bool whole) => plan.Data.IsLocal
+        ? new TrainStepLocal(s.GlobalStep, s.Epoch, s.Step, s.Attempt, whole)
+        : new TrainStep(s.GlobalStep, s.Epoch, s.Step, plan.TrainBatch(s.Epoch, s.Step), s.Attempt, whole);
+
     private void OnLogits(StepState s, StepLogits l)
     {
-        if (!s.Awaiting.Remove(Sender)) return;
+        if (!s.AwaitingLogits.Remove(Sender)) return;
         s.Logits[Sender] = l;
         s.BytesReceived += StepMessageSerializer.WireSize(l);
         Advance(s);
@@ -63,7 +78,7 @@ public sealed partial class CoordinatorActor
 
     private void OnDone(StepState s, StepDone d)
     {
-        if (!s.Awaiting.Remove(Sender)) return;
+        if (!s.AwaitingDone.Remove(Sender)) return;
         s.Done[Sender] = d;
         s.BytesReceived += StepMessageSerializer.WireSize(d);
         if (!d.Applied)
@@ -74,40 +89,88 @@ public sealed partial class CoordinatorActor
         Advance(s);
     }
 
-    /// <summary>When nobody is awaited any more: the targets after the logits, the next step after the step-done replies.</summary>
+    /// <summary>The folded next step failed in a model (its backward of this step, or its forward): the next step goes on without it.</summary>
+    private void OnNextFailed(StepState next, StepFailed f)
+    {
+        log.Error("{0} failed in step {1}: {2}; the step goes on without it", f.ModelId, next.GlobalStep, f.Reason);
+        next.Forget(Sender);
+    }
+
+    /// <summary>
+    /// When nobody is awaited any more: the targets once every output is in, the next step once every step-done reply is in.
+    /// Only the current state advances; a folded next step waits until it is current.
+    /// </summary>
     private void Advance(StepState s)
     {
-        if (!ReferenceEquals(state, s) || s.Awaiting.Count > 0) return;
-        if (s.Phase == StepPhase.Done && s.Done.Count > 0)
-        {
-            CompleteStep(s);
-            return;
-        }
-        if (s.Phase == StepPhase.Done)
-        {
-            RunAgain(s, "no model finished the step"); // nobody's step-done reply counted: the step is not counted
-            return;
-        }
+        if (!ReferenceEquals(state, s) || s.AwaitingLogits.Count > 0) return;
+        if (s.Phase == StepPhase.Logits && !SendTargets(s)) return;
+        if (s.AwaitingDone.Count > 0) return;
+        if (cohort.Any(m => s.Done.ContainsKey(m.Actor))) CompleteStep(s);
+        else RunAgain(s, "no model finished the step"); // nobody's step-done reply counted: the step is not counted
+    }
+
+    /// <summary>Every output is in: each student gets its targets (folded with the next step's batch when that step follows at once).</summary>
+    private bool SendTargets(StepState s)
+    {
         var teacher = cohort.FirstOrDefault(m => m.Role == ModelRole.Teacher && s.Logits.ContainsKey(m.Actor));
         var students = cohort.Where(m => m.Role == ModelRole.Student && s.Logits.ContainsKey(m.Actor)).ToList();
         if (teacher is null && students.Count == 0)
         {
             RunAgain(s, "every model left during the step");
-            return;
+            return false;
         }
         var targets = plan.Task.Targets(teacher is null ? null : s.Logits[teacher.Actor].Logits, students.Select(m => s.Logits[m.Actor].Logits).ToList(),
             s.BatchSize, plan.Training.Distillation);
         s.Phase = StepPhase.Done;
         Timers.StartSingleTimer(TimerKey, new PhaseTimeout(s.Attempt), settings.StepTimeout);
-        if (teacher is not null) Send(teacher, new ApplyTargets(s.GlobalStep, DistillTargets.None, s.Attempt));
-        for (int i = 0; i < students.Count; i++) Send(students[i], new ApplyTargets(s.GlobalStep, targets[i], s.Attempt));
+        if (teacher is not null && !TeacherFastPath) Send(teacher, new ApplyTargets(s.GlobalStep, DistillTargets.None, s.Attempt));
+
+        var next = FoldsInto(s, students.Count);
+        for (int i = 0; i < students.Count; i++)
+        {
+            var apply = new ApplyTargets(s.GlobalStep, targets[i], s.Attempt);
+            if (next is null) Send(students[i], apply);
+            else
+            {
+                var fold = new ApplyAndTrain(apply, TrainRequest(next, whole: false));
+                students[i].Actor.Tell(fold);
+                s.AwaitingDone.Add(students[i].Actor);
+                next.AwaitingLogits.Add(students[i].Actor);
+                s.BytesSent += StepMessageSerializer.WireSize(apply);
+                next.BytesSent += StepMessageSerializer.WireSize(fold.Next);
+            }
+        }
+        if (next is not null)
+        {
+            // The teacher and any student without targets (its request failed) get the next batch on its own.
+            Request(next, cohort.Where(m => m.Role == ModelRole.Teacher), teacher: true);
+            Request(next, cohort.Where(m => m.Role == ModelRole.Student && !students.Contains(m)), teacher: false);
+            s.Next = next;
+        }
+        return true;
 
         void Send(Member m, ApplyTargets message)
         {
             m.Actor.Tell(message);
-            s.Awaiting.Add(m.Actor);
+            s.AwaitingDone.Add(m.Actor);
             s.BytesSent += StepMessageSerializer.WireSize(message);
         }
+    }
+
+    /// <summary>
+    /// The fold: the next step is requested with this step's targets when it follows at once: no evaluation, checkpoint or end
+    /// after this step, no stop requested, nobody waiting to be admitted, and the policy would train on. Null otherwise: the next
+    /// step starts at the boundary (<see cref="StartStep"/>), where admissions, pauses and stops are decided.
+    /// </summary>
+    private StepState? FoldsInto(StepState s, int students)
+    {
+        if (settings.Protocol != StepProtocol.Folded || students == 0 || stopRequested) return null;
+        if (known.Values.Any(m => m.Ready && !cohort.Contains(m))) return null;
+        var after = schedule.After(position);
+        if (after.EndedEpoch is not null || after.Checkpoint || after.Finished) return null;
+        var view = new CohortView(cohort.Any(m => m.Role == ModelRole.Teacher), cohort.Count(m => m.Role == ModelRole.Student), true, stopRequested);
+        if (policy.Decide(view) is not CohortDecision.Train) return null;
+        return NewStep(s.GlobalStep + 1, after.Next.Epoch, after.Next.Step);
     }
 
     /// <summary>The step is abandoned uncounted; the policy decides when it runs again (with a new attempt id).</summary>
@@ -136,6 +199,15 @@ public sealed partial class CoordinatorActor
             log.Debug("step {0}: {1:F1} ms, coordination {2:F1} ms, {3:N0} bytes sent, {4:N0} received", position.CompletedSteps, record.Seconds * 1000, record.CoordinationMs,
                 s.BytesSent, s.BytesReceived);
 
+        if (s.Next is { } next)
+        {
+            // Folded: the next step is already running. It runs to its end; the policy decides at the next boundary. Its time
+            // is counted from here (the interval between two completed steps), not from its request.
+            GoTo(next, settings.StepTimeout);
+            next.Clock.Restart();
+            Advance(next);
+            return;
+        }
         if (after.EndedEpoch is int ended)
         {
             if (after.Evaluate) StartEvaluation(ended);

@@ -12,11 +12,27 @@ namespace P2PDistill.Coordinator.Actors;
 /// <param name="FrozenAfter">A pulse of the coordinator's own late by this much means it was frozen (null: never assume so).</param>
 public sealed record CoordinatorSettings(int MinStudents, TimeSpan StepTimeout, TimeSpan EvalTimeout, TeacherLostPolicy TeacherLost = TeacherLostPolicy.Wait,
     Microsoft.Extensions.Logging.ILoggerFactory? Logging = null, string? ExportDirectory = null, string? CheckpointDirectory = null, string RunId = "run",
-    ResumePoint? Resume = null, TimeSpan? FrozenAfter = null)
+    ResumePoint? Resume = null, TimeSpan? FrozenAfter = null, StepProtocol Protocol = StepProtocol.Folded)
 {
     /// <summary>The default freeze detection of a coordinator process: a pulse (every second) late by 3 s.</summary>
     public static readonly TimeSpan DefaultFrozenAfter = TimeSpan.FromSeconds(3);
 }
+
+/// <summary>How the coordinator runs a step (issue 14; docs/design/step-protocol.md). Written folded or classic.</summary>
+[System.ComponentModel.TypeConverter(typeof(StepProtocolConverter))]
+public enum StepProtocol
+{
+    /// <summary>Two round trips per step: every model gets the batch and answers its output, then its targets and answers step-done.</summary>
+    Classic,
+    /// <summary>
+    /// The teacher trains the whole step on the batch (its fast path), and a student's targets travel with the next step's
+    /// batch: one round trip per step. The same math as <see cref="Classic"/>.
+    /// </summary>
+    Folded,
+}
+
+public sealed class StepProtocolConverter() : P2PDistill.Shared.Settings.SettingEnumConverter<StepProtocol>(
+    (StepProtocol.Folded, "folded", []), (StepProtocol.Classic, "classic", []));
 
 /// <summary>
 /// Drives the cohort through DESIGN.md §3, one step at a time, as an explicit state machine (the shape of Ray Train's
@@ -165,8 +181,9 @@ public sealed partial class CoordinatorActor : UntypedActor, IWithTimers
 
             // Replies: only the state that asked, with its attempt id.
             case PhaseTimeout t when t.Attempt == state.Attempt: OnTimeout(); break;
-            case StepLogits l when state is StepState { Phase: StepPhase.Logits } s && l.Attempt == s.Attempt: OnLogits(s, l); break;
-            case StepDone d when state is StepState { Phase: StepPhase.Done } s && d.Attempt == s.Attempt: OnDone(s, d); break;
+            case StepLogits l when state is StepState s && s.For(l.Attempt) is { } target: OnLogits(target, l); break;
+            case StepDone d when state is StepState s && s.For(d.Attempt) is { } target: OnDone(target, d); break;
+            case StepFailed f when state is StepState s && s.Next is { } next && f.Attempt == next.Attempt: OnNextFailed(next, f); break;
             case EvalProbabilities p when state is EvaluatingState e && p.EvalId == e.Attempt: OnProbabilities(e, p); break;
             case WeightsChunk c when state is CollectingState s && c.ExportId == s.Attempt: OnChunk(s, c); break;
             case StepFailed f when f.Attempt == state.Attempt && state is not (WaitingState or WritingState or FinishedState): OnModelFailed(f); break;

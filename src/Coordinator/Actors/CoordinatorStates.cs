@@ -59,7 +59,11 @@ internal sealed class WaitingState(string why) : CoordinatorState(0)
     public override string Name => "waiting";
 }
 
-/// <summary>One training step: the logits gather, then the step-done gather.</summary>
+/// <summary>
+/// One training step: the logits gather, then the step-done gather. Under the fold (issue 14) the next step is requested
+/// together with this step's targets: it is <see cref="Next"/>, gathering its logits (and the teacher's step-done) while this
+/// step gathers its step-done replies, and it becomes the state when this one completes.
+/// </summary>
 internal sealed class StepState(long attempt, long globalStep, int epoch, int step, int batchSize) : CoordinatorState(attempt)
 {
     public override string Name => $"step {GlobalStep} ({Phase})";
@@ -68,12 +72,30 @@ internal sealed class StepState(long attempt, long globalStep, int epoch, int st
     public int Step { get; } = step;
     public int BatchSize { get; } = batchSize;
     public StepPhase Phase { get; set; } = StepPhase.Logits;
-    public HashSet<IActorRef> Awaiting { get; } = [];
+
+    /// <summary>Models whose logits this step still waits for.</summary>
+    public HashSet<IActorRef> AwaitingLogits { get; } = [];
+
+    /// <summary>Models whose step-done reply this step still waits for (the teacher's comes with its logits on the fast path).</summary>
+    public HashSet<IActorRef> AwaitingDone { get; } = [];
+
     public Dictionary<IActorRef, StepLogits> Logits { get; } = [];
     public Dictionary<IActorRef, StepDone> Done { get; } = [];
+
+    /// <summary>The fold: the next step, already requested with this step's targets (null: the next step starts at the boundary).</summary>
+    public StepState? Next { get; set; }
+
     public long BytesSent { get; set; }
     public long BytesReceived { get; set; }
     public Stopwatch Clock { get; } = Stopwatch.StartNew();
+
+    public bool IsAwaiting(IActorRef model) => AwaitingLogits.Contains(model) || AwaitingDone.Contains(model);
+
+    /// <summary>This step no longer waits for the model; whether it did.</summary>
+    public bool Forget(IActorRef model) => AwaitingLogits.Remove(model) | AwaitingDone.Remove(model);
+
+    /// <summary>The state a reply with this attempt id belongs to: this step, the folded next step, or none.</summary>
+    public StepState? For(long attempt) => attempt == Attempt ? this : Next is { } next && next.Attempt == attempt ? next : null;
 }
 
 /// <summary>Every cohort model predicts the test split; the parts come back batch by batch.</summary>

@@ -26,6 +26,9 @@ public sealed record ClusterRunOptions
     /// <summary>wait (pause until a teacher registers) or continue-ml.</summary>
     public TeacherLostPolicy TeacherLost { get; init; } = TeacherLostPolicy.Wait;
 
+    /// <summary>folded (the teacher's fast path and one round trip per step) or classic (two round trips); the same math.</summary>
+    public StepProtocol StepProtocol { get; init; } = StepProtocol.Folded;
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
@@ -40,5 +43,5 @@ public sealed record ClusterRunOptions
 
     public CoordinatorSettings Settings(int minStudents) => new(
         minStudents, TimeSpan.FromSeconds(StepTimeoutSeconds), TimeSpan.FromSeconds(EvalTimeoutSeconds),
-        TeacherLost, FrozenAfter: CoordinatorSettings.DefaultFrozenAfter);
+        TeacherLost, FrozenAfter: CoordinatorSettings.DefaultFrozenAfter, Protocol: StepProtocol);
 }

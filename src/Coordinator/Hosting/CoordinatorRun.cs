@@ -83,7 +83,7 @@ public sealed class CoordinatorRun : IDisposable
     /// The largest message of a step or an evaluation, as the binary serializer writes it: a training or evaluation batch (with
     /// its boxes, bounded by the split's most crowded image), a model's output or predictions (the task's outputs per image:
     /// logits or a detector's dense map), or a student's targets (detection: the teacher's map, the peers' sums and 3 floats
-    /// per location, larger than the map).
+    /// per location, larger than the map), or, under the one-round-trip fold, a student's targets with the next training batch.
     /// </summary>
     public static long LargestMessageBytes(TrainingPlan plan)
     {
@@ -94,7 +94,8 @@ public sealed class CoordinatorRun : IDisposable
             .Select(split => StepMessageSerializer.BatchMessageSize(shape, b, task.BoxFloatsBound(split, b)));
         var outputs = StepMessageSerializer.OutputsMessageSize(LongestModelId, (long)b * task.OutputsPerImage);
         var targets = StepMessageSerializer.TargetsMessageSize(task.TargetFloatsBound(b));
-        return batches.Append(outputs).Append(targets).Max();
+        var fold = targets + StepMessageSerializer.BatchMessageSize(shape, b, task.BoxFloatsBound(plan.Splits.Train, b));
+        return batches.Append(outputs).Append(targets).Append(fold).Max();
     }
 
     /// <summary>A model id at least as long as any a cohort uses (the 64 bytes of slack cover longer ones).</summary>

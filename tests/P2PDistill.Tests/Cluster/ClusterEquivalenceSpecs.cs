@@ -19,8 +19,10 @@ namespace P2PDistill.Tests.Cluster;
 public sealed class ClusterEquivalenceSpecs
 {
 
-    [Fact]
-    public async Task Should_give_the_single_process_losses_and_weights_after_20_steps()
+    [Theory]
+    [InlineData(StepProtocol.Folded)] // the default: the teacher's fast path and the one-round-trip fold (issue 14)
+    [InlineData(StepProtocol.Classic)]
+    public async Task Should_give_the_single_process_losses_and_weights_after_20_steps(StepProtocol protocol)
     {
         var dataOptions = TestCohorts.SyntheticData(train: 1024, test: 64);
         var data = TestCohorts.Load(dataOptions);
@@ -38,7 +40,7 @@ public sealed class ClusterEquivalenceSpecs
         var recorder = new Recorder();
         var completion = new TaskCompletionSource<CohortResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         var system = "equivalence" + Guid.NewGuid().ToString("N")[..6];
-        var settings = new CoordinatorSettings(2, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(60));
+        var settings = new CoordinatorSettings(2, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(60), Protocol: protocol);
         var hosts = new List<IHost>();
         try
         {

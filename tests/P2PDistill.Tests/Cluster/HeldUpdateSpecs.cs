@@ -80,4 +80,103 @@ public sealed class HeldUpdateSpecs() : TestKit(NodeHocon.InProcess("WARNING"))
         model.Tell(new TrainingFinished(true, null, CountedThrough: 1), coordinator.Ref);
         AwaitAssert(() => Assert.Equal(1, StepsApplied(model)), Wait);
     }
+
+    // ---------------------------------------------------------------- the folded protocol (issue 14)
+
+    private (IActorRef Model, Akka.TestKit.TestProbe Coordinator, TrainingPlan Plan) Teacher()
+    {
+        var dataOptions = TestCohorts.SyntheticData(train: 64, test: 16);
+        var data = TestCohorts.Load(dataOptions);
+        var plan = new TrainingPlan(TestCohorts.Options(), dataOptions, data, Normalization.Identity(1), new OptimizerOptions());
+        var coordinator = CreateTestProbe("coordinator");
+        var model = Sys.ActorOf(ModelActor.Props(new ModelActorSettings(ModelRole.Teacher, "tiny", plan.Spec, coordinator.Ref)), "teacher");
+        coordinator.ExpectMsg<RegisterModel>(Wait);
+        coordinator.Reply(new RegistrationAccepted(0, TestCohorts.Setup("tiny", ModelRole.Teacher, data, seed: 3)));
+        coordinator.ExpectMsg<ModelReady>(Wait);
+        return (model, coordinator, plan);
+    }
+
+    private static void WholeStep(IActorRef model, Akka.TestKit.TestProbe coordinator, TrainingPlan plan, long step, long attempt)
+    {
+        int batch = (int)((step - 1) % plan.StepsPerEpoch); // the synthetic epoch has two batches
+        model.Tell(new TrainStep(step, 0, batch, plan.TrainBatch(0, batch), attempt, WholeStep: true), coordinator.Ref);
+        Assert.Equal(attempt, coordinator.ExpectMsg<StepLogits>(Wait).Attempt);
+        var done = coordinator.ExpectMsg<StepDone>(Wait);
+        Assert.True(done.Applied);
+        Assert.Equal((step, attempt), (done.GlobalStep, done.Attempt));
+        Assert.True(done.Kd == 0 && done.Ml == 0 && done.Loss == done.Ce, "the teacher's loss is CE only");
+    }
+
+    [Fact]
+    public void Should_train_a_teachers_whole_step_on_its_batch_and_apply_it_at_the_next_request()
+    {
+        var (model, coordinator, plan) = Teacher();
+        WholeStep(model, coordinator, plan, 1, attempt: 1);
+        Assert.Equal(0, StepsApplied(model)); // held until the next request shows the step was counted
+
+        WholeStep(model, coordinator, plan, 2, attempt: 2);
+        Assert.Equal(1, StepsApplied(model));
+    }
+
+    [Fact]
+    public void Should_drop_the_held_update_of_a_step_that_is_run_again()
+    {
+        var (model, coordinator, plan) = Teacher();
+        WholeStep(model, coordinator, plan, 1, attempt: 1);
+        WholeStep(model, coordinator, plan, 2, attempt: 2); // step 2's update is held; then the coordinator gives step 2 up
+
+        WholeStep(model, coordinator, plan, 2, attempt: 5); // step 2 again: its earlier update is dropped, not applied
+        Assert.Equal(1, StepsApplied(model));
+        WholeStep(model, coordinator, plan, 3, attempt: 6);
+        Assert.Equal(2, StepsApplied(model));
+    }
+
+    private static ApplyAndTrain Fold(TrainingPlan plan, long step) =>
+        new(new ApplyTargets(step, DistillTargets.None, step), new TrainStep(step + 1, 0, (int)step, plan.TrainBatch(0, (int)step), step + 1));
+
+    [Fact]
+    public void Should_apply_a_folded_step_before_the_forward_of_the_next_and_answer_both()
+    {
+        var (model, coordinator, plan) = Student();
+        model.Tell(new TrainStep(1, 0, 0, plan.TrainBatch(0, 0), Attempt: 1), coordinator.Ref);
+        coordinator.ExpectMsg<StepLogits>(Wait);
+
+        model.Tell(Fold(plan, 1), coordinator.Ref);
+        var done = coordinator.ExpectMsg<StepDone>(Wait);
+        Assert.Equal((1L, 1L, true), (done.GlobalStep, done.Attempt, done.Applied));
+        var logits = coordinator.ExpectMsg<StepLogits>(Wait);
+        Assert.Equal((2L, 2L), (logits.GlobalStep, logits.Attempt));
+        Assert.Equal(1, StepsApplied(model)); // applied before the forward of step 2, as the single-process trainer does
+    }
+
+    [Fact]
+    public void Should_start_over_from_a_fresh_network_when_dropped_after_applying_a_folded_step_the_coordinator_did_not_count()
+    {
+        var (model, coordinator, plan) = Student();
+        model.Tell(new TrainStep(1, 0, 0, plan.TrainBatch(0, 0), Attempt: 1), coordinator.Ref);
+        coordinator.ExpectMsg<StepLogits>(Wait);
+        model.Tell(Fold(plan, 1), coordinator.Ref);
+        coordinator.ExpectMsg<StepDone>(Wait);
+        coordinator.ExpectMsg<StepLogits>(Wait);
+
+        model.Tell(new DroppedFromCohort("missed the step timeout", CountedThrough: 0), coordinator.Ref); // its step-done came too late
+        coordinator.ExpectMsg<RegisterModel>(Wait);
+        Assert.Equal(1, StepsApplied(model));
+
+        // Taken back: one update ahead of its count, it does not keep this network (a checkpoint, if any, would be restored).
+        coordinator.Reply(new RegistrationAccepted(1, TestCohorts.Setup("tiny", ModelRole.Student, TestCohorts.Load(TestCohorts.SyntheticData(train: 64, test: 16)), seed: 7)));
+        coordinator.ExpectMsg<ModelReady>(Wait);
+        Assert.Equal(0, StepsApplied(model));
+    }
+
+    [Fact]
+    public void Should_fail_both_requests_of_a_fold_whose_backward_has_no_forward()
+    {
+        var (model, coordinator, plan) = Student();
+
+        model.Tell(Fold(plan, 1), coordinator.Ref); // no forward of step 1 came first: the backward fails
+        Assert.Equal(1, coordinator.ExpectMsg<StepFailed>(Wait).Attempt);
+        Assert.Equal(2, coordinator.ExpectMsg<StepFailed>(Wait).Attempt);
+        Assert.Equal(0, StepsApplied(model)); // and it keeps its network
+    }
 }

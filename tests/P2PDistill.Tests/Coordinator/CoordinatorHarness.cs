@@ -38,9 +38,9 @@ public abstract class CoordinatorHarness : TestKit, IDisposable
     protected IActorRef Coordinator { get; private set; } = null!;
     protected TrainingPlan Plan { get; private set; } = null!;
 
-    protected static TrainingOptions Options(int epochs = 1, int checkpointEvery = 0, string student = "tiny") => new()
+    protected static TrainingOptions Options(int epochs = 1, int checkpointEvery = 0, string student = "tiny", int batch = 32) => new()
     {
-        TeacherModel = "tiny", StudentModel = student, Students = 2, Epochs = epochs, BatchSize = 32, Mode = DistillMode.KdMl, Seed = 5,
+        TeacherModel = "tiny", StudentModel = student, Students = 2, Epochs = epochs, BatchSize = batch, Mode = DistillMode.KdMl, Seed = 5,
         CheckpointEverySteps = checkpointEvery, KeepCheckpoints = 5,
     };
 
@@ -54,7 +54,8 @@ public abstract class CoordinatorHarness : TestKit, IDisposable
 
     /// <summary>Starts the coordinator. Checkpoints and exports go to a temporary folder unless <paramref name="checkpoints"/> is false.</summary>
     protected IActorRef Start(TrainingOptions? options = null, int minStudents = 2, TeacherLostPolicy teacherLost = TeacherLostPolicy.Wait,
-        bool checkpoints = true, ResumePoint? resume = null, ITrainingObserver? observer = null, string? checkpointDirectory = null, TimeSpan? frozenAfter = null)
+        bool checkpoints = true, ResumePoint? resume = null, ITrainingObserver? observer = null, string? checkpointDirectory = null, TimeSpan? frozenAfter = null,
+        StepProtocol protocol = StepProtocol.Classic)
     {
         var data = TestCohorts.SyntheticData(train: 64, test: 16, classes: Classes);
         Plan = new TrainingPlan(options ?? Options(), data, TestCohorts.Load(data), Normalization.Identity(1), new OptimizerOptions());
@@ -62,7 +63,7 @@ public abstract class CoordinatorHarness : TestKit, IDisposable
         var settings = new CoordinatorSettings(minStudents, TimeSpan.FromMinutes(10), TimeSpan.FromMinutes(10), teacherLost,
             ExportDirectory: run is null ? null : Path.Combine(run, "models"),
             CheckpointDirectory: checkpointDirectory ?? (run is null ? null : Path.Combine(run, "checkpoints")), RunId: "spec", Resume: resume,
-            FrozenAfter: frozenAfter);
+            FrozenAfter: frozenAfter, Protocol: protocol);
         Coordinator = Sys.ActorOf(CoordinatorActor.Props(Plan, settings, observer ?? Recorder, Completion), "coordinator");
         return Coordinator;
     }
@@ -110,6 +111,34 @@ public abstract class CoordinatorHarness : TestKit, IDisposable
         var (steps, targets) = GatherLogits(models);
         for (int i = 0; i < models.Length; i++) Done(models[i], targets[i]);
         return steps[0].GlobalStep;
+    }
+
+    // ---------------------------------------------------------------- the folded protocol (issue 14)
+
+    /// <summary>The teacher's fast path: it gets the batch of a whole step.</summary>
+    protected TrainStep ExpectWholeStep(ProbeModel teacher)
+    {
+        var step = ExpectStep(teacher);
+        Assert.True(step.WholeStep, $"the teacher's request for step {step.GlobalStep} is not a whole step");
+        return step;
+    }
+
+    /// <summary>The teacher trains the whole step: its logits, then its step-done, for the same request.</summary>
+    protected void TeacherStep(ProbeModel teacher, TrainStep step)
+    {
+        Logits(teacher, step);
+        teacher.Probe.Send(Coordinator, new StepDone(step.GlobalStep, teacher.Id, 1, 1, 0, 0, 0.5, 1e-3, true, 1, step.Attempt));
+    }
+
+    protected ApplyAndTrain ExpectFold(ProbeModel student) => student.Probe.ExpectMsg<ApplyAndTrain>(Wait);
+
+    /// <summary>A student answers a fold: step-done for the step applied, then the logits of the next step.</summary>
+    protected TrainStep AnswerFold(ProbeModel student, ApplyAndTrain fold)
+    {
+        Done(student, fold.Apply);
+        var next = Assert.IsType<TrainStep>(fold.Next);
+        Logits(student, next);
+        return next;
     }
 
     protected EvaluateBatch ExpectEvaluation(ProbeModel m) => m.Probe.ExpectMsg<EvaluateBatch>(Wait);

@@ -39,16 +39,23 @@ public sealed class FrameSizingSpecs : IDisposable
     }
 
     [Fact]
-    public void Should_size_a_classification_run_from_its_batch_as_before()
+    public void Should_size_a_classification_run_from_a_students_targets_folded_with_the_next_batch()
     {
         var data = TestCohorts.SyntheticData(train: 64, test: 16, classes: 10);
         var plan = new TrainingPlan(TestCohorts.Options(batch: 32), data, TestCohorts.Load(data), Normalization.Identity(1), new OptimizerOptions());
 
         var largest = CoordinatorRun.LargestMessageBytes(plan);
 
-        // The pixels and labels of 32 images of 1x28x28 and the 64 bytes of slack: the batch dominates logits and targets.
-        Assert.Equal(64 + 32 * 784 + 4 * 32, largest);
-        Assert.Equal(StepMessageSerializer.WireSize(new TrainStep(1, 0, 0, plan.TrainBatch(0, 0))), largest);
+        // The one-round-trip fold: a student's targets (teacher logits, peers' sums) travel with the next batch, the pixels
+        // and labels of 32 images of 1x28x28; each part has its 64 bytes of slack.
+        long batchBytes = 64 + 32 * 784 + 4 * 32;
+        Assert.Equal(StepMessageSerializer.WireSize(new TrainStep(1, 0, 0, plan.TrainBatch(0, 0))), batchBytes);
+        Assert.Equal(batchBytes + StepMessageSerializer.TargetsMessageSize(plan.Task.TargetFloatsBound(32)), largest);
+        var rng = new Random(3);
+        float[] Logits() => Enumerable.Range(0, 32 * 10).Select(_ => (float)rng.NextDouble()).ToArray();
+        var targets = plan.Task.Targets(Logits(), [Logits(), Logits()], 32, plan.Training.Distillation);
+        var fold = new ApplyAndTrain(new ApplyTargets(1, targets[0], 1), new TrainStep(2, 0, 1, plan.TrainBatch(0, 1), 2));
+        Assert.InRange(Serialized(fold), batchBytes, largest);
     }
 
     [Fact]
@@ -68,8 +75,10 @@ public sealed class FrameSizingSpecs : IDisposable
         var targets = task.Targets(maps[0], maps[1..], batch, plan.Training.Distillation);
         var apply = new ApplyTargets(1, targets[0]);
         var logits = new StepLogits(1, "student-1", batch, task.OutputsPerImage, maps[1], 0);
-        Assert.Equal(StepMessageSerializer.WireSize(apply), largest);
+        long trainBatch = StepMessageSerializer.BatchMessageSize(plan.Splits.Shape, batch, task.BoxFloatsBound(plan.Splits.Train, batch));
+        Assert.Equal(StepMessageSerializer.WireSize(apply) + trainBatch, largest); // the fold: targets with the next batch
         Assert.True(Serialized(apply) <= largest);
+        Assert.True(Serialized(new ApplyAndTrain(apply, new TrainStep(2, 0, 1, plan.TrainBatch(0, 1)))) <= largest);
         Assert.True(Serialized(logits) < largest, "the dense map is smaller than the targets, which carry it and the peers' sums");
         Assert.True(Serialized(new EvalProbabilities(1, 0, "student-1", batch, task.OutputsPerImage, maps[1])) < largest);
         for (int step = 0; step < plan.StepsPerEpoch; step++)

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
+using P2PDistill.Shared.Data;
 using P2PDistill.Shared.Messages;
 using P2PDistill.Shared.Models;
 using P2PDistill.Shared.Training;
@@ -156,11 +157,12 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             coordinator = Sender;
             Context.Watch(coordinator);
             bool same = trainer is not null && trainer.Setup.Id == accepted.Setup.Id && trainer.Setup.Seed == accepted.Setup.Seed
-                        && trainer.Setup.ModelName == accepted.Setup.ModelName;
+                        && trainer.Setup.ModelName == accepted.Setup.ModelName && !diverged;
             if (!same)
             {
                 trainer?.Dispose();
                 trainer = new ModelTrainer(accepted.Setup);
+                (diverged, lastApplied, pendingStep) = (false, 0, null);
                 log.Info("Accepted as {0} (slot {1}): {2}, {3:N0} parameters, seed {4}",
                     accepted.Setup.Id, accepted.Slot, accepted.Setup.ModelName, trainer.ParameterCount, accepted.Setup.Seed);
             }
@@ -213,6 +215,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
                 trainer!.Discard();
                 pendingStep = null;
                 trainer.LoadState(state);
+                lastApplied = restoreStep;
                 log.Info("Restored {0} from the checkpoint at step {1}: {2} optimizer steps applied", trainer.Id, restoreStep, trainer.StepsApplied);
             }
             restoreParts = new();
@@ -230,23 +233,29 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     {
         // A step's optimizer update is held until the coordinator shows it counted the step: its next request commits it
         // (DropCount says what a drop or the end counted). A model dropped from a step it answered too late never applies it.
-        Receive<TrainStep>(FromCoordinator, step => Guarded(step.Attempt, () =>
+        // Under the one-round-trip fold (ApplyAndTrain) the update is applied before the next forward, before the coordinator
+        // counted it: a model dropped then is one update ahead and does not keep its network when taken back (Diverged).
+        Receive<TrainStep>(FromCoordinator, step =>
         {
-            var clock = Stopwatch.StartNew(); // the held update of the previous step is part of this model's compute
-            CommitPending();
-            var logits = trainer!.Forward(step.Batch);
-            Sender.Tell(new StepLogits(step.GlobalStep, trainer.Id, step.Batch.Count, logits.Length / Math.Max(1, step.Batch.Count), logits,
-                clock.Elapsed.TotalMilliseconds, step.Attempt));
-        }));
-        Receive<TrainStepLocal>(FromCoordinator, step => Guarded(step.Attempt, () =>
+            if (step.WholeStep) WholeStep(step.GlobalStep, step.Batch, step.Attempt);
+            else Guarded(step.Attempt, () =>
+            {
+                var clock = Stopwatch.StartNew(); // the held update of the previous step is part of this model's compute
+                BeforeStep(step.GlobalStep);
+                Forward(step.GlobalStep, step.Batch, step.Attempt, clock);
+            });
+        });
+        Receive<TrainStepLocal>(FromCoordinator, step =>
         {
-            var clock = Stopwatch.StartNew(); // the held update of the previous step is part of this model's compute
-            CommitPending();
-            var batch = localPlan!.TrainBatch(step.Epoch, step.Step);
-            var logits = trainer!.Forward(batch);
-            Sender.Tell(new StepLogits(step.GlobalStep, trainer.Id, batch.Count, logits.Length / Math.Max(1, batch.Count), logits,
-                clock.Elapsed.TotalMilliseconds, step.Attempt));
-        }));
+            if (step.WholeStep) WholeStep(step.GlobalStep, localPlan!.TrainBatch(step.Epoch, step.Step), step.Attempt);
+            else Guarded(step.Attempt, () =>
+            {
+                var clock = Stopwatch.StartNew(); // the held update of the previous step is part of this model's compute
+                BeforeStep(step.GlobalStep);
+                Forward(step.GlobalStep, localPlan!.TrainBatch(step.Epoch, step.Step), step.Attempt, clock);
+            });
+        });
+        Receive<ApplyAndTrain>(FromCoordinator, ApplyThenTrain);
         Receive<EvaluateLocal>(FromCoordinator, e => Guarded(e.EvalId, () =>
         {
             CommitPending();
@@ -257,14 +266,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
                 Sender.Tell(new EvalProbabilities(e.EvalId, index++, trainer.Id, batch.Count, probs.Length / Math.Max(1, batch.Count), probs));
             }
         }));
-        Receive<ApplyTargets>(FromCoordinator, apply => Guarded(apply.Attempt, () =>
-        {
-            var clock = Stopwatch.StartNew();
-            var o = trainer!.Backward(apply.Targets, commit: false);
-            pendingStep = o.Applied ? apply.GlobalStep : null;
-            Sender.Tell(new StepDone(apply.GlobalStep, trainer.Id, o.Loss.Total, o.Loss.Ce, o.Loss.Kd, o.Loss.Ml, o.BatchAccuracy, o.LearningRate, o.Applied,
-                clock.Elapsed.TotalMilliseconds, apply.Attempt));
-        }));
+        Receive<ApplyTargets>(FromCoordinator, apply => Guarded(apply.Attempt, () => Backward(apply, Stopwatch.StartNew())));
         Receive<EvaluateBatch>(FromCoordinator, e => Guarded(e.EvalId, () =>
         {
             CommitPending();
@@ -305,11 +307,38 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     /// <summary>The step whose optimizer update is held until the coordinator shows it counted it (null: none).</summary>
     private long? pendingStep;
 
+    /// <summary>The global step of the last update this network applied (0: none yet).</summary>
+    private long lastApplied;
+
+    /// <summary>
+    /// Set when the coordinator counted fewer steps for this model than it applied (a fold it answered too late): the next
+    /// acceptance builds a fresh network (restored from the checkpoint, if any) instead of keeping this one.
+    /// </summary>
+    private bool diverged;
+
     /// <summary>The coordinator sent its next request: it counted the held step.</summary>
     private void CommitPending()
     {
+        if (trainer is not null && trainer.HasUncommittedStep && pendingStep is { } step) lastApplied = step;
         trainer?.Commit();
         pendingStep = null;
+    }
+
+    /// <summary>
+    /// Before the first half of step <paramref name="globalStep"/>: a held update of an earlier step was counted (this request
+    /// shows it) and is applied; a held update of this step or a later one belongs to an attempt the coordinator gave up (a
+    /// step run again) and is dropped.
+    /// </summary>
+    private void BeforeStep(long globalStep)
+    {
+        if (pendingStep is { } held && held >= globalStep)
+        {
+            log.Warning("{0}: step {1} is run again; the update held from its earlier attempt is dropped, not applied", trainer!.Id, held);
+            trainer.Discard();
+            pendingStep = null;
+            return;
+        }
+        CommitPending();
     }
 
     /// <summary>Dropped or ended: apply the held update only if the coordinator counted its step.</summary>
@@ -320,9 +349,61 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             log.Warning("{0}: the coordinator did not count step {1} for this model; its update is dropped, not applied", trainer!.Id, step);
             trainer.Discard();
             pendingStep = null;
-            return;
+        }
+        else CommitPending();
+        if (lastApplied > countedThrough)
+        {
+            diverged = true;
+            log.Warning("{0}: the coordinator counted steps through {1} for this model, but it applied step {2} already (it answered that step too late); " +
+                        "it starts from the checkpoint, not from this network, when taken back", trainer!.Id, countedThrough, lastApplied);
+        }
+    }
+
+    /// <summary>The forward of a step (its first half): the output goes back as <see cref="StepLogits"/>.</summary>
+    private void Forward(long globalStep, ImageBatch batch, long attempt, Stopwatch clock)
+    {
+        var logits = trainer!.Forward(batch);
+        Sender.Tell(new StepLogits(globalStep, trainer.Id, batch.Count, logits.Length / Math.Max(1, batch.Count), logits, clock.Elapsed.TotalMilliseconds, attempt));
+    }
+
+    /// <summary>The backward of a step (its second half), held until counted: the outcome goes back as <see cref="StepDone"/>.</summary>
+    private StepOutcome Backward(ApplyTargets apply, Stopwatch clock)
+    {
+        var o = trainer!.Backward(apply.Targets, commit: false);
+        pendingStep = o.Applied ? apply.GlobalStep : null;
+        Sender.Tell(new StepDone(apply.GlobalStep, trainer.Id, o.Loss.Total, o.Loss.Ce, o.Loss.Kd, o.Loss.Ml, o.BatchAccuracy, o.LearningRate, o.Applied,
+            clock.Elapsed.TotalMilliseconds, apply.Attempt));
+        return o;
+    }
+
+    /// <summary>The teacher's fast path: the whole step at once, logits (from before the update) then step-done.</summary>
+    private void WholeStep(long globalStep, ImageBatch batch, long attempt) => Guarded(attempt, () =>
+    {
+        var clock = Stopwatch.StartNew();
+        BeforeStep(globalStep);
+        Forward(globalStep, batch, attempt, clock);
+        Backward(new ApplyTargets(globalStep, DistillTargets.None, attempt), Stopwatch.StartNew());
+    });
+
+    /// <summary>
+    /// The one-round-trip fold: the second half of a step, its update applied at once (the next forward needs it), then the
+    /// first half of the next step. A failure in the backward fails both requests; in the forward, only the next one.
+    /// </summary>
+    private void ApplyThenTrain(ApplyAndTrain fold)
+    {
+        StepOutcome? outcome = null;
+        Guarded(fold.Apply.Attempt, () => outcome = Backward(fold.Apply, Stopwatch.StartNew()));
+        if (outcome is not { Applied: true })
+        {
+            if (outcome is null) Sender.Tell(new StepFailed(fold.NextAttempt, trainer?.Id ?? settings.ModelName, "the step before it failed in this model"));
+            return; // a refused step (a loss that is not finite) ends the run: nothing follows
         }
         CommitPending();
+        switch (fold.Next)
+        {
+            case TrainStep t: Guarded(t.Attempt, () => Forward(t.GlobalStep, t.Batch, t.Attempt, Stopwatch.StartNew())); break;
+            case TrainStepLocal t: Guarded(t.Attempt, () => Forward(t.GlobalStep, localPlan!.TrainBatch(t.Epoch, t.Step), t.Attempt, Stopwatch.StartNew())); break;
+        }
     }
 
     /// <summary>

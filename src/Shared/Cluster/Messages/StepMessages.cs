@@ -7,10 +7,27 @@ namespace P2PDistill.Shared.Messages;
 
 /// <summary>Coordinator → every model: the first half of step <paramref name="GlobalStep"/> on this batch (ship mode).</summary>
 /// <param name="Attempt">The coordinator's request id; every reply echoes it, and a reply with any other id is ignored.</param>
-public sealed record TrainStep(long GlobalStep, int Epoch, int Step, ImageBatch Batch, long Attempt = 0) : IStepMessage;
+/// <param name="WholeStep">
+/// The teacher's fast path (issue 14): its loss is CE only, so it trains the whole step at once (forward, backward) and
+/// answers <see cref="StepLogits"/> (computed before its update) and then <see cref="StepDone"/>; no <see cref="ApplyTargets"/> follows.
+/// </param>
+public sealed record TrainStep(long GlobalStep, int Epoch, int Step, ImageBatch Batch, long Attempt = 0, bool WholeStep = false) : IStepMessage;
 
 /// <summary>Coordinator → every model, local data mode: the first half of the step; each node builds batch (epoch, step) itself.</summary>
-public sealed record TrainStepLocal(long GlobalStep, int Epoch, int Step, long Attempt = 0) : IStepMessage;
+public sealed record TrainStepLocal(long GlobalStep, int Epoch, int Step, long Attempt = 0, bool WholeStep = false) : IStepMessage;
+
+/// <summary>
+/// Coordinator → one student, the one-round-trip fold (issue 14): the second half of step <c>Apply.GlobalStep</c> and the first
+/// half of the next one in one message. The student applies the step (its update precedes the next forward, as in the
+/// single-process trainer), answers <see cref="StepDone"/> for it, then runs the forward of <paramref name="Next"/> and
+/// answers its <see cref="StepLogits"/>.
+/// </summary>
+/// <param name="Next">A <see cref="TrainStep"/> (ship mode) or a <see cref="TrainStepLocal"/> (local data mode) with its own attempt id.</param>
+public sealed record ApplyAndTrain(ApplyTargets Apply, IStepMessage Next) : IStepMessage
+{
+    public long NextGlobalStep => Next switch { TrainStep t => t.GlobalStep, TrainStepLocal t => t.GlobalStep, _ => -1 };
+    public long NextAttempt => Next switch { TrainStep t => t.Attempt, TrainStepLocal t => t.Attempt, _ => -1 };
+}
 
 /// <summary>
 /// Model → coordinator: its output for the step, row-major [B, <paramref name="Classes"/>]: a classifier's logits, or a

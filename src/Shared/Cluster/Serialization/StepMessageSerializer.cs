@@ -33,6 +33,7 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
         WeightsChunk m => 64 + m.ModelId.Length + m.Data.Length,
         RestoreChunk m => 64 + m.ModelId.Length + m.Data.Length,
         ApplyTargets m => TargetsMessageSize(m.Targets.PayloadBytes / sizeof(float)),
+        ApplyAndTrain m => WireSize(m.Apply) + WireSize(m.Next),
         _ => 128,
     };
 
@@ -60,6 +61,7 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
         WeightsChunk => "WC",
         RestoreChunk => "RC",
         StepFailed => "SF",
+        ApplyAndTrain => "AN",
         _ => throw new ArgumentException($"{nameof(StepMessageSerializer)} cannot serialize {o.GetType()}"),
     };
 
@@ -71,17 +73,23 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
             switch (obj)
             {
                 case TrainStep m:
-                    w.Write(m.GlobalStep); w.Write(m.Attempt); w.Write(m.Epoch); w.Write(m.Step);
-                    WriteBatch(w, m.Batch);
+                    WriteTrainStep(w, m);
                     break;
                 case StepLogits m:
                     w.Write(m.GlobalStep); w.Write(m.Attempt); w.Write(m.ModelId); w.Write(m.BatchSize); w.Write(m.Classes);
                     WriteArray<float>(w, m.Logits); w.Write(m.ComputeMs);
                     break;
                 case ApplyTargets m:
-                    w.Write(m.GlobalStep); w.Write(m.Attempt);
-                    WriteOptional(w, m.Targets.TeacherLogits); WriteOptional(w, m.Targets.PeerProbSum); WriteOptional(w, m.Targets.PeerNegEntropySum);
-                    w.Write(m.Targets.Peers);
+                    WriteApplyTargets(w, m);
+                    break;
+                case ApplyAndTrain m:
+                    WriteApplyTargets(w, m.Apply);
+                    switch (m.Next)
+                    {
+                        case TrainStep t: w.Write((byte)1); WriteTrainStep(w, t); break;
+                        case TrainStepLocal t: w.Write((byte)2); WriteTrainStepLocal(w, t); break;
+                        default: throw new ArgumentException($"{nameof(ApplyAndTrain)} cannot carry {m.Next.GetType()}");
+                    }
                     break;
                 case StepDone m:
                     w.Write(m.GlobalStep); w.Write(m.Attempt); w.Write(m.ModelId);
@@ -97,7 +105,7 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
                     WriteArray<float>(w, m.Probabilities);
                     break;
                 case TrainStepLocal m:
-                    w.Write(m.GlobalStep); w.Write(m.Attempt); w.Write(m.Epoch); w.Write(m.Step);
+                    WriteTrainStepLocal(w, m);
                     break;
                 case EvaluateLocal m:
                     w.Write(m.EvalId);
@@ -142,6 +150,7 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
                 "WC" => new WeightsChunk(r.ReadInt64(), r.ReadString(), r.ReadInt32(), r.ReadInt32(), ReadArray<byte>(r)),
                 "AT" => ReadApplyTargets(r),
                 "SD" => ReadStepDone(r),
+                "AN" => ReadApplyAndTrain(r),
                 _ => throw new SerializationException($"unknown step-message manifest '{manifest}'"),
             };
             if (r.BaseStream.Position != bytes.Length)
@@ -154,16 +163,46 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
         }
     }
 
+    private static void WriteTrainStep(BinaryWriter w, TrainStep m)
+    {
+        w.Write(m.GlobalStep); w.Write(m.Attempt); w.Write(m.Epoch); w.Write(m.Step); w.Write(m.WholeStep);
+        WriteBatch(w, m.Batch);
+    }
+
+    private static void WriteTrainStepLocal(BinaryWriter w, TrainStepLocal m)
+    {
+        w.Write(m.GlobalStep); w.Write(m.Attempt); w.Write(m.Epoch); w.Write(m.Step); w.Write(m.WholeStep);
+    }
+
+    private static void WriteApplyTargets(BinaryWriter w, ApplyTargets m)
+    {
+        w.Write(m.GlobalStep); w.Write(m.Attempt);
+        WriteOptional(w, m.Targets.TeacherLogits); WriteOptional(w, m.Targets.PeerProbSum); WriteOptional(w, m.Targets.PeerNegEntropySum);
+        w.Write(m.Targets.Peers);
+    }
+
     private static TrainStep ReadTrainStep(BinaryReader r)
     {
-        var (global, attempt, epoch, step) = (r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32());
-        return new TrainStep(global, epoch, step, ReadBatch(r, "TS"), attempt);
+        var (global, attempt, epoch, step, whole) = (r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32(), r.ReadBoolean());
+        return new TrainStep(global, epoch, step, ReadBatch(r, "TS"), attempt, whole);
     }
 
     private static TrainStepLocal ReadTrainStepLocal(BinaryReader r)
     {
-        var (global, attempt, epoch, step) = (r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32());
-        return new TrainStepLocal(global, epoch, step, attempt);
+        var (global, attempt, epoch, step, whole) = (r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32(), r.ReadBoolean());
+        return new TrainStepLocal(global, epoch, step, attempt, whole);
+    }
+
+    private static ApplyAndTrain ReadApplyAndTrain(BinaryReader r)
+    {
+        var apply = ReadApplyTargets(r);
+        IStepMessage next = r.ReadByte() switch
+        {
+            1 => ReadTrainStep(r),
+            2 => ReadTrainStepLocal(r),
+            var tag => throw new SerializationException($"AN: unknown next-step tag {tag}"),
+        };
+        return new ApplyAndTrain(apply, next);
     }
 
     private static ApplyTargets ReadApplyTargets(BinaryReader r)
