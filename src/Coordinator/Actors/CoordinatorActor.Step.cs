@@ -81,12 +81,7 @@ public sealed partial class CoordinatorActor
         if (!s.AwaitingDone.Remove(Sender)) return;
         s.Done[Sender] = d;
         s.BytesReceived += StepMessageSerializer.WireSize(d);
-        if (!d.Applied)
-        {
-            Fail($"{d.ModelId}: the loss is not finite at epoch {s.Epoch + 1} step {s.Step + 1} (loss {d.Loss}, CE {d.Ce}, KD {d.Kd}, ML {d.Ml}); the step was refused");
-            return;
-        }
-        Advance(s);
+        Advance(s); // a refused step fails the run when it is current: a folded next step's refusal waits for this step to be written
     }
 
     /// <summary>The folded next step failed in a model (its backward of this step, or its forward): the next step goes on without it.</summary>
@@ -102,7 +97,14 @@ public sealed partial class CoordinatorActor
     /// </summary>
     private void Advance(StepState s)
     {
-        if (!ReferenceEquals(state, s) || s.AwaitingLogits.Count > 0) return;
+        if (!ReferenceEquals(state, s)) return;
+        if (s.Done.Values.FirstOrDefault(d => !d.Applied) is { } refused)
+        {
+            Fail($"{refused.ModelId}: the loss is not finite at epoch {s.Epoch + 1} step {s.Step + 1} (loss {refused.Loss}, CE {refused.Ce}, KD {refused.Kd}, " +
+                 $"ML {refused.Ml}); the step was refused");
+            return;
+        }
+        if (s.AwaitingLogits.Count > 0) return;
         if (s.Phase == StepPhase.Logits && !SendTargets(s)) return;
         if (s.AwaitingDone.Count > 0) return;
         if (cohort.Any(m => s.Done.ContainsKey(m.Actor))) CompleteStep(s);

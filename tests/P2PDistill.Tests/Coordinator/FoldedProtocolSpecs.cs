@@ -266,4 +266,21 @@ public sealed class FoldedProtocolFaultSpecs(ITestOutputHelper output) : Coordin
         Assert.All(folds, f => Assert.Equal(1, f.Apply.GlobalStep));
         Assert.Empty(RecordedSteps);
     }
+
+    [Fact]
+    public void Should_write_the_step_before_failing_the_run_on_a_refused_folded_next_step()
+    {
+        var (t, s1, s2, teacher2, f1, f2) = FoldedAtStep1();
+
+        // The teacher's loss of step 2 is not finite while step 1 still gathers its step-done replies.
+        Logits(t, teacher2);
+        t.Probe.Send(Coordinator, new StepDone(2, t.Id, double.NaN, double.NaN, 0, 0, 0, 1e-3, false, 1, teacher2.Attempt));
+        Done(s1, f1.Apply);
+        Done(s2, f2.Apply);
+
+        var result = Result();
+        Assert.True(result.Failed);
+        Assert.Contains("not finite at epoch 1 step 2", result.StopReason);
+        Assert.Equal([1L], RecordedSteps); // step 1 was finished by everyone: it is written before the run fails
+    }
 }

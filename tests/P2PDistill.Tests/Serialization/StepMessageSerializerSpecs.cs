@@ -44,6 +44,52 @@ public sealed class StepMessageSerializerSpecs : IDisposable
         Assert.Null(back.Batch.Boxes);
     }
 
+    [Fact]
+    public void Should_round_trip_a_fold_of_a_students_targets_and_the_next_batch()
+    {
+        var batch = new ImageBatch(new ImageShape(1, 2, 2), [9, 8, 7, 6, 5, 4, 3, 2], [1, 0]);
+        var targets = new DistillTargets([1f, 2f, 3f, 4f], [0.25f, 0.75f, 0.5f, 0.5f], [-0.1f, -0.2f], 2);
+        var back = RoundTrip(new ApplyAndTrain(new ApplyTargets(6, targets, 11), new TrainStep(7, 0, 6, batch, 12)), typeof(StepMessageSerializer));
+
+        Assert.Equal((6L, 11L), (back.Apply.GlobalStep, back.Apply.Attempt));
+        Assert.Equal(targets.TeacherLogits, back.Apply.Targets.TeacherLogits);
+        Assert.Equal(targets.PeerProbSum, back.Apply.Targets.PeerProbSum);
+        Assert.Equal(targets.PeerNegEntropySum, back.Apply.Targets.PeerNegEntropySum);
+        Assert.Equal(2, back.Apply.Targets.Peers);
+        var next = Assert.IsType<TrainStep>(back.Next);
+        Assert.Equal((7L, 6, 12L, false), (next.GlobalStep, next.Step, next.Attempt, next.WholeStep));
+        Assert.Equal(batch.Pixels, next.Batch.Pixels);
+        Assert.Equal(batch.Labels, next.Batch.Labels);
+
+        var local = RoundTrip(new ApplyAndTrain(new ApplyTargets(6, DistillTargets.None, 11), new TrainStepLocal(7, 1, 2, 12)), typeof(StepMessageSerializer));
+        Assert.Equal(new TrainStepLocal(7, 1, 2, 12), local.Next);
+    }
+
+    [Fact]
+    public void Should_round_trip_the_teachers_whole_step_flag()
+    {
+        var batch = new ImageBatch(new ImageShape(1, 1, 2), [1, 2], [0]);
+        Assert.True(RoundTrip(new TrainStep(3, 0, 2, batch, 4, WholeStep: true), typeof(StepMessageSerializer)).WholeStep);
+        Assert.Equal(new TrainStepLocal(3, 0, 2, 4, WholeStep: true), RoundTrip(new TrainStepLocal(3, 0, 2, 4, WholeStep: true), typeof(StepMessageSerializer)));
+    }
+
+    [Fact]
+    public void Should_make_the_bytes_of_a_batch_sent_to_every_model_once()
+    {
+        var batch = new ImageBatch(new ImageShape(1, 28, 28), new byte[4 * 784], new int[4]);
+        var step = new TrainStep(1, 0, 0, batch, 1);
+        var serializer = system.Serialization.FindSerializerFor(step);
+
+        var first = serializer.ToBinary(step);
+        Assert.Same(first, serializer.ToBinary(step)); // the second recipient gets the same bytes
+        Assert.NotSame(first, serializer.ToBinary(step with { Attempt = 2 })); // another message is encoded anew
+        Assert.Equal(first.Length, serializer.ToBinary(new TrainStep(1, 0, 0, batch, 1)).Length);
+
+        // Inside a fold the batch's bytes are the same ones: the fold is the targets' bytes followed by them.
+        var fold = serializer.ToBinary(new ApplyAndTrain(new ApplyTargets(1, DistillTargets.None, 1), step));
+        Assert.Equal(first, fold.AsSpan(fold.Length - first.Length).ToArray());
+    }
+
     /// <summary>Three images: two boxes, none (a background image), one box; the corners are not whole numbers.</summary>
     private static ImageBatch DetectionBatch()
     {

@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Akka.Actor;
 using Akka.Serialization;
@@ -65,10 +67,47 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
         _ => throw new ArgumentException($"{nameof(StepMessageSerializer)} cannot serialize {o.GetType()}"),
     };
 
-    public override byte[] ToBinary(object obj)
+    /// <summary>
+    /// A batch (<see cref="TrainStep"/>, <see cref="EvaluateBatch"/>) goes to every model of the cohort as one message object:
+    /// its bytes are made once and reused for every recipient (and inside every student's <see cref="ApplyAndTrain"/>),
+    /// for as long as the message object lives.
+    /// </summary>
+    private static readonly ConditionalWeakTable<object, byte[]> Broadcast = new();
+
+    public override byte[] ToBinary(object obj) => obj is TrainStep or EvaluateBatch ? Broadcast.GetValue(obj, Encode) : Encode(obj);
+
+    /// <summary>
+    /// Writes into a pooled buffer of the message's wire-size bound and copies out exactly the bytes written: one allocation
+    /// of the message's size per message, no growing stream and no second large-object-heap copy.
+    /// </summary>
+    private static byte[] Encode(object obj)
     {
-        using var ms = new MemoryStream((int)Math.Min(WireSize(obj), MaxArray));
-        using (var w = new BinaryWriter(ms))
+        var rented = ArrayPool<byte>.Shared.Rent((int)Math.Min(WireSize(obj) + 64, MaxArray));
+        try
+        {
+            int length;
+            try
+            {
+                length = Write(obj, new MemoryStream(rented, 0, rented.Length, writable: true));
+            }
+            catch (NotSupportedException)
+            {
+                // Longer than its bound (an id with many multi-byte characters): a growing stream, once.
+                var grown = new MemoryStream();
+                Write(obj, grown);
+                return grown.ToArray();
+            }
+            return rented.AsSpan(0, length).ToArray();
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    private static int Write(object obj, MemoryStream ms)
+    {
+        using (var w = new BinaryWriter(ms, System.Text.Encoding.UTF8, leaveOpen: true))
         {
             switch (obj)
             {
@@ -86,7 +125,7 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
                     WriteApplyTargets(w, m.Apply);
                     switch (m.Next)
                     {
-                        case TrainStep t: w.Write((byte)1); WriteTrainStep(w, t); break;
+                        case TrainStep t: w.Write((byte)1); w.Write(Broadcast.GetValue(t, Encode)); break; // the batch's bytes, made once for all students
                         case TrainStepLocal t: w.Write((byte)2); WriteTrainStepLocal(w, t); break;
                         default: throw new ArgumentException($"{nameof(ApplyAndTrain)} cannot carry {m.Next.GetType()}");
                     }
@@ -128,7 +167,7 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
                     throw new ArgumentException($"{nameof(StepMessageSerializer)} cannot serialize {obj.GetType()}");
             }
         }
-        return ms.ToArray();
+        return (int)ms.Position;
     }
 
     public override object FromBinary(byte[] bytes, string manifest)
