@@ -70,7 +70,7 @@ public static class PyTorchReference
         var tried = new List<string>();
         foreach (var python in candidates.Distinct())
         {
-            var (exit, stdout, stderr) = Execute(python, ["-c", "import numpy, torch; print(torch.__version__)"], TimeSpan.FromMinutes(1), null);
+            var (exit, stdout, stderr) = Execute(python, ["-c", "import torch, numpy; print(torch.__version__)"], TimeSpan.FromMinutes(1), null);
             if (exit == 0 && stdout.Trim().Length > 0) return (python, stdout.Trim());
             var why = (stderr.Trim().Split('\n').LastOrDefault() ?? "").Trim();
             tried.Add($"{python}: {(why.Length > 0 ? why : $"exit {exit}")}");
