@@ -489,7 +489,7 @@ def main():
         losses.append(parts_of_step)
         if step < o.print_losses:
             log(f"step {step + 1}: " + "; ".join(
-                f"{p['model']} loss {p['loss']:.6f} ce {p['ce']:.6f} kd {p['kd']:.6f} ml {p['ml']:.6f} acc {p['accuracy']:.4f}" for p in parts_of_step))
+                f"{p['model']} loss {p['loss']:.9f} ce {p['ce']:.9f} kd {p['kd']:.9f} ml {p['ml']:.9f} acc {p['accuracy']:.4f}" for p in parts_of_step))
         elif (step + 1) % 50 == 0:
             log(f"step {step + 1}/{steps}: {step_ms[-1]:.1f} ms")
 
