@@ -19,6 +19,8 @@ const string usage = """
       wire-precision the same cohort trained single-process with float32 and with half-precision outputs and targets (what a float16
                      wire would carry): final test metrics of both, per seed.
       memory         a long run sampling every node's resident memory (VmRSS) into a CSV, with drift per 1000 steps.
+      coordinator-scale  teacher + N compute-free students over a few processes, N up to 128: the coordinator's own CPU per step
+                     and step latency against N, with the CPU per student.
 
     COMMAND --help lists a command's options. Results (Markdown reports, CSVs, run directories) go to --results (default runs/benchmarks).
     """;
@@ -39,6 +41,7 @@ BenchOptions? options = command switch
     "scaling" => ScalingBenchmark.Options(),
     "memory" => MemoryBenchmark.Options(),
     "wire-precision" => WirePrecisionBenchmark.Options(),
+    "coordinator-scale" => CoordinatorScaleBenchmark.Options(),
     _ => null,
 };
 if (options is null)
@@ -61,6 +64,7 @@ try
         "throughput" => ThroughputBenchmark.Run(options, Console.Out),
         "scaling" => ScalingBenchmark.Run(options, Console.Out),
         "wire-precision" => WirePrecisionBenchmark.Run(options, Console.Out),
+        "coordinator-scale" => CoordinatorScaleBenchmark.Run(options, Console.Out),
         _ => MemoryBenchmark.Run(options, Console.Out),
     };
 }

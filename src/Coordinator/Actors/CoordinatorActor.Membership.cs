@@ -30,7 +30,7 @@ public sealed partial class CoordinatorActor
             Sender.Tell(new RegistrationRefused(why));
             return;
         }
-        int slot = ChooseSlot(r);
+        int slot = ChooseSlot(r, Sender);
         var setup = plan.Setup(r.Role, slot, r.ModelName);
         var member = new Member(Sender, r, slot, setup);
         known[Sender] = member;
@@ -67,18 +67,22 @@ public sealed partial class CoordinatorActor
     /// lowest free slot with no saved state, else the lowest free slot: in a mixed cohort (tiny and mlp students) restarted
     /// in any order, every student finds its own state.
     /// </summary>
-    private int ChooseSlot(RegisterModel r)
+    private int ChooseSlot(RegisterModel r, IActorRef model)
     {
         if (r.Role == ModelRole.Teacher) return 0;
         var taken = known.Values.Where(m => m.Role == ModelRole.Student).Select(m => m.Slot).ToHashSet();
-        // A model dropped and back from the same node (a blip, a pause) takes its own slot again, keeping its id and network.
-        if (lastSlots.TryGetValue((r.NodeAddress, r.Role, r.ModelName), out var own) && !taken.Contains(own)) return own;
+        // A model dropped and back from the same node (a blip, a pause) takes its own slot again, keeping its id and network;
+        // the actor's path tells apart several model actors of one node.
+        if (lastSlots.TryGetValue(LastSlotKey(r, model), out var own) && !taken.Contains(own)) return own;
         var free = Enumerable.Range(1, Math.Max(taken.DefaultIfEmpty().Max(), saved.MaxStudentSlot) + 1).Where(s => !taken.Contains(s)).ToList();
         string? SavedName(int s) => saved.ModelNameOf(TrainingPlan.ModelId(ModelRole.Student, s));
         return free.Where(s => SavedName(s) == r.ModelName).Cast<int?>().FirstOrDefault()
                ?? free.Where(s => SavedName(s) is null).Cast<int?>().FirstOrDefault()
                ?? free[0];
     }
+
+    private static (string Node, string Actor, ModelRole Role, string Model) LastSlotKey(RegisterModel r, IActorRef model) =>
+        (r.NodeAddress, model.Path.ToStringWithoutAddress(), r.Role, r.ModelName);
 
     private void OnRestoreLoaded(RestoreLoaded l)
     {
@@ -130,7 +134,7 @@ public sealed partial class CoordinatorActor
         if (!known.Remove(actor, out var m)) return;
         Context.Unwatch(actor);
         if (tell) actor.Tell(new DroppedFromCohort(why, m.CountedThrough));
-        lastSlots[(m.Registration.NodeAddress, m.Role, m.Registration.ModelName)] = m.Slot;
+        lastSlots[LastSlotKey(m.Registration, m.Actor)] = m.Slot;
         bool wasInCohort = cohort.Remove(m);
         log.Warning("{0} left{1} while {2}: {3}; cohort now {4}", m.Id, wasInCohort ? " the cohort" : "", state.Name, why, Describe(cohort));
         GoOnWithout(actor);

@@ -82,7 +82,8 @@ public sealed partial class CoordinatorActor : UntypedActor, IWithTimers
     private readonly Dictionary<IActorRef, Member> known = [];
     private readonly List<Member> cohort = [];
     private readonly SavedStates saved;
-    private readonly Dictionary<(string Node, ModelRole Role, string Model), int> lastSlots = [];
+    /// <summary>The slot each departed model had, by node, actor path (a node may host several model actors), role and architecture.</summary>
+    private readonly Dictionary<(string Node, string Actor, ModelRole Role, string Model), int> lastSlots = [];
     private readonly List<EvalRecord> evaluations = [];
     private readonly List<ExportedWeights> exports = [];
     private readonly System.Diagnostics.Stopwatch runClock = new();

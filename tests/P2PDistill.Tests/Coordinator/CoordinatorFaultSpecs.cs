@@ -211,6 +211,28 @@ public sealed class CoordinatorFaultSpecs(ITestOutputHelper output) : Coordinato
         Assert.Equal(2, RunStep(t, s1, s2));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Should_give_each_of_several_models_of_one_node_its_own_slot_back_after_they_were_dropped(bool reverse)
+    {
+        // The harness's probes all register from one node address: several model actors of one node (issue 14).
+        var (t, s1, s2) = Cohort();
+        var steps = new[] { t, s1, s2 }.Select(ExpectStep).ToList();
+        Logits(t, steps[0]);
+        Timeout(steps[0].Attempt);
+        s1.Probe.ExpectMsg<DroppedFromCohort>();
+        s2.Probe.ExpectMsg<DroppedFromCohort>();
+
+        // They come back (as a dropped model actor does) in either order, and each takes its own slot and id again.
+        foreach (var s in reverse ? new[] { s2, s1 } : [s1, s2])
+        {
+            s.Probe.Send(Coordinator, new RegisterModel("akka.tcp://p2pdistill@127.0.0.1:1", ModelRole.Student, "tiny", 1, 28, 28, Classes));
+            var again = s.Probe.ExpectMsg<RegistrationAccepted>();
+            Assert.Equal((s.Accepted.Slot, s.Id), (again.Slot, again.Setup.Id));
+        }
+    }
+
     // ------------------------------------------------------------ late and stale replies
 
     [Fact]

@@ -13,7 +13,11 @@ public sealed record ModelSpec(int Channels, int Height, int Width, int NumClass
 
 /// <summary>One registered architecture, and the task it is built for.</summary>
 public sealed record ModelInfo(string Name, string Description, Func<ModelSpec, string?> Check, Func<ModelSpec, nn.Module<Tensor, Tensor>> Build,
-    TaskKind Task = TaskKind.Classification);
+    TaskKind Task = TaskKind.Classification)
+{
+    /// <summary>A tool for benchmarks (it learns nothing from the images): never suggested as a model that fits a data set.</summary>
+    public bool ForBenchmarks { get; init; }
+}
 
 /// <summary>Networks by name. Unknown names get an error that lists the known ones.</summary>
 public static class ModelRegistry
@@ -34,6 +38,9 @@ public static class ModelRegistry
         Register(new ModelInfo("mlp", "two-layer perceptron on flattened pixels; any input size",
             _ => null,
             s => new Mlp(s.Channels * s.Height * s.Width, s.NumClasses)));
+        Register(new ModelInfo("constant", "compute-free: one learnable bias per class, the same logits for every image, for benchmarks of the coordinator; any input size",
+            _ => null,
+            s => new ConstantModel(s.NumClasses)) { ForBenchmarks = true });
         Register(new ModelInfo("resnet18", "ResNet-18 (basic blocks, ~11.2M parameters); RGB or grayscale images of any size >= 16 px, CIFAR-style stem up to 64 px",
             s => s.Height >= 16 && s.Width >= 16 ? null : "needs inputs of at least 16x16",
             s => ResNet.ResNet18(s.Channels, s.NumClasses, ResNet.UseSmallInputStem(s.Height, s.Width))));

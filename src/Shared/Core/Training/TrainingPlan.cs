@@ -70,7 +70,7 @@ public sealed class TrainingPlan
         foreach (var (flag, name) in new[] { ("teacher-model", Training.TeacherModel) }.Concat(students))
             if (ModelRegistry.Validate(name, Spec, Training.Task) is { } why)
                 problems.Add($"--{flag}: {why} (the dataset '{Data.Dataset}' has {Splits.Shape} images in {Splits.NumClasses} classes); " +
-                    $"choose a model that fits ({string.Join(", ", ModelRegistry.Names.Where(n => ModelRegistry.Validate(n, Spec, Training.Task) is null))}) or change the image size");
+                    $"choose a model that fits ({string.Join(", ", ModelRegistry.Names.Where(n => !ModelRegistry.Get(n).ForBenchmarks && ModelRegistry.Validate(n, Spec, Training.Task) is null))}) or change the image size");
         if (problems.Count > 0) throw new ArgumentException(string.Join("; ", problems));
     }
 
