@@ -15,7 +15,7 @@ namespace P2PDistill.Benchmarks;
 public static class ThroughputBenchmark
 {
     public static BenchOptions Options() => new BenchOptions()
-        .Declare("runners", "single-process,embedded,multi-process", "runners to compare, in this order")
+        .Declare("runners", "single-process,embedded,multi-process", "runners to compare, in this order; RUNNER:classic or RUNNER:folded picks the step protocol (issue 14; default folded)")
         .Declare("task", "classification", "classification or detection (then use --dataset synthetic-detection and det-* models)")
         .Declare("dataset", "fashion-mnist", "fashion-mnist, mnist, synthetic or synthetic-detection")
         .Declare("image-size", "0", "synthetic sets: image side (0: the dataset's default)")
@@ -80,9 +80,10 @@ public static class ThroughputBenchmark
         }
 
         var outcomes = new List<(CohortOutcome Outcome, StepStats? Stats)>();
-        foreach (var kind in o.Strings("runners").Select(RunnerKinds.Parse))
+        foreach (var runner in o.Strings("runners"))
         {
-            var spec = new CohortSpec($"throughput-{stamp}-{kind.Name()}", kind, students, o["teacher-model"], o["student-model"], o["mode"],
+            var (kind, protocol) = ParseRunner(runner);
+            var spec = new CohortSpec($"throughput-{stamp}-{kind.Name()}{(protocol is null ? "" : "-" + protocol)}", kind, students, o["teacher-model"], o["student-model"], o["mode"],
                 o["dataset"], o["data-path"], o.Int("batch-size"), o.Int("steps"), 1, o.Int("test-limit"),
                 kind == RunnerKind.Embedded ? embedded : budget, teacher, o.Int("student-threads"))
             {
@@ -90,6 +91,7 @@ public static class ThroughputBenchmark
                 ImageSize = o.Int("image-size") > 0 ? o.Int("image-size") : null,
                 Channels = o.Int("channels") > 0 ? o.Int("channels") : null,
                 ClassCount = o.Int("classes") > 0 ? o.Int("classes") : null,
+                StepProtocol = protocol,
             };
             CohortOutcome outcome;
             try
@@ -98,14 +100,14 @@ public static class ThroughputBenchmark
             }
             catch (Exception e) when (e is TimeoutException or InvalidOperationException)
             {
-                output.WriteLine($"  {kind.Name()}: failed: {CohortRunner.Brief(e.Message)}");
+                output.WriteLine($"  {spec.Label}: failed: {CohortRunner.Brief(e.Message)}");
                 outcome = new CohortOutcome(spec, Path.Combine(results, "runs", spec.Name), -1, 0, [], 0);
             }
             var stats = outcome.Steps.Count > 0 ? StepStats.Of(outcome.Steps, o.Int("warmup"), sequential: kind == RunnerKind.SingleProcess) : null;
             outcomes.Add((outcome, stats));
             output.WriteLine(stats is null
-                ? $"  {kind.Name()}: no steps recorded (exit {outcome.ExitCode})"
-                : string.Create(inv, $"  {kind.Name()}: {stats.ImagesPerSecond:F1} images/s, median step {stats.MedianStepMs:F1} ms, overhead {stats.MedianOverheadMs:F1} ms ({100 * stats.OverheadShare:F1} %), wall {outcome.WallSeconds:F0} s"));
+                ? $"  {spec.Label}: no steps recorded (exit {outcome.ExitCode})"
+                : string.Create(inv, $"  {spec.Label}: {stats.ImagesPerSecond:F1} images/s, median step {stats.MedianStepMs:F1} ms, overhead {stats.MedianOverheadMs:F1} ms ({100 * stats.OverheadShare:F1} %), wall {outcome.WallSeconds:F0} s"));
         }
 
         if (python is not null)
@@ -128,6 +130,16 @@ public static class ThroughputBenchmark
         output.WriteLine(report);
         output.WriteLine($"Written to {path}");
         return outcomes.All(x => x.Outcome.ExitCode == 0 && x.Stats is not null) && pytorch is not { Failed: true } ? 0 : 1;
+    }
+
+    /// <summary>A runner of --runners: its kind, and the step protocol after a colon (multi-process:classic).</summary>
+    private static (RunnerKind Kind, string? Protocol) ParseRunner(string text)
+    {
+        var parts = text.Split(':', 2, StringSplitOptions.TrimEntries);
+        var protocol = parts.Length == 2 ? parts[1].ToLowerInvariant() : null;
+        if (protocol is not (null or "folded" or "classic"))
+            throw new ArgumentException($"--runners: '{text}': the step protocol after the colon must be folded or classic");
+        return (RunnerKinds.Parse(parts[0]), protocol);
     }
 
     /// <summary>The single-process runner's settings, which the PyTorch reference mirrors (one process, the whole thread budget).</summary>
@@ -167,12 +179,12 @@ public static class ThroughputBenchmark
         {
             if (s is null)
             {
-                sb.AppendLine(inv, $"| {outcome.Spec.Kind.Name()} | {outcome.Spec.ThreadsText} | failed (exit {outcome.ExitCode}, see {outcome.RunDirectory}/logs) | | | | | | | | |");
+                sb.AppendLine(inv, $"| {outcome.Spec.Label} | {outcome.Spec.ThreadsText} | failed (exit {outcome.ExitCode}, see {outcome.RunDirectory}/logs) | | | | | | | | |");
                 continue;
             }
             string ratio = baseline is > 0 ? (s.ImagesPerSecond / baseline.Value).ToString("F2", inv) : "–";
             sb.AppendLine(inv,
-                $"| {outcome.Spec.Kind.Name()} | {outcome.Spec.ThreadsText} | {s.ImagesPerSecond:F1} | {ratio} | {Times(s.ImagesPerSecond)} | {s.MedianStepMs:F1} | {s.MedianSlowestMs:F1} | {s.MedianSumComputeMs:F1} | {s.MedianOverheadMs:F1} | {100 * s.OverheadShare:F1} % | {s.MedianBytesSent:N0} / {s.MedianBytesReceived:N0} |");
+                $"| {outcome.Spec.Label} | {outcome.Spec.ThreadsText} | {s.ImagesPerSecond:F1} | {ratio} | {Times(s.ImagesPerSecond)} | {s.MedianStepMs:F1} | {s.MedianSlowestMs:F1} | {s.MedianSumComputeMs:F1} | {s.MedianOverheadMs:F1} | {100 * s.OverheadShare:F1} % | {s.MedianBytesSent:N0} / {s.MedianBytesReceived:N0} |");
         }
         if (torch is not null)
         {
@@ -186,7 +198,7 @@ public static class ThroughputBenchmark
         sb.AppendLine("Median compute per model (ms, in cohort order teacher, student-1, ...):");
         sb.AppendLine();
         foreach (var (outcome, s) in outcomes.Where(x => x.Stats is not null))
-            sb.AppendLine(inv, $"- {outcome.Spec.Kind.Name()}: {string.Join(", ", s!.MedianComputePerModel.Select(v => v.ToString("F1", inv)))}");
+            sb.AppendLine(inv, $"- {outcome.Spec.Label}: {string.Join(", ", s!.MedianComputePerModel.Select(v => v.ToString("F1", inv)))}");
         if (torch is not null)
             sb.AppendLine(inv, $"- pytorch {torch.ShortVersion}: {string.Join(", ", torch.MedianComputePerModel.Select(v => v.ToString("F1", inv)))}");
         var multi = outcomes.FirstOrDefault(x => x.Outcome.Spec.Kind == RunnerKind.MultiProcess).Stats;
@@ -198,7 +210,7 @@ public static class ThroughputBenchmark
         }
         if (torch is not null)
         {
-            var measured = outcomes.Where(x => x.Stats is not null).Select(x => (Name: x.Outcome.Spec.Kind.Name(), Times: x.Stats!.ImagesPerSecond / torch.ImagesPerSecond)).ToList();
+            var measured = outcomes.Where(x => x.Stats is not null).Select(x => (Name: x.Outcome.Spec.Label, Times: x.Stats!.ImagesPerSecond / torch.ImagesPerSecond)).ToList();
             sb.AppendLine();
             sb.AppendLine(inv, $"Target (issue 14): every runner at least 1.5x the PyTorch reference: {(measured.Count == outcomes.Count && measured.All(m => m.Times >= 1.5) ? "met" : "not met")} " +
                                $"({string.Join(", ", measured.Select(m => $"{m.Name} {m.Times.ToString("F2", inv)}x{(m.Times >= 1.5 ? "" : " (below)")}"))}).");

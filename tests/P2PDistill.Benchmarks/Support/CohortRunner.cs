@@ -40,6 +40,12 @@ public sealed record CohortSpec(
     /// <summary>Classes of the synthetic set; null: its default (4; 2 for synthetic detection).</summary>
     public int? ClassCount { get; init; }
 
+    /// <summary>The coordinator's --step-protocol (folded or classic; issue 14); null: its default (folded).</summary>
+    public string? StepProtocol { get; init; }
+
+    /// <summary>The runner's name in reports, with its step protocol when one was asked.</summary>
+    public string Label => StepProtocol is null || Kind == RunnerKind.SingleProcess ? Kind.Name() : $"{Kind.Name()} ({StepProtocol})";
+
     private bool IsDetection => Task is "detection" or "det";
 
     public int Classes => ClassCount ?? (IsDetection ? 2 : Dataset == "synthetic" ? 4 : 10);
@@ -62,6 +68,7 @@ public sealed record CohortSpec(
         coordinator.Dataset(Dataset).Models(TeacherModel, StudentModel).Mode(Mode).BatchSize(BatchSize).MaxSteps(MaxSteps).Epochs(Epochs)
             .TestLimit(TestLimit).Output(outputDirectory, Name);
         if (!string.IsNullOrEmpty(DataPath)) coordinator.DataPath(DataPath);
+        if (StepProtocol is not null && Kind != RunnerKind.SingleProcess) coordinator.Set("--step-protocol", StepProtocol);
         // Enough synthetic images for the steps asked (one epoch), and a small test split.
         int train = Math.Max(2048, (MaxSteps > 0 ? MaxSteps : 16) * BatchSize);
         if (Dataset == "synthetic")
