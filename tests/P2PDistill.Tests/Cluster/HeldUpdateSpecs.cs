@@ -20,15 +20,20 @@ public sealed class HeldUpdateSpecs() : TestKit(NodeHocon.InProcess("WARNING"))
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
 
-    private (IActorRef Model, Akka.TestKit.TestProbe Coordinator, TrainingPlan Plan) Student()
+    private (IActorRef Model, Akka.TestKit.TestProbe Coordinator, TrainingPlan Plan) Student() => Accepted(ModelRole.Student, slot: 1, seed: 7);
+
+    private (IActorRef Model, Akka.TestKit.TestProbe Coordinator, TrainingPlan Plan) Teacher() => Accepted(ModelRole.Teacher, slot: 0, seed: 3);
+
+    /// <summary>A tiny model actor whose coordinator is a probe: registered, accepted and ready.</summary>
+    private (IActorRef Model, Akka.TestKit.TestProbe Coordinator, TrainingPlan Plan) Accepted(ModelRole role, int slot, int seed)
     {
         var dataOptions = TestCohorts.SyntheticData(train: 64, test: 16);
         var data = TestCohorts.Load(dataOptions);
         var plan = new TrainingPlan(TestCohorts.Options(), dataOptions, data, Normalization.Identity(1), new OptimizerOptions());
         var coordinator = CreateTestProbe("coordinator");
-        var model = Sys.ActorOf(ModelActor.Props(new ModelActorSettings(ModelRole.Student, "tiny", plan.Spec, coordinator.Ref)), "student");
+        var model = Sys.ActorOf(ModelActor.Props(new ModelActorSettings(role, "tiny", plan.Spec, coordinator.Ref)), role == ModelRole.Teacher ? "teacher" : "student");
         coordinator.ExpectMsg<RegisterModel>(Wait);
-        coordinator.Reply(new RegistrationAccepted(1, TestCohorts.Setup("tiny", ModelRole.Student, data, seed: 7)));
+        coordinator.Reply(new RegistrationAccepted(slot, TestCohorts.Setup("tiny", role, data, seed: seed)));
         coordinator.ExpectMsg<ModelReady>(Wait);
         return (model, coordinator, plan);
     }
@@ -82,19 +87,6 @@ public sealed class HeldUpdateSpecs() : TestKit(NodeHocon.InProcess("WARNING"))
     }
 
     // ---------------------------------------------------------------- the folded protocol (issue 14)
-
-    private (IActorRef Model, Akka.TestKit.TestProbe Coordinator, TrainingPlan Plan) Teacher()
-    {
-        var dataOptions = TestCohorts.SyntheticData(train: 64, test: 16);
-        var data = TestCohorts.Load(dataOptions);
-        var plan = new TrainingPlan(TestCohorts.Options(), dataOptions, data, Normalization.Identity(1), new OptimizerOptions());
-        var coordinator = CreateTestProbe("coordinator");
-        var model = Sys.ActorOf(ModelActor.Props(new ModelActorSettings(ModelRole.Teacher, "tiny", plan.Spec, coordinator.Ref)), "teacher");
-        coordinator.ExpectMsg<RegisterModel>(Wait);
-        coordinator.Reply(new RegistrationAccepted(0, TestCohorts.Setup("tiny", ModelRole.Teacher, data, seed: 3)));
-        coordinator.ExpectMsg<ModelReady>(Wait);
-        return (model, coordinator, plan);
-    }
 
     private static void WholeStep(IActorRef model, Akka.TestKit.TestProbe coordinator, TrainingPlan plan, long step, long attempt)
     {

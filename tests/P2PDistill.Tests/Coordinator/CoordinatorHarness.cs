@@ -130,6 +130,18 @@ public abstract class CoordinatorHarness : TestKit, IDisposable
         teacher.Probe.Send(Coordinator, new StepDone(step.GlobalStep, teacher.Id, 1, 1, 0, 0, 0.5, 1e-3, true, 1, step.Attempt));
     }
 
+    /// <summary>The first half of a step that starts at a boundary: the teacher's whole step and each student's batch, answered.</summary>
+    protected void AnswerStep(ProbeModel teacher, params ProbeModel[] students)
+    {
+        TeacherStep(teacher, ExpectWholeStep(teacher));
+        foreach (var student in students)
+        {
+            var batch = ExpectStep(student);
+            Assert.False(batch.WholeStep, "a student's request is the first half of its step");
+            Logits(student, batch);
+        }
+    }
+
     protected ApplyAndTrain ExpectFold(ProbeModel student) => student.Probe.ExpectMsg<ApplyAndTrain>(Wait);
 
     /// <summary>A student answers a fold: step-done for the step applied, then the logits of the next step.</summary>

@@ -23,13 +23,7 @@ public sealed class FoldedProtocolSpecs(ITestOutputHelper output) : CoordinatorH
     /// <summary>Step 1 of a fresh cohort: the teacher's whole step and the students' batches, answered.</summary>
     private (TrainStep Teacher, ApplyAndTrain F1, ApplyAndTrain F2) FirstStep(ProbeModel t, ProbeModel s1, ProbeModel s2)
     {
-        var teacher = ExpectWholeStep(t);
-        var b1 = ExpectStep(s1);
-        var b2 = ExpectStep(s2);
-        Assert.False(b1.WholeStep);
-        TeacherStep(t, teacher);
-        Logits(s1, b1);
-        Logits(s2, b2);
+        AnswerStep(t, s1, s2);
         return (ExpectWholeStep(t), ExpectFold(s1), ExpectFold(s2));
     }
 
@@ -106,13 +100,7 @@ public sealed class FoldedProtocolSpecs(ITestOutputHelper output) : CoordinatorH
     public void Should_not_fold_into_the_step_after_a_checkpoint()
     {
         var (t, s1, s2) = Cohort(checkpointEvery: 1);
-        var teacher = ExpectWholeStep(t);
-        var b1 = ExpectStep(s1);
-        var b2 = ExpectStep(s2);
-
-        TeacherStep(t, teacher);
-        Logits(s1, b1);
-        Logits(s2, b2);
+        AnswerStep(t, s1, s2);
 
         // A checkpoint follows step 1: plain targets, then the collection; the next step starts after it.
         Done(s1, ExpectTargets(s1));
@@ -150,12 +138,7 @@ public sealed class FoldedProtocolFaultSpecs(ITestOutputHelper output) : Coordin
     {
         Start(Options(epochs: epochs, batch: 8), protocol: StepProtocol.Folded);
         var (t, s1, s2) = (Join(ModelRole.Teacher), Join(ModelRole.Student), Join(ModelRole.Student));
-        var teacher = ExpectWholeStep(t);
-        var b1 = ExpectStep(s1);
-        var b2 = ExpectStep(s2);
-        TeacherStep(t, teacher);
-        Logits(s1, b1);
-        Logits(s2, b2);
+        AnswerStep(t, s1, s2);
         return (t, s1, s2, ExpectWholeStep(t), ExpectFold(s1), ExpectFold(s2));
     }
 
