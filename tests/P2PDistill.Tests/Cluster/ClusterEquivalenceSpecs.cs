@@ -44,8 +44,7 @@ public sealed class ClusterEquivalenceSpecs
         var hosts = new List<IHost>();
         try
         {
-            var coordinator = await ClusterHosts.Start(ClusterHosts.Node(system), ModelActor.CoordinatorRole, akka =>
-                akka.WithActors((sys, _) => sys.ActorOf(CoordinatorActor.Props(plan, settings, recorder, completion), ModelActor.CoordinatorName)));
+            var coordinator = await ClusterHosts.StartCoordinator(system, settings, plan, recorder, completion);
             hosts.Add(coordinator);
             var seed = coordinator.Address();
             var models = new List<IActorRef>();

@@ -34,8 +34,7 @@ public sealed class SeveralModelsPerNodeSpecs
         var hosts = new List<IHost>();
         try
         {
-            var coordinator = await ClusterHosts.Start(ClusterHosts.Node(system), ModelActor.CoordinatorRole, akka =>
-                akka.WithActors((sys, _) => sys.ActorOf(CoordinatorActor.Props(plan, settings, recorder, completion), ModelActor.CoordinatorName)));
+            var coordinator = await ClusterHosts.StartCoordinator(system, settings, plan, recorder, completion);
             hosts.Add(coordinator);
             var seed = coordinator.Address();
             hosts.Add(await ClusterHosts.Start(ClusterHosts.Node(system, seed), "teacher", akka =>
