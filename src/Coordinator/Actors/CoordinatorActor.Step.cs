@@ -39,8 +39,9 @@ public sealed partial class CoordinatorActor
 
         var s = NewStep(position.CompletedSteps + 1, position.Epoch, position.Step);
         GoTo(s, settings.StepTimeout);
-        Request(s, cohort.Where(m => m.Role == ModelRole.Teacher), teacher: true);
-        Request(s, cohort.Where(m => m.Role != ModelRole.Teacher), teacher: false);
+        var request = TrainRequest(s);
+        Request(s, cohort.Where(m => m.Role == ModelRole.Teacher), request, teacher: true);
+        Request(s, cohort.Where(m => m.Role != ModelRole.Teacher), request, teacher: false);
     }
 
     private StepState NewStep(long globalStep, int epoch, int step) => new(NextAttempt(), globalStep, epoch, step, plan.TrainBatchSize(epoch, step));
@@ -48,12 +49,12 @@ public sealed partial class CoordinatorActor
     private bool TeacherFastPath => settings.Protocol == StepProtocol.Folded;
 
     /// <summary>
-    /// The first half of step <paramref name="s"/> for these models. Ship mode sends the batch's pixels; local mode only
-    /// (epoch, step) and each node builds the batch itself. On the fast path the teacher trains the whole step at once.
+    /// The first half of step <paramref name="s"/> for these models (<paramref name="request"/>: one message object for all, so
+    /// the serializer encodes its batch once). On the fast path the teacher trains the whole step at once.
     /// </summary>
-    private void Request(StepState s, IEnumerable<Member> models, bool teacher)
+    private void Request(StepState s, IEnumerable<Member> models, IStepMessage request, bool teacher)
     {
-        var message = TrainRequest(s, whole: teacher && TeacherFastPath);
+        var message = teacher && TeacherFastPath ? WholeStep(request) : request;
         long size = StepMessageSerializer.WireSize(message);
         foreach (var m in models)
         {
@@ -64,9 +65,18 @@ public sealed partial class CoordinatorActor
         }
     }
 
-    private IStepMessage TrainRequest(StepState s, bool whole) => plan.Data.IsLocal
-        ? new TrainStepLocal(s.GlobalStep, s.Epoch, s.Step, s.Attempt, whole)
-        : new TrainStep(s.GlobalStep, s.Epoch, s.Step, plan.TrainBatch(s.Epoch, s.Step), s.Attempt, whole);
+    /// <summary>The first half of step <paramref name="s"/>: ship mode sends the batch's pixels; local mode only (epoch, step) and each node builds the batch itself.</summary>
+    private IStepMessage TrainRequest(StepState s) => plan.Data.IsLocal
+        ? new TrainStepLocal(s.GlobalStep, s.Epoch, s.Step, s.Attempt)
+        : new TrainStep(s.GlobalStep, s.Epoch, s.Step, plan.TrainBatch(s.Epoch, s.Step), s.Attempt);
+
+    /// <summary>The teacher's request of the same step (the same batch): its whole step at once.</summary>
+    private static IStepMessage WholeStep(IStepMessage request) => request switch
+    {
+        TrainStep t => t with { WholeStep = true },
+        TrainStepLocal t => t with { WholeStep = true },
+        _ => throw new ArgumentException($"not a step request: {request.GetType().Name}", nameof(request)),
+    };
 
     private void OnLogits(StepState s, StepLogits l)
     {
@@ -128,25 +138,26 @@ public sealed partial class CoordinatorActor
         if (teacher is not null && !TeacherFastPath) Send(teacher, new ApplyTargets(s.GlobalStep, DistillTargets.None, s.Attempt));
 
         var next = FoldsInto(s, students.Count);
+        var nextRequest = next is null ? null : TrainRequest(next); // one message object: its batch is built and encoded once
         for (int i = 0; i < students.Count; i++)
         {
             var apply = new ApplyTargets(s.GlobalStep, targets[i], s.Attempt);
-            if (next is null) Send(students[i], apply);
+            if (nextRequest is null) Send(students[i], apply);
             else
             {
-                var fold = new ApplyAndTrain(apply, TrainRequest(next, whole: false));
+                var fold = new ApplyAndTrain(apply, nextRequest);
                 students[i].Actor.Tell(fold);
                 s.AwaitingDone.Add(students[i].Actor);
-                next.AwaitingLogits.Add(students[i].Actor);
+                next!.AwaitingLogits.Add(students[i].Actor);
                 s.BytesSent += StepMessageSerializer.WireSize(apply);
-                next.BytesSent += StepMessageSerializer.WireSize(fold.Next);
+                next!.BytesSent += StepMessageSerializer.WireSize(fold.Next);
             }
         }
-        if (next is not null)
+        if (next is not null && nextRequest is not null)
         {
             // The teacher and any student without targets (its request failed) get the next batch on its own.
-            Request(next, cohort.Where(m => m.Role == ModelRole.Teacher), teacher: true);
-            Request(next, cohort.Where(m => m.Role == ModelRole.Student && !students.Contains(m)), teacher: false);
+            Request(next, cohort.Where(m => m.Role == ModelRole.Teacher), nextRequest, teacher: true);
+            Request(next, cohort.Where(m => m.Role == ModelRole.Student && !students.Contains(m)), nextRequest, teacher: false);
             s.Next = next;
         }
         return true;

@@ -36,6 +36,8 @@ public sealed class FoldedProtocolSpecs(ITestOutputHelper output) : CoordinatorH
 
         // The teacher gets no targets: its next request is the batch of step 2, sent with the students' folds.
         Assert.Equal(2, teacher2.GlobalStep);
+        Assert.Same(f1.Next, f2.Next); // one request object for every student: its batch is built and encoded once
+        Assert.Same(teacher2.Batch, ((TrainStep)f1.Next).Batch);
         foreach (var f in new[] { f1, f2 })
         {
             Assert.Equal(1, f.Apply.GlobalStep);
