@@ -260,17 +260,9 @@ public static class CoordinatorScaleBenchmark
                 var y = ok.Select(pick).ToList();
                 var (a, b) = StepStats.Fit(x, y);
                 double worst = x.Select((v, i) => Math.Abs(y[i] - (a + b * v)) / Math.Max(Math.Abs(a + b * v), 1e-9)).Max();
-                sb.AppendLine(inv, $"- {label}: {b:N4} {unit} per student {(a < 0 ? "−" : "+")} {Math.Abs(a):N3} {unit} (R² {RSquared(x, y, a, b):F4}; max residual {worst:P0})");
+                sb.AppendLine(inv, $"- {label}: {b:N4} {unit} per student {(a < 0 ? "−" : "+")} {Math.Abs(a):N3} {unit} (R² {StepStats.RSquared(x, y, a, b):F4}; max residual {worst:P0})");
             }
         }
         return sb.ToString();
-    }
-
-    private static double RSquared(IReadOnlyList<double> x, IReadOnlyList<double> y, double a, double b)
-    {
-        double my = y.Average();
-        double total = y.Sum(v => (v - my) * (v - my));
-        double residual = x.Select((v, i) => Math.Pow(y[i] - (a + b * v), 2)).Sum();
-        return total > 0 ? 1 - residual / total : 1;
     }
 }

@@ -107,17 +107,9 @@ public static class ScalingBenchmark
             {
                 var y = ok.Select(r => pick(r.Stats!)).ToList();
                 var (a, b) = StepStats.Fit(x, y);
-                sb.AppendLine(inv, $"- {name}: {b:N2} {unit} per student {(a < 0 ? "−" : "+")} {Math.Abs(a):N2} {unit} (R² {RSquared(x, y, a, b):F3})");
+                sb.AppendLine(inv, $"- {name}: {b:N2} {unit} per student {(a < 0 ? "−" : "+")} {Math.Abs(a):N2} {unit} (R² {StepStats.RSquared(x, y, a, b):F3})");
             }
         }
         return sb.ToString();
-    }
-
-    private static double RSquared(IReadOnlyList<double> x, IReadOnlyList<double> y, double a, double b)
-    {
-        double my = y.Average();
-        double total = y.Sum(v => (v - my) * (v - my));
-        double residual = x.Select((v, i) => Math.Pow(y[i] - (a + b * v), 2)).Sum();
-        return total > 0 ? 1 - residual / total : 1;
     }
 }

@@ -59,4 +59,13 @@ public sealed record StepStats(
         double b = sxx > 0 ? sxy / sxx : double.NaN;
         return (my - b * mx, b);
     }
+
+    /// <summary>The share of the variance of <paramref name="y"/> that the line y = a + b x explains.</summary>
+    public static double RSquared(IReadOnlyList<double> x, IReadOnlyList<double> y, double a, double b)
+    {
+        double my = y.Average();
+        double total = y.Sum(v => (v - my) * (v - my));
+        double residual = x.Select((v, i) => Math.Pow(y[i] - (a + b * v), 2)).Sum();
+        return total > 0 ? 1 - residual / total : 1;
+    }
 }
