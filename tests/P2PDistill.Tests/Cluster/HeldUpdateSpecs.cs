@@ -123,8 +123,39 @@ public sealed class HeldUpdateSpecs() : TestKit(NodeHocon.InProcess("WARNING"))
         Assert.Equal(2, StepsApplied(model));
     }
 
+    /// <summary>
+    /// The teacher's next whole step leaves before the coordinator counted its last one (the fold's timing), so it applies that
+    /// update undoably: a drop that did not count it (a teacher frozen in its backward) takes it back.
+    /// </summary>
+    [Fact]
+    public void Should_take_back_a_teachers_step_applied_by_its_next_whole_step_when_the_coordinator_did_not_count_it()
+    {
+        var (model, coordinator, plan) = Teacher();
+        var initial = Parameters(model);
+        WholeStep(model, coordinator, plan, 1, attempt: 1);
+        WholeStep(model, coordinator, plan, 2, attempt: 2); // applies step 1 before the forward of step 2
+        Assert.Equal(1, StepsApplied(model));
+
+        model.Tell(new DroppedFromCohort("missed the step timeout", CountedThrough: 0), coordinator.Ref);
+        coordinator.ExpectMsg<RegisterModel>(Wait);
+        Assert.Equal(0, StepsApplied(model));
+        Assert.Equal(initial, Parameters(model));
+    }
+
+    [Fact]
+    public void Should_keep_a_teachers_steps_the_coordinator_counted()
+    {
+        var (model, coordinator, plan) = Teacher();
+        WholeStep(model, coordinator, plan, 1, attempt: 1);
+        WholeStep(model, coordinator, plan, 2, attempt: 2);
+        WholeStep(model, coordinator, plan, 3, attempt: 3); // shows step 1 counted; applies step 2 undoably
+
+        model.Tell(new TrainingFinished(true, null, CountedThrough: 2), coordinator.Ref);
+        AwaitAssert(() => Assert.Equal(2, StepsApplied(model)), Wait); // step 2 kept, step 3's held update dropped
+    }
+
     private static ApplyAndTrain Fold(TrainingPlan plan, long step) =>
-        new(new ApplyTargets(step, DistillTargets.None, step), new TrainStep(step + 1, 0, (int)step, plan.TrainBatch(0, (int)step), step + 1));
+        new(new ApplyTargets(step, DistillTargets.None, step), new TrainStep(step + 1, 0, (int)(step % plan.StepsPerEpoch), plan.TrainBatch(0, (int)(step % plan.StepsPerEpoch)), step + 1));
 
     [Fact]
     public void Should_apply_a_folded_step_before_the_forward_of_the_next_and_answer_both()
@@ -141,24 +172,83 @@ public sealed class HeldUpdateSpecs() : TestKit(NodeHocon.InProcess("WARNING"))
         Assert.Equal(1, StepsApplied(model)); // applied before the forward of step 2, as the single-process trainer does
     }
 
-    [Fact]
-    public void Should_start_over_from_a_fresh_network_when_dropped_after_applying_a_folded_step_the_coordinator_did_not_count()
+    private float[] Parameters(IActorRef model)
     {
-        var (model, coordinator, plan) = Student();
+        var probe = CreateTestProbe();
+        model.Tell(GetParameters.Instance, probe.Ref);
+        return probe.ExpectMsg<ModelParameters>(Wait).Values;
+    }
+
+    /// <summary>Step 1 trained and counted (its fold with step 2 applied it): the network after step 1, and the fold of step 2 applied too.</summary>
+    private float[] FoldTwoSteps(IActorRef model, Akka.TestKit.TestProbe coordinator, TrainingPlan plan)
+    {
         model.Tell(new TrainStep(1, 0, 0, plan.TrainBatch(0, 0), Attempt: 1), coordinator.Ref);
         coordinator.ExpectMsg<StepLogits>(Wait);
         model.Tell(Fold(plan, 1), coordinator.Ref);
         coordinator.ExpectMsg<StepDone>(Wait);
         coordinator.ExpectMsg<StepLogits>(Wait);
+        var afterStep1 = Parameters(model);
+        model.Tell(Fold(plan, 2), coordinator.Ref); // shows step 1 counted; applies step 2 before the forward of step 3
+        coordinator.ExpectMsg<StepDone>(Wait);
+        coordinator.ExpectMsg<StepLogits>(Wait);
+        Assert.Equal(2, StepsApplied(model));
+        return afterStep1;
+    }
 
-        model.Tell(new DroppedFromCohort("missed the step timeout", CountedThrough: 0), coordinator.Ref); // its step-done came too late
+    /// <summary>
+    /// The fault CI found (CoordinatorPauseSpecs): a student frozen while its fold waited in the mailbox applied it on waking,
+    /// after the coordinator had dropped it from that step. The update is taken back, so it is taken back in with its own
+    /// network, one optimizer step per row.
+    /// </summary>
+    [Fact]
+    public void Should_take_back_a_folded_step_the_coordinator_did_not_count_and_keep_the_network_when_taken_back()
+    {
+        var (model, coordinator, plan) = Student();
+        var afterStep1 = FoldTwoSteps(model, coordinator, plan);
+
+        model.Tell(new DroppedFromCohort("missed the step timeout", CountedThrough: 1), coordinator.Ref); // its step-done of step 2 came too late
         coordinator.ExpectMsg<RegisterModel>(Wait);
         Assert.Equal(1, StepsApplied(model));
+        Assert.Equal(afterStep1, Parameters(model));
 
-        // Taken back: one update ahead of its count, it does not keep this network (a checkpoint, if any, would be restored).
         coordinator.Reply(new RegistrationAccepted(1, TestCohorts.Setup("tiny", ModelRole.Student, TestCohorts.Load(TestCohorts.SyntheticData(train: 64, test: 16)), seed: 7)));
         coordinator.ExpectMsg<ModelReady>(Wait);
-        Assert.Equal(0, StepsApplied(model));
+        Assert.Equal(1, StepsApplied(model)); // the same network, not a fresh one
+        Assert.Equal(afterStep1, Parameters(model));
+    }
+
+    [Fact]
+    public void Should_keep_a_folded_step_the_coordinator_counted_when_dropped_later()
+    {
+        var (model, coordinator, plan) = Student();
+        FoldTwoSteps(model, coordinator, plan);
+
+        model.Tell(new DroppedFromCohort("missed the step timeout", CountedThrough: 2), coordinator.Ref); // step 3's logits came too late
+        coordinator.ExpectMsg<RegisterModel>(Wait);
+        Assert.Equal(2, StepsApplied(model));
+    }
+
+    [Fact]
+    public void Should_take_back_a_folded_step_that_is_run_again()
+    {
+        var (model, coordinator, plan) = Student();
+        var afterStep1 = FoldTwoSteps(model, coordinator, plan);
+
+        // The coordinator gave step 2 up (another model failed it) and runs it again: the fold's update of step 2 is taken back.
+        model.Tell(new TrainStep(2, 0, 1, plan.TrainBatch(0, 1), Attempt: 9), coordinator.Ref);
+        coordinator.ExpectMsg<StepLogits>(Wait);
+        Assert.Equal(1, StepsApplied(model));
+        Assert.Equal(afterStep1, Parameters(model));
+    }
+
+    [Fact]
+    public void Should_keep_a_folded_step_when_the_run_ends_after_counting_it()
+    {
+        var (model, coordinator, plan) = Student();
+        FoldTwoSteps(model, coordinator, plan);
+
+        model.Tell(new TrainingFinished(true, null, CountedThrough: 2), coordinator.Ref);
+        AwaitAssert(() => Assert.Equal(2, StepsApplied(model)), Wait);
     }
 
     [Fact]

@@ -75,6 +75,56 @@ public sealed class ModelTrainerSpecs : IDisposable
         Assert.Equal(Weights(original), Weights(restored));
     }
 
+    /// <summary>
+    /// A folded step is applied before the coordinator counted it; a drop takes it back. After <see cref="ModelTrainer.Undo"/>
+    /// the network trains on exactly as one that never took the step: weights and optimizer state (momentum, Adam's moments
+    /// and step count) are those of before it.
+    /// </summary>
+    [Theory]
+    [InlineData(OptimizerKind.Sgd)]
+    [InlineData(OptimizerKind.Adam)]
+    [InlineData(OptimizerKind.AdamW)]
+    public void Should_take_back_an_undoable_step_exactly(OptimizerKind optimizer)
+    {
+        var setup = TestCohorts.Setup("tiny", ModelRole.Student, data, 5, optimizer: optimizer);
+        using var undone = new ModelTrainer(setup);
+        using var never = new ModelTrainer(setup);
+        Train(undone, 0, 2);
+        Train(never, 0, 2);
+        var before = Weights(undone);
+
+        undone.Forward(Batch(2));
+        undone.Backward(DistillTargets.None, commit: false);
+        undone.CommitUndoable();
+        Assert.Equal(3, undone.StepsApplied);
+        Assert.NotEqual(before, Weights(undone));
+        Assert.True(undone.CanUndo);
+
+        undone.Undo();
+        Assert.False(undone.CanUndo);
+        Assert.Equal(2, undone.StepsApplied);
+        Assert.Equal(before, Weights(undone));
+
+        var a = Train(undone, 3, 2);
+        var b = Train(never, 3, 2);
+        for (int s = 0; s < 2; s++) Assert.Equal(b[s].outcome.Loss, a[s].outcome.Loss);
+        Assert.Equal(Weights(never), Weights(undone));
+    }
+
+    [Fact]
+    public void Should_keep_a_step_whose_undo_was_let_go()
+    {
+        using var t = new ModelTrainer(TestCohorts.Setup("tiny", ModelRole.Student, data, 5));
+        t.Forward(Batch(0));
+        t.Backward(DistillTargets.None, commit: false);
+        t.CommitUndoable();
+        var after = Weights(t);
+        t.ForgetUndo();
+        t.Undo(); // nothing to take back
+        Assert.Equal(1, t.StepsApplied);
+        Assert.Equal(after, Weights(t));
+    }
+
     [Fact]
     public void Should_refuse_a_step_whose_loss_is_not_finite()
     {

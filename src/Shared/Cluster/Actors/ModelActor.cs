@@ -157,12 +157,12 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             coordinator = Sender;
             Context.Watch(coordinator);
             bool same = trainer is not null && trainer.Setup.Id == accepted.Setup.Id && trainer.Setup.Seed == accepted.Setup.Seed
-                        && trainer.Setup.ModelName == accepted.Setup.ModelName && !diverged;
+                        && trainer.Setup.ModelName == accepted.Setup.ModelName;
             if (!same)
             {
                 trainer?.Dispose();
                 trainer = new ModelTrainer(accepted.Setup);
-                (diverged, lastApplied, pendingStep) = (false, 0, null);
+                (undoableStep, pendingStep) = (null, null);
                 log.Info("Accepted as {0} (slot {1}): {2}, {3:N0} parameters, seed {4}",
                     accepted.Setup.Id, accepted.Slot, accepted.Setup.ModelName, trainer.ParameterCount, accepted.Setup.Seed);
             }
@@ -213,9 +213,8 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             else
             {
                 trainer!.Discard();
-                pendingStep = null;
+                (undoableStep, pendingStep) = (null, null);
                 trainer.LoadState(state);
-                lastApplied = restoreStep;
                 log.Info("Restored {0} from the checkpoint at step {1}: {2} optimizer steps applied", trainer.Id, restoreStep, trainer.StepsApplied);
             }
             restoreParts = new();
@@ -234,7 +233,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
         // A step's optimizer update is held until the coordinator shows it counted the step: its next request commits it
         // (DropCount says what a drop or the end counted). A model dropped from a step it answered too late never applies it.
         // Under the one-round-trip fold (ApplyAndTrain) the update is applied before the next forward, before the coordinator
-        // counted it: a model dropped then is one update ahead and does not keep its network when taken back (Diverged).
+        // counted it, and kept undoable: a drop that did not count it takes it back, so the model keeps its network.
         Receive<TrainStep>(FromCoordinator, step =>
         {
             if (step.WholeStep) WholeStep(step.GlobalStep, step.Batch, step.Attempt);
@@ -266,7 +265,11 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
                 Sender.Tell(new EvalProbabilities(e.EvalId, index++, trainer.Id, batch.Count, probs.Length / Math.Max(1, batch.Count), probs));
             }
         }));
-        Receive<ApplyTargets>(FromCoordinator, apply => Guarded(apply.Attempt, () => Backward(apply, Stopwatch.StartNew())));
+        Receive<ApplyTargets>(FromCoordinator, apply => Guarded(apply.Attempt, () =>
+        {
+            ShowsCounted(apply.GlobalStep);
+            Backward(apply, Stopwatch.StartNew());
+        }));
         Receive<EvaluateBatch>(FromCoordinator, e => Guarded(e.EvalId, () =>
         {
             CommitPending();
@@ -307,30 +310,47 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     /// <summary>The step whose optimizer update is held until the coordinator shows it counted it (null: none).</summary>
     private long? pendingStep;
 
-    /// <summary>The global step of the last update this network applied (0: none yet).</summary>
-    private long lastApplied;
-
     /// <summary>
-    /// Set when the coordinator counted fewer steps for this model than it applied (a fold it answered too late): the next
-    /// acceptance builds a fresh network (restored from the checkpoint, if any) instead of keeping this one.
+    /// The step applied before the coordinator counted it (a student's fold, the teacher's next whole step; null: none). The trainer keeps what it takes to take it
+    /// back until a request shows it was counted (<see cref="ShowsCounted"/>) or a drop shows it was not (<see cref="DecidePending"/>).
     /// </summary>
-    private bool diverged;
+    private long? undoableStep;
 
-    /// <summary>The coordinator sent its next request: it counted the held step.</summary>
+    /// <summary>The coordinator sent its next request: it counted the held step (and a fold's step applied before it).</summary>
     private void CommitPending()
     {
-        if (trainer is not null && trainer.HasUncommittedStep && pendingStep is { } step) lastApplied = step;
+        if (undoableStep is not null) trainer?.ForgetUndo();
+        undoableStep = null;
         trainer?.Commit();
         pendingStep = null;
     }
 
     /// <summary>
-    /// Before the first half of step <paramref name="globalStep"/>: a held update of an earlier step was counted (this request
-    /// shows it) and is applied; a held update of this step or a later one belongs to an attempt the coordinator gave up (a
-    /// step run again) and is dropped.
+    /// A request for step <paramref name="globalStep"/> shows the coordinator counted every step before it for this model.
+    /// A fold's update of this step or a later one belongs to an attempt the coordinator gave up (a step run again): it is
+    /// taken back.
     /// </summary>
-    private void BeforeStep(long globalStep)
+    private void ShowsCounted(long globalStep)
     {
+        if (undoableStep is not { } applied) return;
+        if (applied >= globalStep)
+        {
+            log.Warning("{0}: step {1} is run again; the update applied for its earlier attempt is taken back", trainer!.Id, applied);
+            trainer.Undo();
+        }
+        else trainer!.ForgetUndo();
+        undoableStep = null;
+    }
+
+    /// <summary>
+    /// Before the first half of step <paramref name="globalStep"/>: a held update of an earlier step is applied; a held update
+    /// of this step or a later one belongs to an attempt the coordinator gave up (a step run again) and is dropped. A plain
+    /// request shows the held step was counted. The teacher's whole-step request of the folded protocol leaves before the
+    /// coordinator counted the step before it (<paramref name="beforeCounted"/>): that update is applied undoably.
+    /// </summary>
+    private void BeforeStep(long globalStep, bool beforeCounted = false)
+    {
+        ShowsCounted(globalStep);
         if (pendingStep is { } held && held >= globalStep)
         {
             log.Warning("{0}: step {1} is run again; the update held from its earlier attempt is dropped, not applied", trainer!.Id, held);
@@ -338,10 +358,20 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             pendingStep = null;
             return;
         }
+        if (beforeCounted && pendingStep is { } previous && trainer!.HasUncommittedStep)
+        {
+            trainer.CommitUndoable();
+            undoableStep = previous;
+            pendingStep = null;
+            return;
+        }
         CommitPending();
     }
 
-    /// <summary>Dropped or ended: apply the held update only if the coordinator counted its step.</summary>
+    /// <summary>
+    /// Dropped or ended: apply the held update only if the coordinator counted its step, and take back a fold's update of a
+    /// step it did not count (its step-done came too late), so the network is the one of the steps counted.
+    /// </summary>
     private void DecidePending(long countedThrough)
     {
         if (pendingStep is { } step && step > countedThrough)
@@ -350,13 +380,14 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             trainer.Discard();
             pendingStep = null;
         }
-        else CommitPending();
-        if (lastApplied > countedThrough)
+        if (undoableStep is { } applied && applied > countedThrough)
         {
-            diverged = true;
-            log.Warning("{0}: the coordinator counted steps through {1} for this model, but it applied step {2} already (it answered that step too late); " +
-                        "it starts from the checkpoint, not from this network, when taken back", trainer!.Id, countedThrough, lastApplied);
+            log.Warning("{0}: the coordinator counted steps through {1} for this model, but it applied step {2} before it was counted (its step-done came too late); " +
+                        "that update is taken back", trainer!.Id, countedThrough, applied);
+            trainer.Undo();
+            undoableStep = null;
         }
+        CommitPending();
     }
 
     /// <summary>The forward of a step (its first half): the output goes back as <see cref="StepLogits"/>.</summary>
@@ -380,7 +411,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     private void WholeStep(long globalStep, ImageBatch batch, long attempt) => Guarded(attempt, () =>
     {
         var clock = Stopwatch.StartNew();
-        BeforeStep(globalStep);
+        BeforeStep(globalStep, beforeCounted: true);
         Forward(globalStep, batch, attempt, clock);
         Backward(new ApplyTargets(globalStep, DistillTargets.None, attempt), Stopwatch.StartNew());
     });
@@ -392,13 +423,20 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     private void ApplyThenTrain(ApplyAndTrain fold)
     {
         StepOutcome? outcome = null;
-        Guarded(fold.Apply.Attempt, () => outcome = Backward(fold.Apply, Stopwatch.StartNew()));
+        Guarded(fold.Apply.Attempt, () =>
+        {
+            ShowsCounted(fold.Apply.GlobalStep);
+            outcome = Backward(fold.Apply, Stopwatch.StartNew());
+        });
         if (outcome is not { Applied: true })
         {
             if (outcome is null) Sender.Tell(new StepFailed(fold.NextAttempt, trainer?.Id ?? settings.ModelName, "the step before it failed in this model"));
             return; // a refused step (a loss that is not finite) ends the run: nothing follows
         }
-        CommitPending();
+        // Applied now (the next forward needs it), before the coordinator counted it: kept undoable until it shows it did.
+        trainer!.CommitUndoable();
+        undoableStep = fold.Apply.GlobalStep;
+        pendingStep = null;
         switch (fold.Next)
         {
             case TrainStep t: Guarded(t.Attempt, () => Forward(t.GlobalStep, t.Batch, t.Attempt, Stopwatch.StartNew())); break;

@@ -157,6 +157,52 @@ public sealed class ModelTrainer : IDisposable
         uncommitted = false;
     }
 
+    private MemoryStream? undoPoint;
+    private long undoStepsApplied;
+
+    /// <summary>Whether <see cref="Undo"/> can take back the step applied by <see cref="CommitUndoable"/>.</summary>
+    public bool CanUndo { get; private set; }
+
+    /// <summary>
+    /// Applies the held optimizer step, keeping what it takes to take it back: the weights, buffers and optimizer state from
+    /// before it (in memory, one buffer reused from step to step). The model actor applies a folded step before the
+    /// coordinator counted it; a drop that did not count it takes it back with <see cref="Undo"/>, and the next request
+    /// that shows it counted lets it go with <see cref="ForgetUndo"/>.
+    /// </summary>
+    public void CommitUndoable()
+    {
+        if (!uncommitted) return;
+        undoPoint ??= new MemoryStream();
+        undoPoint.SetLength(0);
+        using (var w = new BinaryWriter(undoPoint, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            model.save(w);
+            optimizer.save_state_dict(w);
+        }
+        undoStepsApplied = StepsApplied;
+        CanUndo = true;
+        Commit();
+    }
+
+    /// <summary>Takes back the step <see cref="CommitUndoable"/> applied: the network and optimizer are as they were before it.</summary>
+    public void Undo()
+    {
+        if (!CanUndo || undoPoint is null) return;
+        Discard();
+        DropPending();
+        undoPoint.Position = 0;
+        using (var r = new BinaryReader(undoPoint, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            model.load(r);
+            optimizer.load_state_dict(r);
+        }
+        StepsApplied = undoStepsApplied;
+        CanUndo = false;
+    }
+
+    /// <summary>The step <see cref="CommitUndoable"/> applied was counted: it is kept for good.</summary>
+    public void ForgetUndo() => CanUndo = false;
+
     /// <summary>The network's weights in TorchSharp's format (what <c>module.save</c> writes), for export.</summary>
     public byte[] WeightsBytes()
     {
@@ -248,6 +294,7 @@ public sealed class ModelTrainer : IDisposable
     public void Load(string prefix)
     {
         DropPending();
+        CanUndo = false;
         model.load(prefix + ".weights");
         optimizer.load_state_dict(prefix + ".optim");
         using var r = new BinaryReader(File.OpenRead(prefix + ".rng"));
@@ -262,6 +309,7 @@ public sealed class ModelTrainer : IDisposable
         if (disposed) return;
         disposed = true;
         DropPending();
+        undoPoint?.Dispose();
         optimizer.Dispose();
         model.Dispose();
         generator.Dispose();
