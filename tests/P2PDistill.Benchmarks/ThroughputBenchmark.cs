@@ -15,7 +15,7 @@ namespace P2PDistill.Benchmarks;
 public static class ThroughputBenchmark
 {
     public static BenchOptions Options() => new BenchOptions()
-        .Declare("runners", "single-process,embedded,multi-process", "runners to compare, in this order; RUNNER:classic or RUNNER:folded picks the step protocol (issue 14; default folded)")
+        .Declare("runners", "single-process,embedded,multi-process", "runners to compare, in this order; RUNNER:classic or RUNNER:folded picks the step protocol (issue 14; default folded), RUNNER:aheadK the folded protocol with the teacher K steps ahead")
         .Declare("task", "classification", "classification or detection (then use --dataset synthetic-detection and det-* models)")
         .Declare("dataset", "fashion-mnist", "fashion-mnist, mnist, synthetic or synthetic-detection")
         .Declare("image-size", "0", "synthetic sets: image side (0: the dataset's default)")
@@ -33,6 +33,8 @@ public static class ThroughputBenchmark
         .Declare("embedded-threads", "0", "threads per model actor in embedded mode (0: budget / models, at least 1)")
         .Declare("teacher-threads", "0", "multi-process: teacher threads (0: budget - students, at least 1)")
         .Declare("student-threads", "1", "multi-process: threads of each student")
+        .Declare("omp-wait-policy", "", "OMP_WAIT_POLICY of every process of every runner: passive or active (default: unset, libgomp's own)")
+        .Declare("pin", "none", "multi-process CPU affinity: none, or split (taskset: the teacher on the first teacher-threads cores, the students on the rest)")
         .Declare("test-limit", "1000", "test images of the final evaluation (outside the measured steps)")
         .Declare("results", Path.Combine("runs", "benchmarks"), "results folder (runs and reports)")
         .Declare("timeout-minutes", "60", "give up on a run after this long")
@@ -82,8 +84,9 @@ public static class ThroughputBenchmark
         var outcomes = new List<(CohortOutcome Outcome, StepStats? Stats)>();
         foreach (var runner in o.Strings("runners"))
         {
-            var (kind, protocol) = ParseRunner(runner);
-            var spec = new CohortSpec($"throughput-{stamp}-{kind.Name()}{(protocol is null ? "" : "-" + protocol)}", kind, students, o["teacher-model"], o["student-model"], o["mode"],
+            var (kind, protocol, lookahead) = ParseRunner(runner);
+            var suffix = (protocol is null ? "" : "-" + protocol) + (lookahead is { } k ? $"-ahead{k}" : "");
+            var spec = new CohortSpec($"throughput-{stamp}-{kind.Name()}{suffix}", kind, students, o["teacher-model"], o["student-model"], o["mode"],
                 o["dataset"], o["data-path"], o.Int("batch-size"), o.Int("steps"), 1, o.Int("test-limit"),
                 kind == RunnerKind.Embedded ? embedded : budget, teacher, o.Int("student-threads"))
             {
@@ -92,6 +95,9 @@ public static class ThroughputBenchmark
                 Channels = o.Int("channels") > 0 ? o.Int("channels") : null,
                 ClassCount = o.Int("classes") > 0 ? o.Int("classes") : null,
                 StepProtocol = protocol,
+                TeacherLookahead = lookahead,
+                OmpWaitPolicy = WaitPolicy(o),
+                Pin = Pin(o),
             };
             CohortOutcome outcome;
             try
@@ -132,14 +138,32 @@ public static class ThroughputBenchmark
         return outcomes.All(x => x.Outcome.ExitCode == 0 && x.Stats is not null) && pytorch is not { Failed: true } ? 0 : 1;
     }
 
-    /// <summary>A runner of --runners: its kind, and the step protocol after a colon (multi-process:classic).</summary>
-    private static (RunnerKind Kind, string? Protocol) ParseRunner(string text)
+    private static string? WaitPolicy(BenchOptions o) => o["omp-wait-policy"].Trim().ToLowerInvariant() switch
+    {
+        "" or "default" => null,
+        "passive" => "passive",
+        "active" => "active",
+        var other => throw new ArgumentException($"--omp-wait-policy must be passive or active (got '{other}')"),
+    };
+
+    private static string? Pin(BenchOptions o) => o["pin"].Trim().ToLowerInvariant() switch
+    {
+        "" or "none" => null,
+        "split" => "split",
+        var other => throw new ArgumentException($"--pin must be none or split (got '{other}')"),
+    };
+
+    /// <summary>A runner of --runners: its kind, and the step protocol after a colon (multi-process:classic; multi-process:ahead2 is folded with the teacher 2 steps ahead).</summary>
+    private static (RunnerKind Kind, string? Protocol, int? Lookahead) ParseRunner(string text)
     {
         var parts = text.Split(':', 2, StringSplitOptions.TrimEntries);
         var protocol = parts.Length == 2 ? parts[1].ToLowerInvariant() : null;
+        if (protocol is not null && protocol.StartsWith("ahead", StringComparison.Ordinal)
+            && int.TryParse(protocol["ahead".Length..], NumberStyles.None, CultureInfo.InvariantCulture, out int k))
+            return (RunnerKinds.Parse(parts[0]), "folded", k);
         if (protocol is not (null or "folded" or "classic"))
-            throw new ArgumentException($"--runners: '{text}': the step protocol after the colon must be folded or classic");
-        return (RunnerKinds.Parse(parts[0]), protocol);
+            throw new ArgumentException($"--runners: '{text}': after the colon comes folded, classic or aheadK (folded, the teacher K steps ahead)");
+        return (RunnerKinds.Parse(parts[0]), protocol, null);
     }
 
     /// <summary>The single-process runner's settings, which the PyTorch reference mirrors (one process, the whole thread budget).</summary>
@@ -162,6 +186,7 @@ public static class ThroughputBenchmark
         sb.AppendLine();
         sb.AppendLine(inv, $"- {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; {machine}");
         sb.AppendLine(inv, $"- {o["steps"]} steps per run, the first {o["warmup"]} (at most half) left out; thread budget {o["threads"]}");
+        if (WaitPolicy(o) is { } policy) sb.AppendLine(inv, $"- OMP_WAIT_POLICY={policy.ToUpperInvariant()} in every node process of the runners (not the PyTorch reference's)");
         sb.AppendLine("- images/s: images of the measured steps / their summed wall time (evaluation and start-up excluded); ratio: to single-process");
         sb.AppendLine("- critical path: the slowest model's own forward + backward (single-process: the sum of all models', which run in turn); " +
                       "overhead: step wall time − critical path (serialisation, round trips, target building, scheduling)");

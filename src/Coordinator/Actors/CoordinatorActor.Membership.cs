@@ -146,7 +146,7 @@ public sealed partial class CoordinatorActor
         switch (state)
         {
             case StepState s:
-                s.Next?.Forget(actor);
+                foreach (var later in s.Later()) later.Forget(actor);
                 if (s.Forget(actor)) Advance(s);
                 break;
             case EvaluatingState e:

@@ -39,7 +39,7 @@ public sealed partial class CoordinatorActor
 
         var s = NewStep(position.CompletedSteps + 1, position.Epoch, position.Step);
         GoTo(s, settings.StepTimeout);
-        var request = TrainRequest(s);
+        var request = RequestOf(s);
         Request(s, cohort.Where(m => m.Role == ModelRole.Teacher), request, teacher: true);
         Request(s, cohort.Where(m => m.Role != ModelRole.Teacher), request, teacher: false);
     }
@@ -54,27 +54,37 @@ public sealed partial class CoordinatorActor
     /// </summary>
     private void Request(StepState s, IEnumerable<Member> models, IStepMessage request, bool teacher)
     {
-        var message = teacher && TeacherFastPath ? WholeStep(request) : request;
-        long size = StepMessageSerializer.WireSize(message);
         foreach (var m in models)
         {
+            var message = teacher && TeacherFastPath ? WholeStep(request, m.CountedThrough) : request;
             m.Actor.Tell(message);
             s.AwaitingLogits.Add(m.Actor);
             if (teacher && TeacherFastPath) s.AwaitingDone.Add(m.Actor);
-            s.BytesSent += size;
+            s.BytesSent += StepMessageSerializer.WireSize(message);
+            if (!teacher) continue;
+            s.TeacherRequested = true;
+            teacherRequestedThrough = Math.Max(teacherRequestedThrough, s.GlobalStep);
         }
     }
+
+    /// <summary>The last step the teacher was asked for: beyond the steps completed, it ran ahead of a boundary (<see cref="RewindTeacher"/>).</summary>
+    private long teacherRequestedThrough;
+
+    private IStepMessage RequestOf(StepState s) => s.Request ??= TrainRequest(s);
 
     /// <summary>The first half of step <paramref name="s"/>: ship mode sends the batch's pixels; local mode only (epoch, step) and each node builds the batch itself.</summary>
     private IStepMessage TrainRequest(StepState s) => plan.Data.IsLocal
         ? new TrainStepLocal(s.GlobalStep, s.Epoch, s.Step, s.Attempt)
         : new TrainStep(s.GlobalStep, s.Epoch, s.Step, plan.TrainBatch(s.Epoch, s.Step), s.Attempt);
 
-    /// <summary>The teacher's request of the same step (the same batch): its whole step at once.</summary>
-    private static IStepMessage WholeStep(IStepMessage request) => request switch
+    /// <summary>
+    /// The teacher's request of the same step (the same batch): its whole step at once. It says which steps were counted for
+    /// the teacher, since it leaves before the steps before it are (the fold, run-ahead): their updates are applied undoably.
+    /// </summary>
+    private static IStepMessage WholeStep(IStepMessage request, long countedThrough) => request switch
     {
-        TrainStep t => t with { WholeStep = true },
-        TrainStepLocal t => t with { WholeStep = true },
+        TrainStep t => t with { WholeStep = true, CountedThrough = countedThrough },
+        TrainStepLocal t => t with { WholeStep = true, CountedThrough = countedThrough },
         _ => throw new ArgumentException($"not a step request: {request.GetType().Name}", nameof(request)),
     };
 
@@ -138,7 +148,8 @@ public sealed partial class CoordinatorActor
         if (teacher is not null && !TeacherFastPath) Send(teacher, new ApplyTargets(s.GlobalStep, DistillTargets.None, s.Attempt));
 
         var next = FoldsInto(s, students.Count);
-        var nextRequest = next is null ? null : TrainRequest(next); // one message object: its batch is built and encoded once
+        if (next is null) s.Next = null; // a run-ahead of the teacher past this boundary is given up (RewindTeacher, once the step completes)
+        var nextRequest = next is null ? null : RequestOf(next); // one message object: its batch is built and encoded once
         for (int i = 0; i < students.Count; i++)
         {
             var apply = new ApplyTargets(s.GlobalStep, targets[i], s.Attempt);
@@ -155,10 +166,12 @@ public sealed partial class CoordinatorActor
         }
         if (next is not null && nextRequest is not null)
         {
-            // The teacher and any student without targets (its request failed) get the next batch on its own.
-            Request(next, cohort.Where(m => m.Role == ModelRole.Teacher), nextRequest, teacher: true);
+            // The teacher (unless it ran ahead into this step) and any student without targets (its request failed) get the
+            // next batch on its own.
+            if (!next.TeacherRequested) Request(next, cohort.Where(m => m.Role == ModelRole.Teacher), nextRequest, teacher: true);
             Request(next, cohort.Where(m => m.Role == ModelRole.Student && !students.Contains(m)), nextRequest, teacher: false);
             s.Next = next;
+            RunAhead(next);
         }
         return true;
 
@@ -183,13 +196,54 @@ public sealed partial class CoordinatorActor
         if (after.EndedEpoch is not null || after.Checkpoint || after.Finished) return null;
         var view = new CohortView(cohort.Any(m => m.Role == ModelRole.Teacher), cohort.Count(m => m.Role == ModelRole.Student), true, stopRequested);
         if (policy.Decide(view) is not CohortDecision.Train) return null;
-        return NewStep(s.GlobalStep + 1, after.Next.Epoch, after.Next.Step);
+        return s.Next ?? NewStep(s.GlobalStep + 1, after.Next.Epoch, after.Next.Step); // the teacher may have run ahead into it
+    }
+
+    /// <summary>
+    /// The teacher's run-ahead (<c>--teacher-lookahead k</c>): its update never depends on the students, so it is asked for up
+    /// to k steps after the folded next step, never past the next boundary (an evaluation, a checkpoint, the end). Its replies
+    /// wait in those steps; a step the students fold into later is not asked of the teacher again. A boundary reached early (a
+    /// stop, an admission, a pause) gives the rest up and rewinds the teacher (<see cref="RewindTeacher"/>).
+    /// </summary>
+    private void RunAhead(StepState next)
+    {
+        if (settings.TeacherLookahead <= 0 || !TeacherFastPath) return;
+        var teachers = cohort.Where(m => m.Role == ModelRole.Teacher).ToList();
+        if (teachers.Count == 0) return;
+        var tail = next;
+        int ahead = 0;
+        while (tail.Next is { } later) (tail, ahead) = (later, ahead + 1);
+        while (ahead < settings.TeacherLookahead)
+        {
+            var after = schedule.After(new RunPosition(tail.Epoch, tail.Step, tail.GlobalStep - 1));
+            if (after.EndedEpoch is not null || after.Checkpoint || after.Finished) return;
+            var step = NewStep(tail.GlobalStep + 1, after.Next.Epoch, after.Next.Step);
+            Request(step, teachers, RequestOf(step), teacher: true);
+            (tail.Next, tail, ahead) = (step, step, ahead + 1);
+        }
+    }
+
+    /// <summary>
+    /// At a boundary, a teacher asked for steps past the ones completed (run-ahead given up, a folded next step abandoned with
+    /// its step run again) takes their updates back, so that an evaluation, a checkpoint or the next request sees the network
+    /// of the steps counted. Its requests went first, so it handles them before this.
+    /// </summary>
+    private void RewindTeacher()
+    {
+        if (teacherRequestedThrough <= position.CompletedSteps) return;
+        foreach (var m in cohort.Where(m => m.Role == ModelRole.Teacher))
+        {
+            log.Debug("{0} was asked for steps through {1}; rewinding it to step {2}", m.Id, teacherRequestedThrough, m.CountedThrough);
+            m.Actor.Tell(new Rewind(m.CountedThrough));
+        }
+        teacherRequestedThrough = position.CompletedSteps;
     }
 
     /// <summary>The step is abandoned uncounted; the policy decides when it runs again (with a new attempt id).</summary>
     private void RunAgain(StepState s, string why)
     {
         log.Warning("Training paused at step {0}: {1}; the step is run again", s.GlobalStep, why);
+        RewindTeacher();
         GoTo(new WaitingState(why));
         StartStep();
     }
@@ -221,6 +275,7 @@ public sealed partial class CoordinatorActor
             Advance(next);
             return;
         }
+        RewindTeacher();
         if (after.EndedEpoch is int ended)
         {
             if (after.Evaluate) StartEvaluation(ended);

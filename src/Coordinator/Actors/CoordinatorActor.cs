@@ -12,8 +12,14 @@ namespace P2PDistill.Coordinator.Actors;
 /// <param name="FrozenAfter">A pulse of the coordinator's own late by this much means it was frozen (null: never assume so).</param>
 public sealed record CoordinatorSettings(int MinStudents, TimeSpan StepTimeout, TimeSpan EvalTimeout, TeacherLostPolicy TeacherLost = TeacherLostPolicy.Wait,
     Microsoft.Extensions.Logging.ILoggerFactory? Logging = null, string? ExportDirectory = null, string? CheckpointDirectory = null, string RunId = "run",
-    ResumePoint? Resume = null, TimeSpan? FrozenAfter = null, StepProtocol Protocol = StepProtocol.Folded)
+    ResumePoint? Resume = null, TimeSpan? FrozenAfter = null, StepProtocol Protocol = StepProtocol.Folded, int TeacherLookahead = CoordinatorSettings.DefaultTeacherLookahead)
 {
+    /// <summary>The teacher's run-ahead by default (issue 14, measured in docs/benchmarks.md).</summary>
+    public const int DefaultTeacherLookahead = 0;
+
+    /// <summary>The most steps the teacher may run ahead: each is an undo copy of its weights and optimizer state.</summary>
+    public const int MaxTeacherLookahead = 8;
+
     /// <summary>The default freeze detection of a coordinator process: a pulse (every second) late by 3 s.</summary>
     public static readonly TimeSpan DefaultFrozenAfter = TimeSpan.FromSeconds(3);
 }
@@ -184,7 +190,7 @@ public sealed partial class CoordinatorActor : UntypedActor, IWithTimers
             case PhaseTimeout t when t.Attempt == state.Attempt: OnTimeout(); break;
             case StepLogits l when state is StepState s && s.For(l.Attempt) is { } target: OnLogits(target, l); break;
             case StepDone d when state is StepState s && s.For(d.Attempt) is { } target: OnDone(target, d); break;
-            case StepFailed f when state is StepState s && s.Next is { } next && f.Attempt == next.Attempt: OnNextFailed(next, f); break;
+            case StepFailed f when state is StepState s && s.Next?.For(f.Attempt) is { } later: OnNextFailed(later, f); break;
             case EvalProbabilities p when state is EvaluatingState e && p.EvalId == e.Attempt: OnProbabilities(e, p); break;
             case WeightsChunk c when state is CollectingState s && c.ExportId == s.Attempt: OnChunk(s, c); break;
             case StepFailed f when f.Attempt == state.Attempt && state is not (WaitingState or WritingState or FinishedState): OnModelFailed(f); break;

@@ -82,8 +82,23 @@ internal sealed class StepState(long attempt, long globalStep, int epoch, int st
     public Dictionary<IActorRef, StepLogits> Logits { get; } = [];
     public Dictionary<IActorRef, StepDone> Done { get; } = [];
 
-    /// <summary>The fold: the next step, already requested with this step's targets (null: the next step starts at the boundary).</summary>
+    /// <summary>
+    /// The fold: the next step, already requested with this step's targets (null: the next step starts at the boundary). Under
+    /// the teacher's run-ahead it may be a step only the teacher was asked for yet, and it may have a next step of its own.
+    /// </summary>
     public StepState? Next { get; set; }
+
+    /// <summary>Whether the teacher was asked for this step (at its start, at the fold before it, or ahead).</summary>
+    public bool TeacherRequested { get; set; }
+
+    /// <summary>The step's first-half request (one object for every model: its batch is built and encoded once), once made.</summary>
+    public IStepMessage? Request { get; set; }
+
+    /// <summary>The steps requested after this one, nearest first (the folded next step, then the teacher's run-ahead).</summary>
+    public IEnumerable<StepState> Later()
+    {
+        for (var s = Next; s is not null; s = s.Next) yield return s;
+    }
 
     public long BytesSent { get; set; }
     public long BytesReceived { get; set; }
@@ -94,8 +109,8 @@ internal sealed class StepState(long attempt, long globalStep, int epoch, int st
     /// <summary>This step no longer waits for the model; whether it did.</summary>
     public bool Forget(IActorRef model) => AwaitingLogits.Remove(model) | AwaitingDone.Remove(model);
 
-    /// <summary>The state a reply with this attempt id belongs to: this step, the folded next step, or none.</summary>
-    public StepState? For(long attempt) => attempt == Attempt ? this : Next is { } next && next.Attempt == attempt ? next : null;
+    /// <summary>The state a reply with this attempt id belongs to: this step, a step requested after it, or none.</summary>
+    public StepState? For(long attempt) => attempt == Attempt ? this : Later().FirstOrDefault(s => s.Attempt == attempt);
 }
 
 /// <summary>Every cohort model predicts the test split; the parts come back batch by batch.</summary>

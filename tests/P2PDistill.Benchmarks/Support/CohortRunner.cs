@@ -43,8 +43,32 @@ public sealed record CohortSpec(
     /// <summary>The coordinator's --step-protocol (folded or classic; issue 14); null: its default (folded).</summary>
     public string? StepProtocol { get; init; }
 
-    /// <summary>The runner's name in reports, with its step protocol when one was asked.</summary>
-    public string Label => StepProtocol is null || Kind == RunnerKind.SingleProcess ? Kind.Name() : $"{Kind.Name()} ({StepProtocol})";
+    /// <summary>OpenMP's wait policy for every process of the run (OMP_WAIT_POLICY: passive or active); null: libgomp's default (spin a while, then sleep).</summary>
+    public string? OmpWaitPolicy { get; init; }
+
+    /// <summary>
+    /// Multi-process: CPU affinity of the nodes (<c>taskset -c</c>). <c>split</c>: the teacher on the first
+    /// <see cref="TeacherThreads"/> cores, the students on the cores after them (the last core when the teacher takes them all);
+    /// null: no pinning.
+    /// </summary>
+    public string? Pin { get; init; }
+
+    /// <summary>The cores (taskset's list) a multi-process node is pinned to under <see cref="Pin"/>; null: not pinned.</summary>
+    public string? CoresOf(string role)
+    {
+        if (Pin != "split") return null;
+        int cores = Environment.ProcessorCount, teacher = Math.Clamp(TeacherThreads, 1, cores);
+        if (role == "teacher") return teacher == 1 ? "0" : $"0-{teacher - 1}";
+        return teacher >= cores ? $"{cores - 1}" : teacher == cores - 1 ? $"{teacher}" : $"{teacher}-{cores - 1}";
+    }
+
+    /// <summary>The coordinator's --teacher-lookahead (folded protocol; issue 14); null: its default.</summary>
+    public int? TeacherLookahead { get; init; }
+
+    /// <summary>The runner's name in reports, with its step protocol (and the teacher's run-ahead) when one was asked.</summary>
+    public string Label => StepProtocol is null || Kind == RunnerKind.SingleProcess
+        ? Kind.Name()
+        : TeacherLookahead is { } k ? $"{Kind.Name()} ({StepProtocol}, teacher {k} ahead)" : $"{Kind.Name()} ({StepProtocol})";
 
     private bool IsDetection => Task is "detection" or "det";
 
@@ -59,7 +83,7 @@ public sealed record CohortSpec(
     {
         RunnerKind.SingleProcess => $"{Threads} (all models in turn)",
         RunnerKind.Embedded => $"{Threads} per model actor",
-        _ => $"teacher {TeacherThreads}, students {StudentThreads} each",
+        _ => $"teacher {TeacherThreads}, students {StudentThreads} each" + (Pin is null ? "" : $"; pinned: teacher {CoresOf("teacher")}, students {CoresOf("student")}"),
     };
 
     /// <summary>The coordinator's command line (without the multi-process node options).</summary>
@@ -69,6 +93,7 @@ public sealed record CohortSpec(
             .TestLimit(TestLimit).Output(outputDirectory, Name);
         if (!string.IsNullOrEmpty(DataPath)) coordinator.DataPath(DataPath);
         if (StepProtocol is not null && Kind != RunnerKind.SingleProcess) coordinator.Set("--step-protocol", StepProtocol);
+        if (TeacherLookahead is { } lookahead && Kind != RunnerKind.SingleProcess) coordinator.Set("--teacher-lookahead", lookahead);
         // Enough synthetic images for the steps asked (one epoch), and a small test split.
         int train = Math.Max(2048, (MaxSteps > 0 ? MaxSteps : 16) * BatchSize);
         if (Dataset == "synthetic")
@@ -107,10 +132,9 @@ public static class CohortRunner
         if (Directory.Exists(runDirectory)) Directory.Delete(runDirectory, recursive: true);
         var logs = Path.Combine(runDirectory, "logs");
         // No progress bar, no colours: plain lines in the logs.
-        using var cluster = new ProcessCluster(logs)
-        {
-            LogDirectory = logs, Environment = new Dictionary<string, string> { ["NO_COLOR"] = "1" }, MessageLines = 40,
-        };
+        var environment = new Dictionary<string, string> { ["NO_COLOR"] = "1" };
+        if (spec.OmpWaitPolicy is { } policy) environment["OMP_WAIT_POLICY"] = policy.ToUpperInvariant();
+        using var cluster = new ProcessCluster(logs) { LogDirectory = logs, Environment = environment, MessageLines = 40 };
         var clock = Stopwatch.StartNew();
         RunningProcess coordinator;
         if (spec.Kind != RunnerKind.MultiProcess)
@@ -119,8 +143,11 @@ public static class CohortRunner
         {
             coordinator = cluster.Start("coordinator", spec.CoordinatorArgs(cluster.Coordinator(), runs).MinStudents(spec.Students));
             coordinator.WaitFor("Waiting for a teacher", TimeSpan.FromMinutes(3));
-            RunningProcess Peer(string name, string role, string model, int threads) => cluster.Start(name,
-                cluster.Peer(role).Model(model).Classes(spec.Classes).InputShape(spec.InputShape).Threads(threads));
+            RunningProcess Peer(string name, string role, string model, int threads)
+            {
+                var command = cluster.Peer(role).Model(model).Classes(spec.Classes).InputShape(spec.InputShape).Threads(threads).Command;
+                return cluster.Start(name, spec.CoresOf(role) is { } cores ? command.Under("taskset", "-c", cores) : command);
+            }
             Peer("teacher", "teacher", spec.TeacherModel, spec.TeacherThreads);
             for (int i = 1; i <= spec.Students; i++) Peer($"student-{i}", "student", spec.StudentModel, spec.StudentThreads);
         }

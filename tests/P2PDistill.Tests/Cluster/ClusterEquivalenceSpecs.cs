@@ -20,13 +20,16 @@ public sealed class ClusterEquivalenceSpecs
 {
 
     [Theory]
-    [InlineData(StepProtocol.Folded)] // the default: the teacher's fast path and the one-round-trip fold (issue 14)
-    [InlineData(StepProtocol.Classic)]
-    public async Task Should_give_the_single_process_losses_and_weights_after_20_steps(StepProtocol protocol)
+    [InlineData(StepProtocol.Folded, 0)] // the default: the teacher's fast path and the one-round-trip fold (issue 14)
+    [InlineData(StepProtocol.Folded, 3)] // and the teacher up to 3 steps ahead, over two epochs (an evaluation between)
+    [InlineData(StepProtocol.Classic, 0)]
+    public async Task Should_give_the_single_process_losses_and_weights_after_20_steps(StepProtocol protocol, int teacherLookahead)
     {
         var dataOptions = TestCohorts.SyntheticData(train: 1024, test: 64);
         var data = TestCohorts.Load(dataOptions);
-        var options = TestCohorts.Options(epochs: 1, teacher: "cnn-teacher", student: "cnn-student") with { MaxStepsPerEpoch = 20 };
+        var options = teacherLookahead == 0
+            ? TestCohorts.Options(epochs: 1, teacher: "cnn-teacher", student: "cnn-student") with { MaxStepsPerEpoch = 20 }
+            : TestCohorts.Options(epochs: 2, teacher: "cnn-teacher", student: "cnn-student") with { MaxStepsPerEpoch = 10 };
         var plan = new TrainingPlan(options, dataOptions, data, Normalization.Identity(1), new OptimizerOptions { LearningRate = 1e-3 });
 
         var reference = new Recorder();
@@ -40,7 +43,7 @@ public sealed class ClusterEquivalenceSpecs
         var recorder = new Recorder();
         var completion = new TaskCompletionSource<CohortResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         var system = "equivalence" + Guid.NewGuid().ToString("N")[..6];
-        var settings = new CoordinatorSettings(2, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(60), Protocol: protocol);
+        var settings = new CoordinatorSettings(2, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(60), Protocol: protocol, TeacherLookahead: teacherLookahead);
         var hosts = new List<IHost>();
         try
         {

@@ -88,10 +88,10 @@ public sealed class HeldUpdateSpecs() : TestKit(NodeHocon.InProcess("WARNING"))
 
     // ---------------------------------------------------------------- the folded protocol (issue 14)
 
-    private static void WholeStep(IActorRef model, Akka.TestKit.TestProbe coordinator, TrainingPlan plan, long step, long attempt)
+    private static void WholeStep(IActorRef model, Akka.TestKit.TestProbe coordinator, TrainingPlan plan, long step, long attempt, long countedThrough = -1)
     {
         int batch = (int)((step - 1) % plan.StepsPerEpoch); // the synthetic epoch has two batches
-        model.Tell(new TrainStep(step, 0, batch, plan.TrainBatch(0, batch), attempt, WholeStep: true), coordinator.Ref);
+        model.Tell(new TrainStep(step, 0, batch, plan.TrainBatch(0, batch), attempt, WholeStep: true, CountedThrough: countedThrough), coordinator.Ref);
         Assert.Equal(attempt, coordinator.ExpectMsg<StepLogits>(Wait).Attempt);
         var done = coordinator.ExpectMsg<StepDone>(Wait);
         Assert.True(done.Applied);
@@ -152,6 +152,29 @@ public sealed class HeldUpdateSpecs() : TestKit(NodeHocon.InProcess("WARNING"))
 
         model.Tell(new TrainingFinished(true, null, CountedThrough: 2), coordinator.Ref);
         AwaitAssert(() => Assert.Equal(2, StepsApplied(model)), Wait); // step 2 kept, step 3's held update dropped
+    }
+
+    /// <summary>
+    /// Run-ahead (issue 14): the teacher is asked for steps 2 and 3 before step 1 is counted; it applies steps 1 and 2 undoably
+    /// and holds step 3. A boundary reached early rewinds it to the steps counted.
+    /// </summary>
+    [Fact]
+    public void Should_take_back_the_steps_a_teacher_ran_ahead_when_rewound_to_the_steps_counted()
+    {
+        var (model, coordinator, plan) = Teacher();
+        WholeStep(model, coordinator, plan, 1, attempt: 1, countedThrough: 0);
+        WholeStep(model, coordinator, plan, 2, attempt: 2, countedThrough: 0);
+        var afterStep1 = Parameters(model);
+        WholeStep(model, coordinator, plan, 3, attempt: 3, countedThrough: 0);
+        Assert.Equal(2, StepsApplied(model));
+
+        model.Tell(new Rewind(CountedThrough: 1), coordinator.Ref);
+        Assert.Equal(1, StepsApplied(model)); // step 2 taken back, step 3's held update dropped
+        Assert.Equal(afterStep1, Parameters(model));
+
+        WholeStep(model, coordinator, plan, 2, attempt: 9, countedThrough: 1); // and it trains on from there
+        WholeStep(model, coordinator, plan, 3, attempt: 10, countedThrough: 2);
+        Assert.Equal(2, StepsApplied(model));
     }
 
     private static ApplyAndTrain Fold(TrainingPlan plan, long step) =>

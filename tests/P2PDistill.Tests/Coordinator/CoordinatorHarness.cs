@@ -55,7 +55,7 @@ public abstract class CoordinatorHarness : TestKit, IDisposable
     /// <summary>Starts the coordinator. Checkpoints and exports go to a temporary folder unless <paramref name="checkpoints"/> is false.</summary>
     protected IActorRef Start(TrainingOptions? options = null, int minStudents = 2, TeacherLostPolicy teacherLost = TeacherLostPolicy.Wait,
         bool checkpoints = true, ResumePoint? resume = null, ITrainingObserver? observer = null, string? checkpointDirectory = null, TimeSpan? frozenAfter = null,
-        StepProtocol protocol = StepProtocol.Classic)
+        StepProtocol protocol = StepProtocol.Classic, int teacherLookahead = 0)
     {
         var data = TestCohorts.SyntheticData(train: 64, test: 16, classes: Classes);
         Plan = new TrainingPlan(options ?? Options(), data, TestCohorts.Load(data), Normalization.Identity(1), new OptimizerOptions());
@@ -63,7 +63,7 @@ public abstract class CoordinatorHarness : TestKit, IDisposable
         var settings = new CoordinatorSettings(minStudents, TimeSpan.FromMinutes(10), TimeSpan.FromMinutes(10), teacherLost,
             ExportDirectory: run is null ? null : Path.Combine(run, "models"),
             CheckpointDirectory: checkpointDirectory ?? (run is null ? null : Path.Combine(run, "checkpoints")), RunId: "spec", Resume: resume,
-            FrozenAfter: frozenAfter, Protocol: protocol);
+            FrozenAfter: frozenAfter, Protocol: protocol, TeacherLookahead: teacherLookahead);
         Coordinator = Sys.ActorOf(CoordinatorActor.Props(Plan, settings, observer ?? Recorder, Completion), "coordinator");
         return Coordinator;
     }

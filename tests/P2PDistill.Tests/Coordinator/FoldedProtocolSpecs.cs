@@ -133,6 +133,82 @@ public sealed class FoldedProtocolSpecs(ITestOutputHelper output) : CoordinatorH
 }
 
 /// <summary>Faults under the folded protocol: departures, timeouts, failures and stops while the next step is already requested.</summary>
+/// <summary>
+/// The teacher's run-ahead (issue 14, <c>--teacher-lookahead k</c>): its update never depends on the students, so it is asked
+/// for up to k steps after the folded next step, never past a boundary; a boundary reached early rewinds it.
+/// </summary>
+[Trait("Category", "Unit")]
+public sealed class TeacherRunAheadSpecs(ITestOutputHelper output) : CoordinatorHarness(output)
+{
+    [Fact]
+    public void Should_ask_the_teacher_up_to_k_steps_ahead_never_again_for_a_step_and_never_past_the_end_of_the_epoch()
+    {
+        Start(Options(epochs: 1, batch: 8), protocol: StepProtocol.Folded, teacherLookahead: 2); // 8 steps, an evaluation after step 8
+        var (t, s1, s2) = (Join(ModelRole.Teacher), Join(ModelRole.Student), Join(ModelRole.Student));
+        AnswerStep(t, s1, s2);
+        var folds = new[] { ExpectFold(s1), ExpectFold(s2) };
+        var asked = new List<TrainStep> { ExpectWholeStep(t), ExpectWholeStep(t), ExpectWholeStep(t) };
+        Assert.Equal([2L, 3L, 4L], asked.Select(a => a.GlobalStep)); // the fold's step 2, and 2 steps after it
+        foreach (var request in asked) TeacherStep(t, request); // the teacher answers at once: it is ahead
+
+        for (long step = 1; step <= 7; step++)
+        {
+            AnswerFold(s1, folds[0]); // step-done of `step`, logits of step + 1
+            AnswerFold(s2, folds[1]);
+            if (step == 7) break;
+            folds = [ExpectFold(s1), ExpectFold(s2)];
+            Assert.All(folds, f => Assert.Equal(step + 1, f.Apply.GlobalStep));
+            if (step + 4 > 8) continue; // never past the end of the epoch
+            var request = ExpectWholeStep(t); // the students fold into step + 2, which the teacher has answered: it gets step + 4
+            Assert.Equal(step + 4, request.GlobalStep);
+            asked.Add(request);
+            TeacherStep(t, request);
+        }
+        var last = new[] { s1, s2 }.Select(ExpectTargets).ToList(); // step 8 ends the epoch: plain targets
+        Assert.All(last, a => Assert.Equal(8, a.GlobalStep));
+        Done(s1, last[0]);
+        Done(s2, last[1]);
+
+        Assert.Equal(Enumerable.Range(2, 7).Select(i => (long)i), asked.Select(a => a.GlobalStep)); // each step once, none past step 8
+        // Each request says which steps were counted for the teacher when it left: the teacher keeps undo copies of the rest.
+        Assert.All(asked, a => Assert.InRange(a.CountedThrough, Math.Max(0, a.GlobalStep - 4), a.GlobalStep - 4 < 0 ? 0 : a.GlobalStep - 4));
+        for (int batch = 0; batch < Plan.EvaluationBatchCount; batch++) Evaluate(t, s1, s2);
+        Collect(t, s1, s2);
+        Collect(t, s1, s2);
+        var result = Result();
+        Assert.True(result.Completed);
+        Assert.Equal(Enumerable.Range(1, 8).Select(i => (long)i), RecordedSteps); // (a rewind would have failed the evaluation's expectations)
+    }
+
+    [Fact]
+    public void Should_rewind_a_teacher_that_ran_ahead_when_a_stop_ends_the_run_before_those_steps()
+    {
+        Start(Options(epochs: 1, batch: 8), protocol: StepProtocol.Folded, teacherLookahead: 2);
+        var (t, s1, s2) = (Join(ModelRole.Teacher), Join(ModelRole.Student), Join(ModelRole.Student));
+        AnswerStep(t, s1, s2);
+        var ahead = new[] { ExpectWholeStep(t), ExpectWholeStep(t), ExpectWholeStep(t) }; // steps 2, 3 and 4
+        foreach (var request in ahead) TeacherStep(t, request);
+        var folds = new[] { ExpectFold(s1), ExpectFold(s2) };
+
+        Coordinator.Tell(CoordinatorActor.StopRequested.Instance);
+        AnswerFold(s1, folds[0]);
+        AnswerFold(s2, folds[1]);
+        // Step 2 was folded already: it runs to its end, with plain targets; steps 3 and 4 are given up.
+        var last = new[] { s1, s2 }.Select(ExpectTargets).ToList();
+        Assert.All(last, a => Assert.Equal(2, a.GlobalStep));
+        Done(s1, last[0]);
+        Done(s2, last[1]);
+
+        // Before the final checkpoint collects its state, the teacher takes back what it trained past step 2.
+        var rewind = t.Probe.ExpectMsg<Rewind>(Wait);
+        Assert.Equal(2, rewind.CountedThrough);
+        Collect(t, s1, s2);
+        var result = Result();
+        Assert.False(result.Completed);
+        Assert.Equal([1L, 2L], RecordedSteps);
+    }
+}
+
 [Trait("Category", "Fault")]
 public sealed class FoldedProtocolFaultSpecs(ITestOutputHelper output) : CoordinatorHarness(output)
 {

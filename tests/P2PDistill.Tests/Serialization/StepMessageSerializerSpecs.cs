@@ -142,8 +142,8 @@ public sealed class StepMessageSerializerSpecs : IDisposable
         Assert.Equal(new float[] { 0, 0 }, back.Batch.Boxes);
     }
 
-    /// <summary>Where the box array's length sits in a serialised <see cref="TrainStep"/>: header (with the whole-step flag), shape, pixels, labels, presence flag.</summary>
-    private static int BoxLengthOffset(ImageBatch batch) => 8 + 8 + 4 + 4 + 1 + 12 + 4 + batch.Pixels.Length + 4 + 4 * batch.Count + 1;
+    /// <summary>Where the box array's length sits in a serialised <see cref="TrainStep"/>: header (with the whole-step flag and the steps counted), shape, pixels, labels, presence flag.</summary>
+    private static int BoxLengthOffset(ImageBatch batch) => 8 + 8 + 4 + 4 + 1 + 8 + 12 + 4 + batch.Pixels.Length + 4 + 4 * batch.Count + 1;
 
     [Theory]
     [InlineData(-1)]

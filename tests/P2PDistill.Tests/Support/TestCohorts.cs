@@ -57,15 +57,19 @@ public static class TestCohorts
     /// <see cref="RunEmbedded"/>, and every model's parameters once the run has ended (asked after the coordinator told every
     /// model the run is over, so each has applied or dropped its held update), by model id.
     /// </summary>
+    public static Task<(CohortResult Result, Recorder Recorder, IReadOnlyDictionary<string, ModelParameters> Weights)> RunEmbeddedWithWeights(
+        TrainingPlan plan, string teacher, params string[] students) => RunEmbeddedWithWeights(plan, 0, teacher, students);
+
+    /// <param name="teacherLookahead">The teacher's run-ahead (folded protocol, issue 14).</param>
     public static async Task<(CohortResult Result, Recorder Recorder, IReadOnlyDictionary<string, ModelParameters> Weights)> RunEmbeddedWithWeights(
-        TrainingPlan plan, string teacher, params string[] students)
+        TrainingPlan plan, int teacherLookahead, string teacher, params string[] students)
     {
         var config = ConfigurationFactory.ParseString(NodeHocon.InProcess("WARNING", serializeMessages: true));
         using var system = ActorSystem.Create("embedded", ActorSystemSetup.Create(BootstrapSetup.Create().WithConfig(config)));
         var recorder = new Recorder();
         var completion = new TaskCompletionSource<CohortResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         var coordinator = system.ActorOf(CoordinatorActor.Props(plan,
-            new CoordinatorSettings(students.Length, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(60)), recorder, completion), "coordinator");
+            new CoordinatorSettings(students.Length, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(60), TeacherLookahead: teacherLookahead), recorder, completion), "coordinator");
         var models = new List<IActorRef>();
         void Model(ModelRole role, string model, string name) =>
             models.Add(system.ActorOf(ModelActor.Props(new ModelActorSettings(role, model, plan.Spec, coordinator)), name));

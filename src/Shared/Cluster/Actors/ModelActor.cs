@@ -162,7 +162,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             {
                 trainer?.Dispose();
                 trainer = new ModelTrainer(accepted.Setup);
-                (undoableStep, pendingStep) = (null, null);
+                (undoable, pendingStep) = ([], null);
                 log.Info("Accepted as {0} (slot {1}): {2}, {3:N0} parameters, seed {4}",
                     accepted.Setup.Id, accepted.Slot, accepted.Setup.ModelName, trainer.ParameterCount, accepted.Setup.Seed);
             }
@@ -213,7 +213,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             else
             {
                 trainer!.Discard();
-                (undoableStep, pendingStep) = (null, null);
+                (undoable, pendingStep) = ([], null);
                 trainer.LoadState(state);
                 log.Info("Restored {0} from the checkpoint at step {1}: {2} optimizer steps applied", trainer.Id, restoreStep, trainer.StepsApplied);
             }
@@ -236,7 +236,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
         // counted it, and kept undoable: a drop that did not count it takes it back, so the model keeps its network.
         Receive<TrainStep>(FromCoordinator, step =>
         {
-            if (step.WholeStep) WholeStep(step.GlobalStep, step.Batch, step.Attempt);
+            if (step.WholeStep) WholeStep(step.GlobalStep, step.Batch, step.Attempt, step.CountedThrough);
             else Guarded(step.Attempt, () =>
             {
                 var clock = Stopwatch.StartNew(); // the held update of the previous step is part of this model's compute
@@ -246,7 +246,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
         });
         Receive<TrainStepLocal>(FromCoordinator, step =>
         {
-            if (step.WholeStep) WholeStep(step.GlobalStep, localPlan!.TrainBatch(step.Epoch, step.Step), step.Attempt);
+            if (step.WholeStep) WholeStep(step.GlobalStep, localPlan!.TrainBatch(step.Epoch, step.Step), step.Attempt, step.CountedThrough);
             else Guarded(step.Attempt, () =>
             {
                 var clock = Stopwatch.StartNew(); // the held update of the previous step is part of this model's compute
@@ -255,6 +255,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             });
         });
         Receive<ApplyAndTrain>(FromCoordinator, ApplyThenTrain);
+        Receive<Rewind>(FromCoordinator, r => DecidePending(r.CountedThrough));
         Receive<EvaluateLocal>(FromCoordinator, e => Guarded(e.EvalId, () =>
         {
             CommitPending();
@@ -311,66 +312,87 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     private long? pendingStep;
 
     /// <summary>
-    /// The step applied before the coordinator counted it (a student's fold, the teacher's next whole step; null: none). The trainer keeps what it takes to take it
-    /// back until a request shows it was counted (<see cref="ShowsCounted"/>) or a drop shows it was not (<see cref="DecidePending"/>).
+    /// The steps applied before the coordinator counted them, oldest first (a student's fold; the teacher's next whole steps,
+    /// run ahead). The trainer keeps what it takes to take each back until the coordinator shows it was counted, or a drop,
+    /// the end or a rewind shows it was not.
     /// </summary>
-    private long? undoableStep;
+    private List<long> undoable = [];
 
-    /// <summary>The coordinator sent its next request: it counted the held step (and a fold's step applied before it).</summary>
+    /// <summary>The coordinator counted every step through <paramref name="countedThrough"/>: their undo copies go.</summary>
+    private void Forget(long countedThrough)
+    {
+        int n = undoable.TakeWhile(step => step <= countedThrough).Count();
+        if (n == 0) return;
+        trainer!.ForgetOldest(n);
+        undoable.RemoveRange(0, n);
+    }
+
+    /// <summary>Steps from <paramref name="first"/> on were applied but are not counted (dropped, run again): they are taken back.</summary>
+    private void TakeBackFrom(long first, string why)
+    {
+        int n = undoable.Count - undoable.TakeWhile(step => step < first).Count();
+        if (n == 0) return;
+        log.Warning("{0}: {1}; the update{2} of step{2} {3} applied before it was counted {4} taken back", trainer!.Id, why, n == 1 ? "" : "s",
+            string.Join(", ", undoable.Skip(undoable.Count - n)), n == 1 ? "is" : "are");
+        trainer.UndoLast(n);
+        undoable.RemoveRange(undoable.Count - n, n);
+    }
+
+    /// <summary>The coordinator sent its next request: it counted the held step and every step applied before it.</summary>
     private void CommitPending()
     {
-        if (undoableStep is not null) trainer?.ForgetUndo();
-        undoableStep = null;
+        if (undoable.Count > 0) trainer?.ForgetUndo();
+        undoable.Clear();
         trainer?.Commit();
         pendingStep = null;
     }
 
     /// <summary>
-    /// A request for step <paramref name="globalStep"/> shows the coordinator counted every step before it for this model.
-    /// A fold's update of this step or a later one belongs to an attempt the coordinator gave up (a step run again): it is
-    /// taken back.
+    /// A plain request for step <paramref name="globalStep"/> (a first half, targets, a fold's targets) shows the coordinator
+    /// counted every step before it for this model. An update of this step or a later one belongs to an attempt the
+    /// coordinator gave up (a step run again): it is taken back.
     /// </summary>
     private void ShowsCounted(long globalStep)
     {
-        if (undoableStep is not { } applied) return;
-        if (applied >= globalStep)
-        {
-            log.Warning("{0}: step {1} is run again; the update applied for its earlier attempt is taken back", trainer!.Id, applied);
-            trainer.Undo();
-        }
-        else trainer!.ForgetUndo();
-        undoableStep = null;
+        TakeBackFrom(globalStep, $"step {globalStep} is run again");
+        Forget(globalStep - 1);
     }
 
     /// <summary>
     /// Before the first half of step <paramref name="globalStep"/>: a held update of an earlier step is applied; a held update
     /// of this step or a later one belongs to an attempt the coordinator gave up (a step run again) and is dropped. A plain
     /// request shows the held step was counted. The teacher's whole-step request of the folded protocol leaves before the
-    /// coordinator counted the step before it (<paramref name="beforeCounted"/>): that update is applied undoably.
+    /// coordinator counted the steps before it (it says which it counted, <paramref name="countedThrough"/>): a held update
+    /// it did not count yet is applied undoably.
     /// </summary>
-    private void BeforeStep(long globalStep, bool beforeCounted = false)
+    private void BeforeStep(long globalStep, long? countedThrough = null)
     {
-        ShowsCounted(globalStep);
+        TakeBackFrom(globalStep, $"step {globalStep} is run again");
         if (pendingStep is { } held && held >= globalStep)
         {
             log.Warning("{0}: step {1} is run again; the update held from its earlier attempt is dropped, not applied", trainer!.Id, held);
             trainer.Discard();
             pendingStep = null;
+        }
+        if (countedThrough is not { } counted)
+        {
+            CommitPending();
             return;
         }
-        if (beforeCounted && pendingStep is { } previous && trainer!.HasUncommittedStep)
+        Forget(counted);
+        if (pendingStep is { } previous && trainer!.HasUncommittedStep && previous > counted)
         {
             trainer.CommitUndoable();
-            undoableStep = previous;
-            pendingStep = null;
-            return;
+            undoable.Add(previous);
         }
-        CommitPending();
+        else trainer?.Commit();
+        pendingStep = null;
     }
 
     /// <summary>
-    /// Dropped or ended: apply the held update only if the coordinator counted its step, and take back a fold's update of a
-    /// step it did not count (its step-done came too late), so the network is the one of the steps counted.
+    /// Dropped, ended or rewound: apply the held update only if the coordinator counted its step, and take back the updates
+    /// of steps it did not count (answered too late, or run ahead of a boundary), so the network is the one of the steps
+    /// counted.
     /// </summary>
     private void DecidePending(long countedThrough)
     {
@@ -380,13 +402,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             trainer.Discard();
             pendingStep = null;
         }
-        if (undoableStep is { } applied && applied > countedThrough)
-        {
-            log.Warning("{0}: the coordinator counted steps through {1} for this model, but it applied step {2} before it was counted (its step-done came too late); " +
-                        "that update is taken back", trainer!.Id, countedThrough, applied);
-            trainer.Undo();
-            undoableStep = null;
-        }
+        TakeBackFrom(countedThrough + 1, $"the coordinator counted steps through {countedThrough} for this model");
         CommitPending();
     }
 
@@ -408,10 +424,10 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     }
 
     /// <summary>The teacher's fast path: the whole step at once, logits (from before the update) then step-done.</summary>
-    private void WholeStep(long globalStep, ImageBatch batch, long attempt) => Guarded(attempt, () =>
+    private void WholeStep(long globalStep, ImageBatch batch, long attempt, long countedThrough) => Guarded(attempt, () =>
     {
         var clock = Stopwatch.StartNew();
-        BeforeStep(globalStep, beforeCounted: true);
+        BeforeStep(globalStep, countedThrough >= 0 ? countedThrough : globalStep - 2);
         Forward(globalStep, batch, attempt, clock);
         Backward(new ApplyTargets(globalStep, DistillTargets.None, attempt), Stopwatch.StartNew());
     });
@@ -435,7 +451,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
         }
         // Applied now (the next forward needs it), before the coordinator counted it: kept undoable until it shows it did.
         trainer!.CommitUndoable();
-        undoableStep = fold.Apply.GlobalStep;
+        undoable.Add(fold.Apply.GlobalStep);
         pendingStep = null;
         switch (fold.Next)
         {

@@ -40,6 +40,13 @@ public sealed record ModelReady(string ModelId, long Parameters) : IP2PDistillMe
 /// <param name="CountedThrough">The last step the coordinator counted for this model: a held update of a later step is dropped, not applied.</param>
 public sealed record DroppedFromCohort(string Reason, long CountedThrough = long.MaxValue) : IP2PDistillMessage;
 
+/// <summary>
+/// Coordinator → the teacher, at a step boundary after it ran ahead (issue 14's run-ahead, or a folded next step given up):
+/// requests of steps after <paramref name="CountedThrough"/> were given up. The teacher takes back the updates of those
+/// steps and drops a held one, so that evaluation, checkpoints and the next steps see the network of the steps counted.
+/// </summary>
+public sealed record Rewind(long CountedThrough) : IP2PDistillMessage;
+
 /// <summary>Coordinator → every model actor: the run is over (the peer node then exits: 0 when <paramref name="Completed"/>).</summary>
 /// <param name="CountedThrough">The last step the coordinator counted for this model: a held update of a later step is dropped, not applied.</param>
 public sealed record TrainingFinished(bool Completed, string? Reason, long CountedThrough = long.MaxValue) : IP2PDistillMessage;

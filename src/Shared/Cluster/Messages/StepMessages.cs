@@ -11,10 +11,15 @@ namespace P2PDistill.Shared.Messages;
 /// The teacher's fast path (issue 14): its loss is CE only, so it trains the whole step at once (forward, backward) and
 /// answers <see cref="StepLogits"/> (computed before its update) and then <see cref="StepDone"/>; no <see cref="ApplyTargets"/> follows.
 /// </param>
-public sealed record TrainStep(long GlobalStep, int Epoch, int Step, ImageBatch Batch, long Attempt = 0, bool WholeStep = false) : IStepMessage;
+/// <param name="CountedThrough">
+/// With <paramref name="WholeStep"/>: the last step the coordinator counted for this model (-1: not said, then the step before
+/// the previous one). The teacher's request leaves before its previous steps are counted (the fold, run-ahead), so it applies
+/// their updates undoably and lets the copies go once they are counted.
+/// </param>
+public sealed record TrainStep(long GlobalStep, int Epoch, int Step, ImageBatch Batch, long Attempt = 0, bool WholeStep = false, long CountedThrough = -1) : IStepMessage;
 
 /// <summary>Coordinator → every model, local data mode: the first half of the step; each node builds batch (epoch, step) itself.</summary>
-public sealed record TrainStepLocal(long GlobalStep, int Epoch, int Step, long Attempt = 0, bool WholeStep = false) : IStepMessage;
+public sealed record TrainStepLocal(long GlobalStep, int Epoch, int Step, long Attempt = 0, bool WholeStep = false, long CountedThrough = -1) : IStepMessage;
 
 /// <summary>
 /// Coordinator → one student, the one-round-trip fold (issue 14): the second half of step <c>Apply.GlobalStep</c> and the first

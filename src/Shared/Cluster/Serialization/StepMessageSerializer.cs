@@ -204,13 +204,13 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
 
     private static void WriteTrainStep(BinaryWriter w, TrainStep m)
     {
-        w.Write(m.GlobalStep); w.Write(m.Attempt); w.Write(m.Epoch); w.Write(m.Step); w.Write(m.WholeStep);
+        w.Write(m.GlobalStep); w.Write(m.Attempt); w.Write(m.Epoch); w.Write(m.Step); w.Write(m.WholeStep); w.Write(m.CountedThrough);
         WriteBatch(w, m.Batch);
     }
 
     private static void WriteTrainStepLocal(BinaryWriter w, TrainStepLocal m)
     {
-        w.Write(m.GlobalStep); w.Write(m.Attempt); w.Write(m.Epoch); w.Write(m.Step); w.Write(m.WholeStep);
+        w.Write(m.GlobalStep); w.Write(m.Attempt); w.Write(m.Epoch); w.Write(m.Step); w.Write(m.WholeStep); w.Write(m.CountedThrough);
     }
 
     private static void WriteApplyTargets(BinaryWriter w, ApplyTargets m)
@@ -222,14 +222,14 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
 
     private static TrainStep ReadTrainStep(BinaryReader r)
     {
-        var (global, attempt, epoch, step, whole) = (r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32(), r.ReadBoolean());
-        return new TrainStep(global, epoch, step, ReadBatch(r, "TS"), attempt, whole);
+        var (global, attempt, epoch, step, whole, counted) = (r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32(), r.ReadBoolean(), r.ReadInt64());
+        return new TrainStep(global, epoch, step, ReadBatch(r, "TS"), attempt, whole, counted);
     }
 
     private static TrainStepLocal ReadTrainStepLocal(BinaryReader r)
     {
-        var (global, attempt, epoch, step, whole) = (r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32(), r.ReadBoolean());
-        return new TrainStepLocal(global, epoch, step, attempt, whole);
+        var (global, attempt, epoch, step, whole, counted) = (r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32(), r.ReadBoolean(), r.ReadInt64());
+        return new TrainStepLocal(global, epoch, step, attempt, whole, counted);
     }
 
     private static ApplyAndTrain ReadApplyAndTrain(BinaryReader r)

@@ -157,51 +157,73 @@ public sealed class ModelTrainer : IDisposable
         uncommitted = false;
     }
 
-    private MemoryStream? undoPoint;
-    private long undoStepsApplied;
+    /// <summary>What <see cref="CommitUndoable"/> kept, oldest first: the state from before each step it applied.</summary>
+    private readonly List<(MemoryStream State, long StepsApplied)> undoPoints = [];
+    private readonly Stack<MemoryStream> spareUndoBuffers = new();
 
-    /// <summary>Whether <see cref="Undo"/> can take back the step applied by <see cref="CommitUndoable"/>.</summary>
-    public bool CanUndo { get; private set; }
+    /// <summary>How many applied steps <see cref="UndoLast"/> can still take back.</summary>
+    public int UndoableSteps => undoPoints.Count;
+
+    /// <summary>Whether <see cref="UndoLast"/> can take back a step applied by <see cref="CommitUndoable"/>.</summary>
+    public bool CanUndo => undoPoints.Count > 0;
 
     /// <summary>
     /// Applies the held optimizer step, keeping what it takes to take it back: the weights, buffers and optimizer state from
-    /// before it (in memory, one buffer reused from step to step). The model actor applies a folded step before the
-    /// coordinator counted it; a drop that did not count it takes it back with <see cref="Undo"/>, and the next request
-    /// that shows it counted lets it go with <see cref="ForgetUndo"/>.
+    /// before it (in memory; buffers are reused). The model actor applies a step before the coordinator counted it (a
+    /// student's fold, the teacher's next whole step, the teacher's run-ahead); a drop that did not count it takes it back with
+    /// <see cref="UndoLast"/>, and once it is counted <see cref="ForgetOldest"/> lets it go.
     /// </summary>
     public void CommitUndoable()
     {
         if (!uncommitted) return;
-        undoPoint ??= new MemoryStream();
-        undoPoint.SetLength(0);
-        using (var w = new BinaryWriter(undoPoint, System.Text.Encoding.UTF8, leaveOpen: true))
+        var buffer = spareUndoBuffers.Count > 0 ? spareUndoBuffers.Pop() : new MemoryStream();
+        buffer.SetLength(0);
+        using (var w = new BinaryWriter(buffer, System.Text.Encoding.UTF8, leaveOpen: true))
         {
             model.save(w);
             optimizer.save_state_dict(w);
         }
-        undoStepsApplied = StepsApplied;
-        CanUndo = true;
+        undoPoints.Add((buffer, StepsApplied));
         Commit();
     }
 
-    /// <summary>Takes back the step <see cref="CommitUndoable"/> applied: the network and optimizer are as they were before it.</summary>
-    public void Undo()
+    /// <summary>
+    /// Takes back the last <paramref name="steps"/> steps <see cref="CommitUndoable"/> applied (a held step is dropped too):
+    /// the network and optimizer are as they were before the earliest of them.
+    /// </summary>
+    public void UndoLast(int steps = 1)
     {
-        if (!CanUndo || undoPoint is null) return;
+        steps = Math.Min(steps, undoPoints.Count);
+        if (steps <= 0) return;
         Discard();
         DropPending();
-        undoPoint.Position = 0;
-        using (var r = new BinaryReader(undoPoint, System.Text.Encoding.UTF8, leaveOpen: true))
+        int first = undoPoints.Count - steps;
+        var (state, stepsApplied) = undoPoints[first];
+        state.Position = 0;
+        using (var r = new BinaryReader(state, System.Text.Encoding.UTF8, leaveOpen: true))
         {
             model.load(r);
             optimizer.load_state_dict(r);
         }
-        StepsApplied = undoStepsApplied;
-        CanUndo = false;
+        StepsApplied = stepsApplied;
+        for (int i = undoPoints.Count - 1; i >= first; i--) spareUndoBuffers.Push(undoPoints[i].State);
+        undoPoints.RemoveRange(first, steps);
     }
 
-    /// <summary>The step <see cref="CommitUndoable"/> applied was counted: it is kept for good.</summary>
-    public void ForgetUndo() => CanUndo = false;
+    /// <summary>Takes back the step <see cref="CommitUndoable"/> applied last.</summary>
+    public void Undo() => UndoLast(1);
+
+    /// <summary>The oldest <paramref name="steps"/> steps <see cref="CommitUndoable"/> applied were counted: they are kept for good.</summary>
+    public void ForgetOldest(int steps)
+    {
+        steps = Math.Min(steps, undoPoints.Count);
+        for (int i = 0; i < steps; i++) spareUndoBuffers.Push(undoPoints[i].State);
+        undoPoints.RemoveRange(0, steps);
+        while (spareUndoBuffers.Count > 2) spareUndoBuffers.Pop().Dispose(); // a run-ahead that ended leaves no big buffers behind
+    }
+
+    /// <summary>Every step <see cref="CommitUndoable"/> applied was counted.</summary>
+    public void ForgetUndo() => ForgetOldest(undoPoints.Count);
 
     /// <summary>The network's weights in TorchSharp's format (what <c>module.save</c> writes), for export.</summary>
     public byte[] WeightsBytes()
@@ -294,7 +316,7 @@ public sealed class ModelTrainer : IDisposable
     public void Load(string prefix)
     {
         DropPending();
-        CanUndo = false;
+        ForgetUndo();
         model.load(prefix + ".weights");
         optimizer.load_state_dict(prefix + ".optim");
         using var r = new BinaryReader(File.OpenRead(prefix + ".rng"));
@@ -309,7 +331,8 @@ public sealed class ModelTrainer : IDisposable
         if (disposed) return;
         disposed = true;
         DropPending();
-        undoPoint?.Dispose();
+        foreach (var (state, _) in undoPoints) state.Dispose();
+        foreach (var buffer in spareUndoBuffers) buffer.Dispose();
         optimizer.Dispose();
         model.Dispose();
         generator.Dispose();
