@@ -5,7 +5,9 @@
 #   deploy/local-cluster.sh [--students N] [--teacher-threads N] [--student-threads N] [coordinator options...]
 #
 # The teacher is the slowest network and on the critical path of every step, so by default it gets every
-# core and each student one thread (see docs/benchmarks.md).
+# core and each student one thread; the coordinator lets it run 2 steps ahead (--teacher-lookahead). No CPU
+# pinning and libgomp's default wait policy: on 2 cores, pinning and OMP_WAIT_POLICY=PASSIVE measured no better
+# (docs/benchmarks.md, issue 14; docs/deployment.md "Several nodes on one machine").
 #
 # Environment: P2PDISTILL_PORT (coordinator port, default 4053), P2PDISTILL_CONFIGURATION (Release).
 # Expects a build (dotnet build -c Release); deploy/run.sh does that first.

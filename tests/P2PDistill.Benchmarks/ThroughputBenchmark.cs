@@ -33,7 +33,7 @@ public static class ThroughputBenchmark
         .Declare("embedded-threads", "0", "threads per model actor in embedded mode (0: budget / models, at least 1)")
         .Declare("teacher-threads", "0", "multi-process: teacher threads (0: budget - students, at least 1)")
         .Declare("student-threads", "1", "multi-process: threads of each student")
-        .Declare("omp-wait-policy", "", "OMP_WAIT_POLICY of every process of every runner: passive or active (default: unset, libgomp's own)")
+        .Declare("omp-wait-policy", "", "OMP_WAIT_POLICY of the embedded and multi-process runners' processes: passive or active (default: unset, libgomp's own; single-process always keeps it)")
         .Declare("pin", "none", "multi-process CPU affinity: none, or split (taskset: the teacher on the first teacher-threads cores, the students on the rest)")
         .Declare("test-limit", "1000", "test images of the final evaluation (outside the measured steps)")
         .Declare("results", Path.Combine("runs", "benchmarks"), "results folder (runs and reports)")
@@ -96,7 +96,7 @@ public static class ThroughputBenchmark
                 ClassCount = o.Int("classes") > 0 ? o.Int("classes") : null,
                 StepProtocol = protocol,
                 TeacherLookahead = lookahead,
-                OmpWaitPolicy = WaitPolicy(o),
+                OmpWaitPolicy = kind == RunnerKind.SingleProcess ? null : WaitPolicy(o), // the reference keeps libgomp's default
                 Pin = Pin(o),
             };
             CohortOutcome outcome;
@@ -186,7 +186,7 @@ public static class ThroughputBenchmark
         sb.AppendLine();
         sb.AppendLine(inv, $"- {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; {machine}");
         sb.AppendLine(inv, $"- {o["steps"]} steps per run, the first {o["warmup"]} (at most half) left out; thread budget {o["threads"]}");
-        if (WaitPolicy(o) is { } policy) sb.AppendLine(inv, $"- OMP_WAIT_POLICY={policy.ToUpperInvariant()} in every node process of the runners (not the PyTorch reference's)");
+        if (WaitPolicy(o) is { } policy) sb.AppendLine(inv, $"- OMP_WAIT_POLICY={policy.ToUpperInvariant()} in the embedded and multi-process runners' processes (single-process and the PyTorch reference keep libgomp's default)");
         sb.AppendLine("- images/s: images of the measured steps / their summed wall time (evaluation and start-up excluded); ratio: to single-process");
         sb.AppendLine("- critical path: the slowest model's own forward + backward (single-process: the sum of all models', which run in turn); " +
                       "overhead: step wall time − critical path (serialisation, round trips, target building, scheduling)");

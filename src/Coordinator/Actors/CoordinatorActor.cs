@@ -15,7 +15,7 @@ public sealed record CoordinatorSettings(int MinStudents, TimeSpan StepTimeout, 
     ResumePoint? Resume = null, TimeSpan? FrozenAfter = null, StepProtocol Protocol = StepProtocol.Folded, int TeacherLookahead = CoordinatorSettings.DefaultTeacherLookahead)
 {
     /// <summary>The teacher's run-ahead by default (issue 14, measured in docs/benchmarks.md).</summary>
-    public const int DefaultTeacherLookahead = 0;
+    public const int DefaultTeacherLookahead = 2;
 
     /// <summary>The most steps the teacher may run ahead: each is an undo copy of its weights and optimizer state.</summary>
     public const int MaxTeacherLookahead = 8;

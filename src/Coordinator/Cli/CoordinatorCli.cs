@@ -31,7 +31,7 @@ public static class CoordinatorCli
         new("eval-timeout", ["Run:EvalTimeoutSeconds"], "seconds a model may take for an evaluation (default 600)"),
         new("teacher-lost", ["Run:TeacherLost"], "wait (default: pause until a teacher joins) or continue-ml"),
         new("step-protocol", ["Run:StepProtocol"], "folded (default: the teacher trains its whole step at once, one round trip per student step) or classic (two round trips)"),
-        new("teacher-lookahead", ["Run:TeacherLookahead"], "folded protocol: steps the teacher may run ahead of the students, 0-8 (default 0)"),
+        new("teacher-lookahead", ["Run:TeacherLookahead"], "folded protocol: steps the teacher may run ahead of the students, 0-8 (default 2)"),
         new("task", ["Training:Task", "Data:Task"], "classification (default) or detection: the models, losses, metrics and default data set follow"),
         new("dataset", ["Data:Dataset"], "fashion-mnist (default), mnist, folder, synthetic, medmnist, pneumoniamnist; detection: synthetic-detection (default), yolo, coco"),
         new("data-mode", ["Data:Mode"], "ship (default: the coordinator sends every batch) or local (every node has the dataset)"),

@@ -29,7 +29,7 @@ public sealed record ClusterRunOptions
     /// <summary>folded (the teacher's fast path and one round trip per step) or classic (two round trips); the same math.</summary>
     public StepProtocol StepProtocol { get; init; } = StepProtocol.Folded;
 
-    /// <summary>Folded protocol: steps the teacher may run ahead of the students (0: it gets step s+1 with the students' fold of step s).</summary>
+    /// <summary>Folded protocol: steps the teacher may run ahead of the students (0: it gets step s+1 with the students' fold of step s); the classic protocol ignores it.</summary>
     public int TeacherLookahead { get; init; } = CoordinatorSettings.DefaultTeacherLookahead;
 
     public IReadOnlyList<string> Validate()
@@ -43,8 +43,6 @@ public sealed record ClusterRunOptions
         if (!(EvalTimeoutSeconds > 0)) errors.Add($"eval-timeout must be > 0 seconds (got {EvalTimeoutSeconds})");
         if (TeacherLookahead is < 0 or > CoordinatorSettings.MaxTeacherLookahead)
             errors.Add($"teacher-lookahead must be between 0 and {CoordinatorSettings.MaxTeacherLookahead} steps (got {TeacherLookahead})");
-        if (TeacherLookahead > 0 && StepProtocol != StepProtocol.Folded)
-            errors.Add($"teacher-lookahead needs --step-protocol folded (got {TeacherLookahead} with classic); drop one of them");
         return errors;
     }
 

@@ -31,6 +31,18 @@ public sealed class BadSettingsSpecs
         Assert.Contains("1 is the default", error);
     }
 
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(9)]
+    public void Should_name_a_teacher_lookahead_out_of_range(int lookahead)
+    {
+        var error = Assert.Single(new ClusterRunOptions { TeacherLookahead = lookahead }.Validate());
+
+        Assert.Equal($"teacher-lookahead must be between 0 and 8 steps (got {lookahead})", error);
+        Assert.Empty(new ClusterRunOptions { TeacherLookahead = 8 }.Validate());
+        Assert.Empty(new ClusterRunOptions { TeacherLookahead = 2, StepProtocol = P2PDistill.Coordinator.Actors.StepProtocol.Classic }.Validate()); // ignored there
+    }
+
     [Fact]
     public void Should_report_a_bad_shared_temperature_even_when_both_specific_ones_are_given()
     {

@@ -245,7 +245,7 @@ public sealed class FoldedProtocolFaultSpecs(ITestOutputHelper output) : Coordin
         Done(s1, f1.Apply);
         Timeout(f2.Apply.Attempt); // s2 is silent
         var dropped = s2.Probe.ExpectMsg<DroppedFromCohort>();
-        Assert.Equal(0, dropped.CountedThrough); // step 1 was not counted for it: if it applied it, it starts over when taken back
+        Assert.Equal(0, dropped.CountedThrough); // step 1 was not counted for it: if it applied it, it takes that update back
         AwaitCondition(() => RecordedSteps.Count == 1);
 
         TeacherStep(t, teacher2);
