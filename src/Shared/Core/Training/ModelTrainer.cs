@@ -161,9 +161,6 @@ public sealed class ModelTrainer : IDisposable
     private readonly List<(MemoryStream State, long StepsApplied)> undoPoints = [];
     private readonly Stack<MemoryStream> spareUndoBuffers = new();
 
-    /// <summary>How many applied steps <see cref="UndoLast"/> can still take back.</summary>
-    public int UndoableSteps => undoPoints.Count;
-
     /// <summary>Whether <see cref="UndoLast"/> can take back a step applied by <see cref="CommitUndoable"/>.</summary>
     public bool CanUndo => undoPoints.Count > 0;
 
