@@ -10,7 +10,7 @@ using P2PDistill.Shared.Hosting;
 namespace P2PDistill.Coordinator.Hosting;
 
 /// <summary>
-/// The coordinator process: the evaluate, predict and experiment commands, or a run — single-process, embedded (one actor
+/// The coordinator process: the evaluate, predict, export and experiment commands, or a run — single-process, embedded (one actor
 /// system) or the cluster coordinator (<see cref="CoordinatorRun"/>, <see cref="ClusterRunService"/>).
 /// </summary>
 public static class CoordinatorProgram
@@ -19,6 +19,7 @@ public static class CoordinatorProgram
     {
         if (args.Length > 0 && args[0] == "evaluate") return await EvaluateCommand.RunAsync(args[1..]);
         if (args.Length > 0 && args[0] == "predict") return await PredictCommand.RunAsync(args[1..]);
+        if (args.Length > 0 && args[0] == "export") return await ExportCommand.RunAsync(args[1..]);
         if (args.Length > 0 && args[0] == "experiment") return await ExperimentCommand.RunAsync(args[1..]);
 
         var builder = NodeHost.CreateBuilder(args, CoordinatorCli.Create(), CoordinatorCli.Usage, "appsettings.coordinator.json", out var exitCode);

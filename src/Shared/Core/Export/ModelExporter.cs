@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Security.Cryptography;
 using P2PDistill.Shared.Models;
+using P2PDistill.Shared.Onnx;
 using P2PDistill.Shared.Training;
 using TorchSharp;
 using TorchSharp.PyBridge;
@@ -8,17 +9,18 @@ using static TorchSharp.torch;
 
 namespace P2PDistill.Shared.Export;
 
-/// <summary>The three files of one export.</summary>
-public sealed record ExportResult(ModelCard Card, string CardPath, string WeightsPath, string SafetensorsPath)
+/// <summary>The files of one export: weights, safetensors and card, and the ONNX model when one was written.</summary>
+public sealed record ExportResult(ModelCard Card, string CardPath, string WeightsPath, string SafetensorsPath, string? OnnxPath = null)
 {
-    public IReadOnlyList<string> Paths => [WeightsPath, SafetensorsPath, CardPath];
+    public IReadOnlyList<string> Paths => OnnxPath is null ? [WeightsPath, SafetensorsPath, CardPath] : [WeightsPath, SafetensorsPath, OnnxPath, CardPath];
 }
 
 /// <summary>
 /// Writes a trained network as <c>BASE.dat</c> (TorchSharp's own <c>Module.save</c>), <c>BASE.safetensors</c> (its state dict:
 /// parameters and buffers such as batch-norm running statistics, each in its own dtype and shape) and <c>BASE.json</c> (the
-/// <see cref="ModelCard"/>, with the SHA-256 of both weight files). Every file is written atomically, the card last, so a card
-/// on disk always describes complete weight files.
+/// <see cref="ModelCard"/>, with the SHA-256 of both weight files), and on request <c>BASE.onnx</c> (<see cref="OnnxExporter"/>:
+/// the classifiers of the registry, normalisation folded in; listed in the card as format "onnx"). Every file is written
+/// atomically, the card last, so a card on disk always describes complete files.
 /// </summary>
 public static class ModelExporter
 {
@@ -37,24 +39,27 @@ public static class ModelExporter
     /// <summary>
     /// Exports <paramref name="model"/>, which must be the network <paramref name="card"/> describes (same architecture, input
     /// shape and classes: its state dict is compared with a freshly built one). Fills the card's parameter count, format versions
-    /// and files. Returns the paths and the card as written.
+    /// and files. Returns the paths and the card as written. <paramref name="onnx"/>: also write <c>BASE.onnx</c> when the
+    /// architecture has an ONNX export (<see cref="OnnxExporter.Supports"/>; others are exported without it).
     /// </summary>
     /// <exception cref="ModelExportException">The card is invalid or does not describe <paramref name="model"/>.</exception>
-    public static ExportResult Export(nn.Module model, ModelCard card, string directory, string baseName)
+    public static ExportResult Export(nn.Module model, ModelCard card, string directory, string baseName, bool onnx = false)
     {
         ArgumentNullException.ThrowIfNull(model);
         CheckCard(card);
         CheckMatches(model, card);
-        return Write(model, card, directory, baseName, weightBytes: null);
+        return Write(model, card, directory, baseName, weightBytes: null, onnx);
     }
 
     /// <summary>
     /// Exports a network received as TorchSharp <c>Module.save</c> bytes (a model actor's weights, e.g. from a remote node):
     /// rebuilds <paramref name="card"/>'s architecture, loads the bytes strictly (every tensor present, same shapes) and exports
-    /// it. The .dat file holds <paramref name="torchSharpWeights"/> unchanged.
+    /// it. The .dat file holds <paramref name="torchSharpWeights"/> unchanged. This is the export of every run (a model actor's final
+    /// weights), so <paramref name="onnx"/> is on by default: <c>BASE.onnx</c> is written beside the weights for every architecture
+    /// that has an ONNX export (<see cref="OnnxExporter.Supports"/>), and left out for the others (detectors, the benchmark model).
     /// </summary>
     /// <exception cref="ModelExportException">The card is invalid or the bytes do not load into its architecture.</exception>
-    public static ExportResult ExportBytes(byte[] torchSharpWeights, ModelCard card, string directory, string baseName)
+    public static ExportResult ExportBytes(byte[] torchSharpWeights, ModelCard card, string directory, string baseName, bool onnx = true)
     {
         ArgumentNullException.ThrowIfNull(torchSharpWeights);
         CheckCard(card);
@@ -68,7 +73,7 @@ public static class ModelExporter
             throw new ModelExportException($"The weights of '{card.ModelId}' ({torchSharpWeights.Length} bytes) do not load into " +
                 $"{card.Architecture} {card.Spec}: {e.Message}", e);
         }
-        return Write(module, card, directory, baseName, torchSharpWeights);
+        return Write(module, card, directory, baseName, torchSharpWeights, onnx);
     }
 
     /// <summary>Lowercase hex SHA-256 of a file.</summary>
@@ -78,7 +83,7 @@ public static class ModelExporter
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
-    private static ExportResult Write(nn.Module model, ModelCard card, string directory, string baseName, byte[]? weightBytes)
+    private static ExportResult Write(nn.Module model, ModelCard card, string directory, string baseName, byte[]? weightBytes, bool onnx)
     {
         CheckBaseName(baseName);
         Directory.CreateDirectory(directory);
@@ -107,8 +112,15 @@ public static class ModelExporter
                 Describe(safetensorsPath, SafetensorsFormat),
             ],
         };
+        string? onnxPath = null;
+        if (onnx && OnnxExporter.Supports(card.Architecture) && model is nn.Module<Tensor, Tensor> network)
+        {
+            onnxPath = Path.GetFullPath(Path.Combine(directory, baseName + OnnxExporter.Extension));
+            var onnxFile = OnnxExporter.Write(OnnxExporter.Build(network, written with { Files = [] }), onnxPath);
+            written = written with { Files = [.. written.Files, onnxFile] };
+        }
         AtomicFile.WriteAllText(cardPath, written.ToJson());
-        return new ExportResult(written, cardPath, weightsPath, safetensorsPath);
+        return new ExportResult(written, cardPath, weightsPath, safetensorsPath, onnxPath);
     }
 
     private static ExportedFile Describe(string path, string format) =>
