@@ -12,9 +12,11 @@ public static class CoordinatorCli
           --embedded        coordinator, teacher and --students students as actors in this one process
           --single-process  the reference trainer: one loop, no actors
 
-        Exported models (BASE.json cards beside BASE.dat and BASE.safetensors):
-               p2pdistill-coordinator evaluate --model MODEL.json [--model ...] [--dataset ...]   (evaluate --help)
-               p2pdistill-coordinator predict --model MODEL.json [--model ...] IMAGE...           (predict --help)
+        Exported models (BASE.json cards beside BASE.dat, BASE.safetensors and BASE.onnx; MODEL: a card, or an .onnx file
+        run by ONNX Runtime):
+               p2pdistill-coordinator evaluate --model MODEL [--model ...] [--dataset ...]        (evaluate --help)
+               p2pdistill-coordinator predict --model MODEL [--model ...] IMAGE...                (predict --help)
+               p2pdistill-coordinator export --model MODEL.json [--model ...] --onnx              (export --help)
 
         The paper's comparison (modes x seeds x cohort sizes x temperatures, resumable):
                p2pdistill-coordinator experiment [--modes ...] [--seeds 1,2,3] [--students 2,4] [--epochs N] (experiment --help)

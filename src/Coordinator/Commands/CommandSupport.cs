@@ -1,3 +1,4 @@
+using P2PDistill.Coordinator.Onnx;
 using System.Globalization;
 using Microsoft.Extensions.Configuration;
 using P2PDistill.Shared.Export;
@@ -119,17 +120,37 @@ internal static class CommandSupport
         }
     }
 
-    public static void Dispose(IEnumerable<ExportedModel> models)
+    /// <summary>
+    /// Loads every model to predict with: a card (.json) into TorchSharp (<see cref="ExportedModel.Load"/>, checksums included), an
+    /// .onnx file into ONNX Runtime (<see cref="OnnxRuntimeModel.Load"/>). Disposes what was loaded when one fails.
+    /// </summary>
+    public static List<IImagePredictor> LoadPredictors(IReadOnlyList<string> paths)
+    {
+        var models = new List<IImagePredictor>();
+        try
+        {
+            foreach (var path in paths)
+                models.Add(OnnxRuntimeModel.IsOnnxPath(path) ? OnnxRuntimeModel.Load(path) : ExportedModel.Load(path));
+            return models;
+        }
+        catch
+        {
+            Dispose(models);
+            throw;
+        }
+    }
+
+    public static void Dispose(IEnumerable<IDisposable> models)
     {
         foreach (var m in models) m.Dispose();
     }
 
     /// <summary>
     /// Refuses models that cannot be scored or ensembled together: each must have the first one's task (a detector and a
-    /// classifier are refused by task first), then its input shape and classes. The message names both cards.
+    /// classifier are refused by task first), then its input shape and classes. The message names both files.
     /// </summary>
     /// <param name="what">"evaluation" or "prediction", for the message.</param>
-    public static void EnsureCompatible(IReadOnlyList<ExportedModel> models, string what)
+    public static void EnsureCompatible(IReadOnlyList<IImagePredictor> models, string what)
     {
         var first = models[0];
         foreach (var m in models.Skip(1))
@@ -143,7 +164,7 @@ internal static class CommandSupport
         }
     }
 
-    public static string Describe(ExportedModel m) =>
+    public static string Describe(IImagePredictor m) =>
         $"'{m.CardPath}' ({m.Card.Architecture} '{m.Card.ModelId}', {m.InputShape} input, {m.NumClasses} classes: {Names(m.ClassNames)})";
 
     public static string Names(IReadOnlyList<string> names) =>

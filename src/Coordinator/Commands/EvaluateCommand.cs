@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using P2PDistill.Coordinator.Onnx;
 using P2PDistill.Shared.Data;
 using P2PDistill.Shared.Export;
 using P2PDistill.Shared.Hosting;
@@ -24,10 +25,11 @@ public static class EvaluateCommand
     private const string Section = "Evaluate";
 
     public const string Usage = """
-        Usage: p2pdistill-coordinator evaluate --model MODEL.json [--model MODEL2.json ...] [options]
+        Usage: p2pdistill-coordinator evaluate --model MODEL.json|MODEL.onnx [--model ...] [options]
 
           Scores exported models on the test split of a dataset, and their ensemble (mean of the models' probabilities;
-          of their probability maps for detectors) when several are given. The models must share task, classes and input
+          of their probability maps for detectors) when several are given. A card (.json) runs in TorchSharp; an .onnx
+          file (a model's, or an ensemble.onnx) runs in ONNX Runtime on the CPU, with no TorchSharp at inference. The models must share task, classes and input
           shape, and the dataset must have them. Classifiers: accuracy, macro-F1, NLL (two classes: ROC-AUC, sensitivity,
           specificity); detectors: mAP@0.5, mAP@0.5:0.95, AP@0.5 per class, detections.
           The dataset defaults to the one the first model was trained on; the image size and channels of an image folder,
@@ -39,7 +41,7 @@ public static class EvaluateCommand
 
     public static CommandLine Create() => new(
     [
-        new("model", [$"{Section}:{CommandSupport.ModelsKey}"], "an exported model's card (.json, beside its .dat and .safetensors)", IsRepeatable: true),
+        new("model", [$"{Section}:{CommandSupport.ModelsKey}"], "an exported model's card (.json, beside its .dat and .safetensors), run by TorchSharp; or an .onnx file (one model or an ensemble), run by ONNX Runtime", IsRepeatable: true),
         new("dataset", ["Data:Dataset"], "fashion-mnist, mnist, folder, synthetic, medmnist, pneumoniamnist; detectors: synthetic-detection, yolo, coco (default: the dataset the first model was trained on)"),
         new("data-path", ["Data:Path"], "directory of the IDX files or of the image folder; the .npz file; the YOLO folder or COCO JSON"),
         new("batch-size", [$"{Section}:BatchSize"], "images per forward pass (default 128)"),
@@ -63,7 +65,7 @@ public static class EvaluateCommand
             throw new CommandInputException("evaluate needs at least one --model CARD.json (the .json written beside an exported model's weights).");
         int batchSize = CommandSupport.PositiveInt(parsed.Values, $"{Section}:BatchSize", "--batch-size", 128);
 
-        var models = CommandSupport.LoadModels(cards);
+        var models = CommandSupport.LoadPredictors(cards);
         try
         {
             CommandSupport.EnsureCompatible(models, "evaluation");
@@ -73,9 +75,9 @@ public static class EvaluateCommand
             foreach (var m in models) CheckFits(m, test);
 
             // Every model counts as a student, so that the task's ensemble is the mean over all of them.
-            var predictions = models.Select(m => (m.Card.ModelId, ModelRole.Student, m.Predict(test, batchSize))).ToList();
+            var predictions = models.Select(m => (m.Card.ModelId, ModelRole.Student, m.PredictAll(test, batchSize))).ToList();
             var evaluation = models[0].Task.Evaluate(0, 0, predictions, test);
-            var rows = models.Select((m, i) => (m.Card.ModelId, m.Card.Architecture, Path.GetFileName(m.CardPath), evaluation.Models[i].Metrics)).ToList();
+            var rows = models.Select((m, i) => (m.Card.ModelId, Architecture(m), Path.GetFileName(m.CardPath), evaluation.Models[i].Metrics)).ToList();
             if (models.Count > 1 && evaluation.StudentEnsemble is { } ensemble)
                 rows.Add(($"ensemble of {models.Count}", "mean of probabilities", "", ensemble));
 
@@ -87,6 +89,14 @@ public static class EvaluateCommand
             CommandSupport.Dispose(models);
         }
     }
+
+    /// <summary>The architecture, and for an .onnx file that ONNX Runtime ran it (an ensemble file: its members' count).</summary>
+    private static string Architecture(IImagePredictor m) => m switch
+    {
+        OnnxRuntimeModel { Kind: "ensemble" } e => $"ensemble of {e.MemberCount} {e.Card.Architecture} ({e.Engine})",
+        OnnxRuntimeModel o => $"{o.Card.Architecture} ({o.Engine})",
+        _ => m.Card.Architecture,
+    };
 
     /// <summary>Data options from the flags; what they leave open comes from the first model's card (its task, training dataset and input shape).</summary>
     private static DataOptions DataOptionsFor(Dictionary<string, string?> values, ModelCard card)
@@ -113,7 +123,7 @@ public static class EvaluateCommand
         return data;
     }
 
-    private static void CheckFits(ExportedModel m, IImageDataset test)
+    private static void CheckFits(IImagePredictor m, IImageDataset test)
     {
         string? why = null;
         if (m.InputShape != test.Shape) why = $"its input is {m.InputShape} but the images are {test.Shape}";

@@ -24,14 +24,15 @@ public static class PredictCommand
     private const int BatchSize = 64;
 
     public const string Usage = """
-        Usage: p2pdistill-coordinator predict --model MODEL.json [--model MODEL2.json ...] [--draw DIR] IMAGE...
+        Usage: p2pdistill-coordinator predict --model MODEL.json|MODEL.onnx [--model ...] [--draw DIR] IMAGE...
 
           Classifiers: prints, for each image file, its top class and that class's probability (tab-separated).
           Detectors: prints one line per detected box, IMAGE, CLASS, SCORE, X1, Y1, X2, Y2 (tab-separated; the corners in
           pixels of the original image: the image is letterboxed for the model and the boxes are taken back), by
           decreasing score, and "IMAGE<TAB>-" for an image without detections.
           Several models predict as their ensemble (mean of their probabilities, or of their probability maps); they must
-          share task, classes and input shape.
+          share task, classes and input shape. A card (.json) runs in TorchSharp; an .onnx file (a model's, or an
+          ensemble.onnx) runs in ONNX Runtime on the CPU, with no TorchSharp at inference.
           --draw DIR writes DIR/NAME.png for each image (NAME: the file's name without extension; NAME-2.png, ... when two
           images share a name): the original image with the boxes (class and score) or the top class drawn on it.
           Exit code 0: done; 2: bad input (unknown option, missing or corrupt model, models of different tasks,
@@ -40,7 +41,7 @@ public static class PredictCommand
 
     public static CommandLine Create() => new(
     [
-        new("model", [$"{Section}:{CommandSupport.ModelsKey}"], "an exported model's card (.json, beside its .dat and .safetensors)", IsRepeatable: true),
+        new("model", [$"{Section}:{CommandSupport.ModelsKey}"], "an exported model's card (.json, beside its .dat and .safetensors), run by TorchSharp; or an .onnx file (one model or an ensemble), run by ONNX Runtime", IsRepeatable: true),
         new("draw", [$"{Section}:Draw"], "folder to write each image with its prediction drawn on it, as NAME.png (created if missing)"),
     ]);
 
@@ -59,7 +60,7 @@ public static class PredictCommand
             throw new CommandInputException("predict needs at least one image file after the options.");
         var drawTo = parsed.Values.TryGetValue($"{Section}:Draw", out var folder) && !string.IsNullOrWhiteSpace(folder) ? folder : null;
 
-        var models = CommandSupport.LoadModels(cards);
+        var models = CommandSupport.LoadPredictors(cards);
         try
         {
             var first = models[0];

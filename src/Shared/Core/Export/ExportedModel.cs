@@ -17,7 +17,7 @@ public enum WeightsFormat { TorchSharp, Safetensors }
 /// <see cref="Task"/> makes of the output (<see cref="ITrainingTask.Predictions"/>: class probabilities, or a detector's
 /// probability map), exactly as the run's evaluation saw it. Not thread-safe: use one instance from one thread at a time.
 /// </summary>
-public sealed class ExportedModel : IDisposable
+public sealed class ExportedModel : IImagePredictor
 {
     private readonly nn.Module<Tensor, Tensor> network;
     private bool disposed;
@@ -34,6 +34,8 @@ public sealed class ExportedModel : IDisposable
 
     public ModelCard Card { get; }
     public string CardPath { get; }
+
+    public string Engine => "TorchSharp";
 
     /// <summary>The weight file that was loaded.</summary>
     public string WeightsPath { get; }
@@ -122,20 +124,7 @@ public sealed class ExportedModel : IDisposable
     }
 
     /// <summary>The predictions (as <see cref="Predict(ImageBatch)"/>) for every image of <paramref name="dataset"/>, in order.</summary>
-    public float[] Predict(IImageDataset dataset, int batchSize = 128)
-    {
-        ArgumentNullException.ThrowIfNull(dataset);
-        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
-        var result = new float[(long)dataset.Count * OutputsPerImage];
-        int offset = 0;
-        foreach (var indices in BatchPlan.InOrder(dataset.Count, batchSize).Batches(0))
-        {
-            var probabilities = Predict(BatchBuilder.Build(dataset, indices));
-            probabilities.CopyTo(result, offset);
-            offset += probabilities.Length;
-        }
-        return result;
-    }
+    public float[] Predict(IImageDataset dataset, int batchSize = 128) => this.PredictAll(dataset, batchSize);
 
     public void Dispose()
     {

@@ -56,7 +56,7 @@ public static class PredictionReadouts
     };
 
     /// <summary>The readout of <paramref name="model"/>'s task, input shape and classes.</summary>
-    public static IPredictionReadout For(ExportedModel model) => For(model.Card.Task, model.Spec, model.ClassNames);
+    public static IPredictionReadout For(IImagePredictor model) => For(model.Card.Task, model.Card.Spec, model.ClassNames);
 
     /// <summary>Channel-first pixels of image <paramref name="index"/> of <paramref name="split"/>.</summary>
     internal static byte[] Pixels(IImageDataset split, int index)
