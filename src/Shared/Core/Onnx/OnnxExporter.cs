@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Reflection;
 using System.Text.Json;
 using Google.Protobuf;
@@ -38,6 +39,12 @@ public static class OnnxExporter
 
     /// <summary>The name of the dynamic first dimension of the input and outputs.</summary>
     public const string BatchDimension = "batch";
+
+    /// <summary>
+    /// Metadata key (after <see cref="MetadataPrefix"/>) of the multiply-accumulates per image of the graph's convolutions and fully
+    /// connected layers (an ensemble: of all its members).
+    /// </summary>
+    public const string MacsKey = "macs_per_image";
 
     /// <summary>Prefix of this exporter's metadata_props keys.</summary>
     public const string MetadataPrefix = "p2pdistill.";
@@ -94,6 +101,7 @@ public static class OnnxExporter
         Metadata(model, "normalization.mean", JsonSerializer.Serialize(card.Normalization.Mean));
         Metadata(model, "normalization.std", JsonSerializer.Serialize(card.Normalization.Std));
         Metadata(model, "outputs", $"{ProbabilitiesName}: softmax over the classes (main output); {LogitsName}: before softmax");
+        Metadata(model, MacsKey, graph.MultiplyAccumulates.ToString(CultureInfo.InvariantCulture));
         return model;
     }
 
@@ -146,6 +154,7 @@ public static class OnnxExporter
         })));
         CommonMetadata(model, first, $"each member's own: ({InputName} / 255 - mean[c]) / std[c], folded into the graph: feed raw pixel values 0-255");
         Metadata(model, "outputs", $"{ProbabilitiesName}: mean of the members' softmax over the classes");
+        Metadata(model, MacsKey, graph.MultiplyAccumulates.ToString(CultureInfo.InvariantCulture));
         return model;
     }
 

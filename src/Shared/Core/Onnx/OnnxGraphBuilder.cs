@@ -22,6 +22,12 @@ internal sealed class OnnxGraphBuilder
 
     public GraphProto Graph { get; }
 
+    /// <summary>
+    /// Multiply-accumulates per image of the convolutions and fully connected layers emitted so far (what the compression report
+    /// counts; normalisation, activations, pooling and additions are left out, as profilers of MACs do).
+    /// </summary>
+    public long MultiplyAccumulates { get; set; }
+
     /// <summary>Prepended to every name made from now on ("student-1/" for an ensemble member; empty for one model).</summary>
     public string Prefix { get; set; } = "";
 

@@ -166,6 +166,7 @@ internal sealed class OnnxModuleEmitter(OnnxGraphBuilder graph, string modelName
             OnnxGraphBuilder.Int("group", conv.groups));
         long h = PooledSize(x.Shape[1], kernel[0], stride[0], padding[0], dilation[0], ceil: false);
         long w = PooledSize(x.Shape[2], kernel[1], stride[1], padding[1], dilation[1], ceil: false);
+        graph.MultiplyAccumulates += conv.out_channels * h * w * (conv.in_channels / conv.groups) * kernel[0] * kernel[1];
         return new OnnxValue(output, [conv.out_channels, h, w]);
     }
 
@@ -283,6 +284,7 @@ internal sealed class OnnxModuleEmitter(OnnxGraphBuilder graph, string modelName
         var inputs = new List<string> { x.Name, graph.Initializer(path + ".weight", Floats(weight), weight.shape) };
         if (linear.bias is { } bias) inputs.Add(graph.Initializer(path + ".bias", Floats(bias), bias.shape));
         var output = graph.Node("Gemm", inputs, path, OnnxGraphBuilder.Int("transB", 1));
+        graph.MultiplyAccumulates += weight.shape[0] * weight.shape[1];
         return new OnnxValue(output, [weight.shape[0]]);
     }
 }
