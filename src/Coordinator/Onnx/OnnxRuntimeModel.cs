@@ -136,6 +136,7 @@ public sealed class OnnxRuntimeModel : IImagePredictor
                     Classes = new ClassList(classes.Count, classes),
                     InputShape = ParseShape(Get("input_shape"), path),
                     Normalization = first.Normalization ?? new NormalizationInfo([0f], [1f]),
+                    Training = Get("training") is { } training ? JsonSerializer.Deserialize<TrainingSummary>(training, ModelCard.JsonOptions) : null,
                 };
                 return (card, kind, members.Count);
             }

@@ -1,6 +1,8 @@
 using Microsoft.Extensions.Logging;
 using P2PDistill.Shared.Data;
+using P2PDistill.Coordinator.Commands;
 using P2PDistill.Shared.Export;
+using P2PDistill.Shared.Onnx;
 using P2PDistill.Shared.Losses;
 using P2PDistill.Shared.Training;
 
@@ -40,5 +42,34 @@ public static class RunExports
             logger.LogInformation("Evaluate the student ensemble again with: p2pdistill-coordinator evaluate {Models}", string.Join(" ", students));
         }
         return written;
+    }
+
+    /// <summary>
+    /// The students' ensemble as one ONNX graph (the mean of their softmax, or of their probability maps), <c>models/ensemble.onnx</c>,
+    /// when there are two students or more and each has an .onnx file; its path, or null. A failure is logged and leaves the
+    /// other exports as they are.
+    /// </summary>
+    public static string? WriteEnsemble(IReadOnlyList<ExportResult> exports, ILogger logger)
+    {
+        var students = exports.Where(e => e.Card.Role == "student").ToList();
+        if (students.Count < 2 || students.Any(s => s.OnnxPath is null)) return null;
+        var path = Path.Combine(Path.GetDirectoryName(students[0].CardPath)!, ExportCommand.EnsembleFileName);
+        var models = new List<ExportedModel>();
+        try
+        {
+            foreach (var s in students) models.Add(ExportedModel.Load(s.CardPath));
+            OnnxExporter.Write(OnnxExporter.BuildEnsemble(models.Select(m => (m.Network, m.Card)).ToList()), path);
+            logger.LogInformation("Exported the ensemble of {Count} students as one ONNX graph: {Path}", students.Count, path);
+            return path;
+        }
+        catch (Exception ex) when (ex is ModelExportException or IOException)
+        {
+            logger.LogError("Export of the student ensemble to ONNX failed: {Message}", ex.Message);
+            return null;
+        }
+        finally
+        {
+            foreach (var m in models) m.Dispose();
+        }
     }
 }

@@ -126,6 +126,9 @@ public sealed class RunSession : IDisposable
                     PrecisionRecallPlot.Draw(Run.Path, final);
                 }
                 var exports = RunExports.Write(result, Plan.Training, Plan.Data, Plan.Splits.ClassNames, logger);
+                var ensemble = RunExports.WriteEnsemble(exports, logger);
+                if (exports.Count > 0 && CompressionReport.Write(Path.GetDirectoryName(exports[0].CardPath)!, exports, ensemble, result.Final, logger) is { } compression)
+                    summary += Environment.NewLine + compression;
                 // Detection: plots/detections.png from the exported models (logged, never failing the run); classification: nothing.
                 TestImagesPlot.Draw(Run.Path, Plan, exports, logger);
             }

@@ -54,6 +54,21 @@ public sealed class SingleProcessRunSpecs : IDisposable
             Assert.Contains($"| {id} |", evaluation.Stdout);
         var ensembleRow = evaluation.Stdout.Split('\n').Single(l => l.StartsWith("| ensemble", StringComparison.Ordinal) || l.StartsWith("| student-ensemble", StringComparison.Ordinal));
         Assert.Contains(finalEval["student-ensemble"].ToString("F4", System.Globalization.CultureInfo.InvariantCulture), ensembleRow);
+
+        // ONNX: every model, the students' ensemble as one graph, and the compression report (also in summary.md); ONNX Runtime
+        // scores the ensemble file as the run did.
+        foreach (var id in new[] { "teacher", "student-1", "student-2", "student-3", "ensemble" })
+            Assert.True(File.Exists(Path.Combine(run, "models", id + ".onnx")), $"missing models/{id}.onnx");
+        var compression = File.ReadAllText(Path.Combine(run, "models", "compression.md"));
+        foreach (var id in new[] { "teacher", "student-1", "student-2", "student-3", "student-ensemble" })
+            Assert.Contains($"| {id} |", compression);
+        Assert.Contains("| model | architecture | parameters | ONNX file | MACs/image | ms/image, batch 1 | ms/image, batch 32 | accuracy |", compression);
+        Assert.Contains("## Compression", File.ReadAllText(Path.Combine(run, "summary.md")));
+        var onnx = RunningProcess.Run(NodeArgs.Coordinator("evaluate").With("--model", Path.Combine(run, "models", "ensemble.onnx"))
+            .Config("Data:SyntheticTrain", 256).Config("Data:SyntheticTest", 64), dir, TimeSpan.FromMinutes(2));
+        Assert.True(onnx.ExitCode == (int)ExitCode.Completed, onnx.Output);
+        var onnxRow = onnx.Stdout.Split('\n').Single(l => l.StartsWith("| ensemble | ensemble of 3 tiny (ONNX Runtime) |", StringComparison.Ordinal));
+        Assert.Contains(finalEval["student-ensemble"].ToString("F4", System.Globalization.CultureInfo.InvariantCulture), onnxRow);
     }
 
     [Fact]
@@ -73,6 +88,11 @@ public sealed class SingleProcessRunSpecs : IDisposable
         Assert.Contains("teacher tiny, tiny, mlp, tiny; mode kd-ml", summary);
         Assert.Contains("alpha and beta ramped up over 1 epochs", summary);
         Assert.Contains("| model | accuracy | macro-F1 | ROC-AUC | sensitivity | specificity |", summary);
+        // Two classes: the compression report gives ROC-AUC beside accuracy, with the mixed cohort's architectures.
+        var compression = File.ReadAllText(Path.Combine(run, "models", "compression.md"));
+        Assert.Contains("| accuracy | ROC-AUC |", compression);
+        Assert.Contains("| student-2 | mlp |", compression);
+        Assert.Contains("| student-ensemble | 3 × tiny, mlp |", compression);
         Assert.Contains("Best epoch on the validation split:", summary);
         Assert.Equal(2 * 5, new RunFiles(run).Evaluations().Count(e => e.Split == "val"));
         var roc = File.ReadAllBytes(Path.Combine(run, "plots", "roc.png"));

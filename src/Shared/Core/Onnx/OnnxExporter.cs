@@ -154,6 +154,8 @@ public static class OnnxExporter
         })));
         CommonMetadata(model, first, $"each member's own: ({InputName} / 255 - mean[c]) / std[c], folded into the graph: feed raw pixel values 0-255");
         Metadata(model, "outputs", $"{ProbabilitiesName}: mean of the members' softmax over the classes");
+        // What the first member was trained on (data set, seed, ...), so that evaluate finds the data set the ensemble fits.
+        if (first.Training is { } training) Metadata(model, "training", JsonSerializer.Serialize(training, ModelCard.JsonOptions));
         Metadata(model, MacsKey, graph.MultiplyAccumulates.ToString(CultureInfo.InvariantCulture));
         return model;
     }
