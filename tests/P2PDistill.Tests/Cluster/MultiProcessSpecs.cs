@@ -40,6 +40,12 @@ public sealed class MultiProcessSpecs : IDisposable
         Assert.Contains("| student-ensemble |", coordinator.Output);
         foreach (var id in new[] { "teacher", "student-1", "student-2" })
             Assert.True(new FileInfo(Path.Combine(dir, "run", "models", id + ".dat")).Length > 100, $"{id}'s weights were not exported");
+        // ONNX for every model and the ensemble, and the compression report.
+        foreach (var id in new[] { "teacher", "student-1", "student-2", "ensemble" })
+            Assert.True(File.Exists(Path.Combine(dir, "run", "models", id + ".onnx")), $"missing models/{id}.onnx");
+        var compression = File.ReadAllText(Path.Combine(dir, "run", "models", "compression.md"));
+        foreach (var id in new[] { "teacher", "student-1", "student-2", "student-ensemble" })
+            Assert.Contains($"| {id} |", compression);
         // Checkpoints at steps 4, 8, 12 and the epoch's end (15), the newest two kept, each whole.
         var checkpoints = new P2PDistill.Shared.Training.CheckpointStore(Path.Combine(dir, "run", "checkpoints"), 2).List();
         Assert.Equal(["step-00000015", "step-00000012"], checkpoints.Select(Path.GetFileName));
