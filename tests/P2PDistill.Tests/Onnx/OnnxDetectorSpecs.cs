@@ -304,7 +304,7 @@ public sealed class OnnxDetectorSpecs(ITestOutputHelper log) : IDisposable
     }
 
     [Fact]
-    public void Should_refuse_classifiers_mixed_with_detectors_and_a_network_that_is_not_the_cards_detector()
+    public void Should_refuse_classifiers_mixed_with_detectors_detectors_of_other_layouts_and_a_network_that_is_not_the_cards_detector()
     {
         var spec = new ModelSpec(3, 32, 32, 2);
         using var detector = RandomDetector("det-student", spec, Reddish, seed: 51);
@@ -320,6 +320,12 @@ public sealed class OnnxDetectorSpecs(ITestOutputHelper log) : IDisposable
         using var other = RandomDetector("det-student", larger, Reddish, seed: 52);
         var sizes = Assert.Throws<ModelExportException>(() => OnnxExporter.BuildEnsemble([(detector, detectorCard), (other, Card("student-3", "det-student", larger, Reddish))]));
         Assert.Contains("share input shape and classes", sizes.Message);
+
+        // A detector of 6 bins per side (the registry builds 8): its map has another layout, which the mean cannot mix with the others.
+        using var sixBins = new Detector("det-student", 3, 2, DetectorWidths.Student, bins: 6);
+        var bins = Assert.Throws<ModelExportException>(() => OnnxExporter.BuildEnsemble([(detector, detectorCard), (sixBins, Card("student-4", "det-student", spec, Reddish))]));
+        Assert.Contains("share their map layout", bins.Message);
+        Assert.Contains("'student-4' 6 bins", bins.Message);
 
         var notADetector = Assert.Throws<ModelExportException>(() => OnnxExporter.Build(tiny, detectorCard));
         Assert.Contains("Cannot export 'student-1' (det-student) to ONNX", notADetector.Message);
