@@ -2,7 +2,9 @@ using Microsoft.ML.OnnxRuntime;
 using P2PDistill.Shared.Data;
 using P2PDistill.Shared.Export;
 using P2PDistill.Shared.Losses;
+using P2PDistill.Shared.Models;
 using P2PDistill.Shared.Onnx;
+using P2PDistill.Shared.Settings;
 using P2PDistill.Shared.Training;
 using P2PDistill.Tests.Data;
 using P2PDistill.Tests.Export;
@@ -138,6 +140,10 @@ public static class OnnxTestSupport
         return trainer;
     }
 
+    /// <summary>The classifiers with an ONNX export (<see cref="OnnxExporter.Architectures"/> without the detectors, which OnnxDetectorSpecs covers).</summary>
+    public static IReadOnlyList<string> Classifiers { get; } =
+        OnnxExporter.Architectures.Where(a => ModelRegistry.Get(a).Task == TaskKind.Classification).ToArray();
+
     /// <summary>The PneumoniaMNIST test images shipped with the project (data/pneumoniamnist, copied beside the tests): real chest X-rays.</summary>
     public static IImageDataset PneumoniaMnistTest(int count) =>
         DatasetFactory.Load(new DataOptions { Dataset = DatasetFactory.PneumoniaMnist, TrainLimit = 16, TestLimit = count }).Test;
@@ -155,7 +161,7 @@ public sealed class TrainedOnnxModels : IDisposable
     {
         Data = ExportTestSupport.Data();
         long seed = 40;
-        foreach (var name in OnnxExporter.Architectures)
+        foreach (var name in OnnxTestSupport.Classifiers)
         {
             var trainer = OnnxTestSupport.Train(name, Data, steps: 2, seed: seed++);
             var export = ModelExporter.Export(trainer.Network, ExportTestSupport.Card(trainer, Data), Directory.Path, name, onnx: true);

@@ -56,7 +56,7 @@ public static class ModelExporter
     /// rebuilds <paramref name="card"/>'s architecture, loads the bytes strictly (every tensor present, same shapes) and exports
     /// it. The .dat file holds <paramref name="torchSharpWeights"/> unchanged. This is the export of every run (a model actor's final
     /// weights), so <paramref name="onnx"/> is on by default: <c>BASE.onnx</c> is written beside the weights for every architecture
-    /// that has an ONNX export (<see cref="OnnxExporter.Supports"/>), and left out for the others (detectors, the benchmark model).
+    /// that has an ONNX export (<see cref="OnnxExporter.Supports"/>: the classifiers and the detectors), and left out for the others (the benchmark model).
     /// </summary>
     /// <exception cref="ModelExportException">The card is invalid or the bytes do not load into its architecture.</exception>
     public static ExportResult ExportBytes(byte[] torchSharpWeights, ModelCard card, string directory, string baseName, bool onnx = true)

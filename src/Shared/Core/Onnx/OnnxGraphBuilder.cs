@@ -7,7 +7,7 @@ namespace P2PDistill.Shared.Onnx;
 /// <summary>
 /// Collects the nodes and initializers of one ONNX graph (OnnxSharp's protobuf classes, <see cref="GraphProto"/>): every value
 /// gets a unique name under the current <see cref="Prefix"/> (the ensemble gives each student its own), weights become float32
-/// initializers stored as little-endian raw data, as the ONNX format wants.
+/// initializers (and int64 ones for shapes) stored as little-endian raw data, as the ONNX format wants.
 /// </summary>
 internal sealed class OnnxGraphBuilder
 {
@@ -64,6 +64,23 @@ internal sealed class OnnxGraphBuilder
         return tensor.Name;
     }
 
+    /// <summary>An int64 initializer of shape <paramref name="dims"/> (shapes, split sizes); returns its name.</summary>
+    public string Int64Initializer(string name, ReadOnlySpan<long> values, params long[] dims)
+    {
+        long count = dims.Aggregate(1L, (a, b) => a * b);
+        if (count != values.Length)
+            throw new ArgumentException($"Initializer '{name}' has {values.Length} values for shape [{string.Join(",", dims)}].", nameof(values));
+        var tensor = new TensorProto
+        {
+            Name = Unique(name),
+            DataType = (int)TensorProto.Types.DataType.Int64,
+            RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(values)),
+        };
+        tensor.Dims.AddRange(dims);
+        Graph.Initializer.Add(tensor);
+        return tensor.Name;
+    }
+
     /// <summary>One node of the default (ai.onnx) domain with one output named after <paramref name="output"/>; returns the output's name.</summary>
     public string Node(string opType, IEnumerable<string> inputs, string output, params AttributeProto[] attributes)
     {
@@ -74,6 +91,18 @@ internal sealed class OnnxGraphBuilder
         node.Attribute.AddRange(attributes);
         Graph.Node.Add(node);
         return outputName;
+    }
+
+    /// <summary>A node with several outputs (Split), named after <paramref name="outputs"/>; returns their names, in order.</summary>
+    public IReadOnlyList<string> NodeOutputs(string opType, IEnumerable<string> inputs, IReadOnlyList<string> outputs, params AttributeProto[] attributes)
+    {
+        var node = new NodeProto { OpType = opType, Name = Unique(opType + ":" + string.Join(",", outputs)) };
+        node.Input.AddRange(inputs);
+        var names = outputs.Select(Unique).ToList();
+        node.Output.AddRange(names);
+        node.Attribute.AddRange(attributes);
+        Graph.Node.Add(node);
+        return names;
     }
 
     /// <summary>A node whose output takes exactly the name <paramref name="output"/> (a graph output).</summary>
@@ -111,4 +140,7 @@ internal sealed class OnnxGraphBuilder
     public static AttributeProto Int(string name, long value) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
 
     public static AttributeProto Float(string name, float value) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = value };
+
+    public static AttributeProto String(string name, string value) =>
+        new() { Name = name, Type = AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8(value) };
 }

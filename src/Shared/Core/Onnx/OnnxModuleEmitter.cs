@@ -1,3 +1,4 @@
+using P2PDistill.Shared.Detection;
 using P2PDistill.Shared.Export;
 using P2PDistill.Shared.Models;
 using TorchSharp;
@@ -6,7 +7,7 @@ using static TorchSharp.torch;
 
 namespace P2PDistill.Shared.Onnx;
 
-/// <summary>A value of the graph being built: its name and its shape without the batch dimension ([C, H, W] or [F]).</summary>
+/// <summary>A value of the graph being built: its name and its shape without the batch dimension ([C, H, W], [F], or a detector's [L, D]).</summary>
 internal sealed record OnnxValue(string Name, long[] Shape)
 {
     public override string ToString() => $"{Name} [batch, {string.Join(", ", Shape)}]";
@@ -21,15 +22,26 @@ internal sealed record OnnxValue(string Name, long[] Shape)
 /// <item>AdaptiveAvgPool2d → GlobalAveragePool for 1x1, AveragePool when the output divides the input, and otherwise the exact
 /// window average as two MatMuls with averaging matrices (the windows of adaptive pooling overlap then).</item>
 /// <item>Flatten(1, -1) → Flatten(axis 1); Dropout, SeededDropout and Identity are nothing at inference.</item>
+/// <item>GroupNorm → at opset 17, which has no GroupNormalization (opset 18): Reshape to [batch, groups, rest],
+/// InstanceNormalization (scale 1, bias 0: the mean and biased variance of each group), Reshape back, then the affine Mul and Add
+/// per channel.</item>
 /// <item>The networks' own forward code: CnnTeacher, CnnStudent, TinyNet, Mlp (their layers in order), ResNet and its basic
-/// blocks (the shortcut as Add), MobileNetV2 and its inverted residuals (Add when stride 1 and the channels stay).</item>
+/// blocks (the shortcut as Add), MobileNetV2 and its inverted residuals (Add when stride 1 and the channels stay), and the
+/// <see cref="Detector"/>: its nearest ×2 upsampling as Resize (nearest, asymmetric coordinates, floor: source pixel
+/// ⌊x/2⌋, PyTorch's nearest), the top-down sum as Add, and per level the head (applied to both levels with the same
+/// initializers), Concat of class and side logits, Reshape and Transpose to [h·w, C + 4B]; the levels concatenated to [L, C + 4B].</item>
 /// </list>
 /// Anything else is refused with a <see cref="ModelExportException"/> naming the module.
 /// </summary>
 internal sealed class OnnxModuleEmitter(OnnxGraphBuilder graph, string modelName)
 {
+    /// <summary>The names of <see cref="Detector"/>'s children, as its forward uses them.</summary>
+    private static readonly string[] DetectorChildren = ["stem", "stage8", "stage16", "lateral8", "lateral16", "smooth8", "smooth16", "head", "classes", "sides"];
+
+    private readonly Dictionary<string, string> weights = new(StringComparer.Ordinal);
     private string? clipMin;
     private string? clipMax;
+    private string? upsampleScales;
 
     public OnnxValue Emit(nn.Module module, OnnxValue x, string path)
     {
@@ -42,9 +54,11 @@ internal sealed class OnnxModuleEmitter(OnnxGraphBuilder graph, string modelName
             BasicBlock => EmitBasicBlock(module, x, path),
             MobileNetV2 => Children(module, x, path, "features", "avgpool", "flatten", "classifier"),
             InvertedResidual => EmitInvertedResidual(module, x, path),
+            Detector => EmitDetector(module, x, path),
             Sequential sequential => Sequence(sequential, x, path),
             Conv2d conv => EmitConv(conv, x, path),
             BatchNorm2d bn => EmitBatchNorm(bn, x, path),
+            GroupNorm norm => EmitGroupNorm(norm, x, path),
             ReLU => EmitUnary("Relu", x, path),
             ReLU6 => EmitRelu6(x, path),
             MaxPool2d pool => EmitMaxPool(pool, x, path),
@@ -126,6 +140,19 @@ internal sealed class OnnxModuleEmitter(OnnxGraphBuilder graph, string modelName
         return new OnnxValue(graph.Node("Clip", [x.Name, clipMin, clipMax], path), x.Shape);
     }
 
+    /// <summary>
+    /// A module's tensor as a float32 initializer named <paramref name="name"/> (its path in the network), made once: a module applied
+    /// twice (the detector's head, shared by its levels) uses the same initializer both times.
+    /// </summary>
+    private string Weight(string name, Tensor tensor, params long[] dims) => Weight(name, () => Floats(tensor), dims);
+
+    private string Weight(string name, Func<float[]> values, params long[] dims)
+    {
+        if (!weights.TryGetValue(name, out var initializer))
+            weights.Add(name, initializer = graph.Initializer(name, values(), dims));
+        return initializer;
+    }
+
     private float[] Floats(Tensor tensor)
     {
         if (tensor.dtype != ScalarType.Float32)
@@ -156,8 +183,8 @@ internal sealed class OnnxModuleEmitter(OnnxGraphBuilder graph, string modelName
             throw new ModelExportException($"Cannot export {modelName} to ONNX: '{path}' expects {conv.in_channels} channels and gets {x}.");
 
         var weight = conv.weight;
-        var inputs = new List<string> { x.Name, graph.Initializer(path + ".weight", Floats(weight), weight.shape) };
-        if (conv.bias is { } bias) inputs.Add(graph.Initializer(path + ".bias", Floats(bias), bias.shape));
+        var inputs = new List<string> { x.Name, Weight(path + ".weight", weight, weight.shape) };
+        if (conv.bias is { } bias) inputs.Add(Weight(path + ".bias", bias, bias.shape));
         var output = graph.Node("Conv", inputs, path,
             OnnxGraphBuilder.Ints("kernel_shape", kernel),
             OnnxGraphBuilder.Ints("strides", stride),
@@ -187,15 +214,13 @@ internal sealed class OnnxModuleEmitter(OnnxGraphBuilder graph, string modelName
         long channels = mean.shape[0];
         if (channels != x.Shape[0])
             throw new ModelExportException($"Cannot export {modelName} to ONNX: '{path}' normalises {channels} channels and gets {x}.");
-        var scale = bn.weight is { } w ? Floats(w) : Enumerable.Repeat(1f, (int)channels).ToArray();
-        var shift = bn.bias is { } b ? Floats(b) : new float[channels];
         var output = graph.Node("BatchNormalization",
             [
                 x.Name,
-                graph.Initializer(path + ".weight", scale, channels),
-                graph.Initializer(path + ".bias", shift, channels),
-                graph.Initializer(path + ".running_mean", Floats(mean), channels),
-                graph.Initializer(path + ".running_var", Floats(variance), channels),
+                Weight(path + ".weight", () => bn.weight is { } w ? Floats(w) : Enumerable.Repeat(1f, (int)channels).ToArray(), channels),
+                Weight(path + ".bias", () => bn.bias is { } b ? Floats(b) : new float[channels], channels),
+                Weight(path + ".running_mean", mean, channels),
+                Weight(path + ".running_var", variance, channels),
             ],
             path,
             OnnxGraphBuilder.Float("epsilon", (float)bn.eps));
@@ -243,8 +268,8 @@ internal sealed class OnnxModuleEmitter(OnnxGraphBuilder graph, string modelName
         }
         // Overlapping windows: rows i average [floor(i·H/oh), ceil((i+1)·H/oh)), likewise the columns; as matrices,
         // rows (oh x H) · X (…, H, W) · columnsᵀ (W x ow).
-        var rows = graph.Initializer(path + ".rows", AveragingMatrix(h, oh, transposed: false), oh, h);
-        var columns = graph.Initializer(path + ".columns", AveragingMatrix(w, ow, transposed: true), w, ow);
+        var rows = Weight(path + ".rows", () => AveragingMatrix(h, oh, transposed: false), oh, h);
+        var columns = Weight(path + ".columns", () => AveragingMatrix(w, ow, transposed: true), w, ow);
         var left = graph.Node("MatMul", [rows, x.Name], path + ".rows");
         var both = graph.Node("MatMul", [left, columns], path);
         return new OnnxValue(both, [c, oh, ow]);
@@ -265,6 +290,94 @@ internal sealed class OnnxModuleEmitter(OnnxGraphBuilder graph, string modelName
         return matrix;
     }
 
+    /// <summary>
+    /// Group normalisation at opset 17: the channels reshaped to [batch, groups, C/groups·H·W], InstanceNormalization over the last
+    /// axis with scale 1 and bias 0 (each group's mean and biased variance, as PyTorch's group_norm), reshaped back, then the
+    /// per-channel affine weight (Mul) and bias (Add).
+    /// </summary>
+    private OnnxValue EmitGroupNorm(GroupNorm norm, OnnxValue x, string path)
+    {
+        Need4D(norm, x, path, modelName);
+        long channels = x.Shape[0], groups = norm.num_groups;
+        if (groups < 1 || channels % groups != 0)
+            throw Unsupported(norm, path, $"{groups} groups do not divide the {channels} channels of {x}");
+        var grouped = graph.Node("Reshape", [x.Name, graph.Int64Initializer(path + ".groups_shape", [0, groups, -1], 3)], path + ".grouped");
+        var normalised = graph.Node("InstanceNormalization",
+            [
+                grouped,
+                Weight(path + ".group_scale", () => Enumerable.Repeat(1f, (int)groups).ToArray(), groups),
+                Weight(path + ".group_bias", () => new float[groups], groups),
+            ],
+            path + ".normalised",
+            OnnxGraphBuilder.Float("epsilon", (float)norm.eps));
+        var output = graph.Node("Reshape", [normalised, graph.Int64Initializer(path + ".shape", [0, .. x.Shape], 4)], norm.affine ? path + ".ungrouped" : path);
+        if (norm.affine)
+        {
+            if (norm.weight is { } weight)
+                output = graph.Node("Mul", [output, Weight(path + ".weight", weight, channels, 1, 1)], norm.bias is null ? path : path + ".scaled");
+            if (norm.bias is { } bias)
+                output = graph.Node("Add", [output, Weight(path + ".bias", bias, channels, 1, 1)], path);
+        }
+        return new OnnxValue(output, x.Shape);
+    }
+
+    /// <summary>
+    /// <see cref="Detector.forward"/>: backbone, 1×1 laterals, the coarse level upsampled ×2 (nearest) and added to the fine one,
+    /// a smoothing convolution per level, then per level the shared head and its rows; the levels' rows concatenated, [L, C + 4B].
+    /// </summary>
+    private OnnxValue EmitDetector(nn.Module detector, OnnxValue x, string path)
+    {
+        Need4D(detector, x, path, modelName);
+        var children = ChildrenByName(detector);
+        var unexpected = children.Keys.Except(DetectorChildren, StringComparer.Ordinal).ToList();
+        if (unexpected.Count > 0)
+            throw Unsupported(detector, path, $"it has children this exporter does not know ({string.Join(", ", unexpected)})");
+        OnnxValue Apply(string name, OnnxValue value) => Emit(Child(detector, path, name), value, Join(path, name));
+
+        var c4 = Apply("stem", x);
+        var c8 = Apply("stage8", c4);
+        var c16 = Apply("stage16", c8);
+        var p16 = Apply("lateral16", c16);
+        var up = UpsampleNearest2x(p16, Join(path, "upsample"));
+        var p8 = Add(Apply("lateral8", c8), up, Join(path, "p8"));
+        var level8 = DetectorLevel(detector, Apply("smooth8", p8), path, "level8");
+        var level16 = DetectorLevel(detector, Apply("smooth16", p16), path, "level16");
+        if (level8.Shape[1] != level16.Shape[1])
+            throw new ModelExportException($"Cannot export {modelName} to ONNX: its levels give rows of {level8.Shape[1]} and {level16.Shape[1]} values.");
+        var map = graph.Node("Concat", [level8.Name, level16.Name], Join(path, "levels"), OnnxGraphBuilder.Int("axis", 1));
+        return new OnnxValue(map, [level8.Shape[0] + level16.Shape[0], level8.Shape[1]]);
+    }
+
+    /// <summary>One level's rows, as <c>Detector.Level</c>: head, Concat(class logits, side logits) on the channels, [h·w, C + 4B] row-major.</summary>
+    private OnnxValue DetectorLevel(nn.Module detector, OnnxValue features, string path, string level)
+    {
+        var head = Emit(Child(detector, path, "head"), features, Join(path, "head"));
+        var classes = Emit(Child(detector, path, "classes"), head, Join(path, "classes"));
+        var sides = Emit(Child(detector, path, "sides"), head, Join(path, "sides"));
+        long width = classes.Shape[0] + sides.Shape[0], h = head.Shape[1], w = head.Shape[2];
+        var prefix = Join(path, level);
+        var rows = graph.Node("Concat", [classes.Name, sides.Name], prefix + ".logits", OnnxGraphBuilder.Int("axis", 1));
+        var flat = graph.Node("Reshape", [rows, graph.Int64Initializer(prefix + ".flat_shape", [0, width, h * w], 3)], prefix + ".flat");
+        var transposed = graph.Node("Transpose", [flat], prefix + ".rows", OnnxGraphBuilder.Ints("perm", [0, 2, 1]));
+        return new OnnxValue(transposed, [h * w, width]);
+    }
+
+    /// <summary>
+    /// PyTorch's <c>interpolate(scale_factor: 2, mode: nearest)</c>: output pixel (y, x) is input pixel (⌊y/2⌋, ⌊x/2⌋), which is
+    /// ONNX Resize with scales [1, 1, 2, 2], mode nearest, coordinate_transformation_mode asymmetric and nearest_mode floor.
+    /// </summary>
+    private OnnxValue UpsampleNearest2x(OnnxValue x, string path)
+    {
+        if (x.Shape.Length != 3)
+            throw new ModelExportException($"Cannot export {modelName} to ONNX: '{path}' upsamples {x}, not an image tensor.");
+        upsampleScales ??= graph.Initializer("upsample_scales", [1f, 1f, 2f, 2f], 4);
+        var output = graph.Node("Resize", [x.Name, "", upsampleScales], path,
+            OnnxGraphBuilder.String("mode", "nearest"),
+            OnnxGraphBuilder.String("coordinate_transformation_mode", "asymmetric"),
+            OnnxGraphBuilder.String("nearest_mode", "floor"));
+        return new OnnxValue(output, [x.Shape[0], 2 * x.Shape[1], 2 * x.Shape[2]]);
+    }
+
     private OnnxValue EmitFlatten(Flatten flatten, OnnxValue x, string path)
     {
         long rank = x.Shape.Length + 1;
@@ -281,8 +394,8 @@ internal sealed class OnnxModuleEmitter(OnnxGraphBuilder graph, string modelName
         var weight = linear.weight;
         if (x.Shape.Length != 1 || x.Shape[0] != weight.shape[1])
             throw new ModelExportException($"Cannot export {modelName} to ONNX: '{path}' (Linear {weight.shape[1]} → {weight.shape[0]}) gets {x}.");
-        var inputs = new List<string> { x.Name, graph.Initializer(path + ".weight", Floats(weight), weight.shape) };
-        if (linear.bias is { } bias) inputs.Add(graph.Initializer(path + ".bias", Floats(bias), bias.shape));
+        var inputs = new List<string> { x.Name, Weight(path + ".weight", weight, weight.shape) };
+        if (linear.bias is { } bias) inputs.Add(Weight(path + ".bias", bias, bias.shape));
         var output = graph.Node("Gemm", inputs, path, OnnxGraphBuilder.Int("transB", 1));
         graph.MultiplyAccumulates += weight.shape[0] * weight.shape[1];
         return new OnnxValue(output, [weight.shape[0]]);
