@@ -1,6 +1,8 @@
 using P2PDistill.Shared.Export;
 using P2PDistill.Shared.Hosting;
+using P2PDistill.Shared.Models;
 using P2PDistill.Shared.Onnx;
+using P2PDistill.Shared.Settings;
 using P2PDistill.Shared.Training;
 
 namespace P2PDistill.Coordinator.Commands;
@@ -24,11 +26,14 @@ public static class ExportCommand
           Converts exported models (a run's models/ID.json cards, beside ID.dat and ID.safetensors) to ONNX (opset 17).
           One model: writes ID.onnx beside its card, and the card then lists it with its SHA-256 (--output: another file;
           the card lists it only when it is beside the card). Several models: writes their student ensemble as one graph,
-          the mean of their softmax, to ensemble.onnx beside the first card (or --output); they must share classes and
-          input shape.
+          the mean of their softmax (detectors: of their probability maps), to ensemble.onnx beside the first card (or
+          --output); they must share task, classes and input shape.
           The ONNX input "input" is float32 [batch, C, H, W]: raw pixel values 0-255, the card's normalisation is inside
-          the graph (and in the metadata). Outputs: "probabilities" (softmax over the classes) and, for one model,
-          "logits". Classifiers only for now (cnn-teacher, cnn-student, tiny, mlp, resnet18, mobilenet-v2).
+          the graph (and in the metadata). Classifiers (cnn-teacher, cnn-student, tiny, mlp, resnet18, mobilenet-v2):
+          "probabilities" (softmax over the classes) and, for one model, "logits". Detectors (det-teacher, det-student;
+          height and width fixed to the card's): "probabilities" (the dense map with class sigmoids and side softmaxes;
+          an ensemble: the mean of its members') and, for one model, "map" (raw logits); the map's layout and how to
+          decode boxes are in the metadata (p2pdistill.layout, p2pdistill.decoding).
           Exit code 0: done; 2: bad input (unknown option, missing or corrupt model, an architecture without ONNX
           export, models that do not fit together); 1: other failure.
         """;
@@ -69,7 +74,8 @@ public static class ExportCommand
             var model = OnnxExporter.BuildEnsemble(models.Select(m => (m.Network, m.Card)).ToList());
             OnnxExporter.Write(model, target);
             output.WriteLine($"wrote {target}: the ensemble of {models.Count} ({string.Join(", ", models.Select(m => $"'{m.Card.ModelId}' {m.Card.Architecture}"))}), " +
-                $"{Describe(models[0].Card)}; output {OnnxExporter.ProbabilitiesName} (mean of the members' softmax)");
+                $"{Describe(models[0].Card)}; output {OnnxExporter.ProbabilitiesName} (mean of the members' " +
+                (models[0].Card.Task == TaskKind.Detection ? "probability maps)" : "softmax)"));
             return ExitCodes.Ok;
         }
         finally
@@ -85,7 +91,7 @@ public static class ExportCommand
         var card = model.Card with { Files = [] };
         var file = OnnxExporter.Write(OnnxExporter.Build(model.Network, card), target);
         output.Write($"wrote {target}: '{model.Card.ModelId}' {model.Card.Architecture}, {Describe(model.Card)}; outputs " +
-            $"{OnnxExporter.ProbabilitiesName}, {OnnxExporter.LogitsName}");
+            $"{OnnxExporter.ProbabilitiesName}, {(model.Card.Task == TaskKind.Detection ? OnnxExporter.MapName : OnnxExporter.LogitsName)}");
         if (string.Equals(Path.GetDirectoryName(target), cardDirectory, StringComparison.Ordinal))
         {
             // Beside the card: the card lists it, replacing an earlier ONNX entry.

@@ -60,6 +60,27 @@ public sealed class OnnxCostSpecs
     }
 
     [Fact]
+    public void Should_count_a_detector_in_proportion_to_its_image_area_and_sum_a_detector_ensemble()
+    {
+        // Convolutions only, every output map scales with the input's area: four times the pixels, four times the MACs.
+        var small = Model("det-student", new ModelSpec(3, 32, 32, 2));
+        var large = Model("det-student", new ModelSpec(3, 64, 64, 2), "student-2");
+        var teacher = Model("det-teacher", new ModelSpec(3, 64, 64, 2), "teacher");
+        using var n1 = small.Network;
+        using var n2 = large.Network;
+        using var n3 = teacher.Network;
+
+        long at32 = Macs(OnnxExporter.Build(small.Network, small.Card));
+        long at64 = Macs(OnnxExporter.Build(large.Network, large.Card));
+        long teacherAt64 = Macs(OnnxExporter.Build(teacher.Network, teacher.Card));
+
+        Assert.True(at32 > 0);
+        Assert.Equal(4 * at32, at64);
+        Assert.True(teacherAt64 > 10 * at64, $"det-teacher {teacherAt64} MACs against det-student {at64}: the teacher is ~12x larger");
+        Assert.Equal(at64 + teacherAt64, Macs(OnnxExporter.BuildEnsemble([large, teacher])));
+    }
+
+    [Fact]
     public void Should_sum_the_members_in_an_ensemble()
     {
         var spec = new ModelSpec(1, 28, 28, 4);

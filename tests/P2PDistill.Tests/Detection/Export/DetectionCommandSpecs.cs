@@ -57,6 +57,29 @@ public sealed class DetectionCommandSpecs(TrainedDetectors detectors) : IClassFi
     }
 
     [Fact]
+    public async Task Should_score_detectors_and_their_ensemble_from_onnx_files_through_onnx_runtime_as_from_their_cards()
+    {
+        var task = new DetectionTask(DetectionExportSupport.Layout, detectors.Data.ClassNames);
+        var expected = task.Evaluate(0, 0, [("a", ModelRole.Student, detectors.MapsA), ("b", ModelRole.Student, detectors.MapsB)], detectors.Data.Test);
+        // The detectors to ONNX with the export command: each beside a copy of its card, and the two as ensemble.onnx.
+        var a = dir.Combine("det-a.onnx");
+        var b = dir.Combine("det-b.onnx");
+        var both = dir.Combine("ensemble.onnx");
+        foreach (var (card, target) in new[] { (detectors.ExportA.CardPath, a), (detectors.ExportB.CardPath, b) })
+            Assert.Equal(0, (await ExportTestSupport.Run(ExportCommand.RunAsync, "--model", card, "--onnx", "--output", target)).Code);
+        var written = await ExportTestSupport.Run(ExportCommand.RunAsync, "--model", detectors.ExportA.CardPath, "--model", detectors.ExportB.CardPath, "--onnx", "--output", both);
+        Assert.True(written.Code == 0, written.Err);
+        Assert.Contains("(mean of the members' probability maps)", written.Out);
+
+        var (code, output, error) = await Evaluate(["--model", a, "--model", b, "--model", both, "--batch-size", "5", .. DetectionExportSupport.EvaluateArgs()]);
+
+        Assert.True(code == 0, error);
+        Assert.Equal("| student-det-a | det-student (ONNX Runtime) | det-a.onnx " + Cells((DetectionMetrics)expected.Models[0].Metrics), Row(output, "| student-det-a |"));
+        Assert.Equal("| student-det-b | det-student (ONNX Runtime) | det-b.onnx " + Cells((DetectionMetrics)expected.Models[1].Metrics), Row(output, "| student-det-b |"));
+        Assert.Equal("| ensemble | ensemble of 2 det-student (ONNX Runtime) | ensemble.onnx " + Cells((DetectionMetrics)expected.StudentEnsemble!), Row(output, "| ensemble |"));
+    }
+
+    [Fact]
     public async Task Should_print_no_ensemble_row_for_one_detector()
     {
         var (code, output, error) = await Evaluate(["--model", detectors.ExportA.CardPath, "--test-limit", "4", .. DetectionExportSupport.EvaluateArgs()]);

@@ -32,6 +32,12 @@ public sealed class DetectionRunSpecs : IDisposable
         Assert.Contains("| student-ensemble |", summary);
         foreach (var id in new[] { "teacher", "student-1", "student-2" })
             Assert.True(File.Exists(Path.Combine(run, "models", id + ".dat")), $"missing models/{id}.dat");
+        // The detectors and their ensemble in ONNX, and the compression report by mAP.
+        foreach (var id in new[] { "teacher", "student-1", "student-2", "ensemble" })
+            Assert.True(File.Exists(Path.Combine(run, "models", id + ".onnx")), $"missing models/{id}.onnx");
+        var compression = File.ReadAllText(Path.Combine(run, "models", "compression.md"));
+        Assert.Contains("| ms/image, batch 32 | mAP@0.5 | mAP@0.5:0.95 |", compression);
+        Assert.Contains("| student-ensemble | 2 × det-student |", compression);
         var pr = File.ReadAllBytes(Path.Combine(run, "plots", "pr.png"));
         Assert.True(pr.Length > 5000, $"plots/pr.png is only {pr.Length} bytes");
         Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, pr[..4]);
