@@ -173,9 +173,7 @@ public sealed class OnnxRuntimeModel : IImagePredictor
     public float[] Predict(ImageBatch batch)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
-        ArgumentNullException.ThrowIfNull(batch);
-        if (batch.Shape != InputShape)
-            throw new ArgumentException($"Model '{Card.ModelId}' ({CardPath}) takes {InputShape} images, the batch holds {batch.Shape}.", nameof(batch));
+        this.CheckBatch(batch);
         if (batch.Count == 0) return [];
         var input = new float[batch.Pixels.Length];
         for (int i = 0; i < input.Length; i++) input[i] = batch.Pixels[i];

@@ -112,9 +112,7 @@ public sealed class ExportedModel : IImagePredictor
     public float[] Predict(ImageBatch batch)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
-        ArgumentNullException.ThrowIfNull(batch);
-        if (batch.Shape != InputShape)
-            throw new ArgumentException($"Model '{Card.ModelId}' ({CardPath}) takes {InputShape} images, the batch holds {batch.Shape}.", nameof(batch));
+        this.CheckBatch(batch);
         if (batch.Count == 0) return [];
         network.eval();
         using var noGrad = no_grad();

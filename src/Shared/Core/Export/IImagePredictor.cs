@@ -35,6 +35,14 @@ public interface IImagePredictor : IDisposable
 
 public static class ImagePredictors
 {
+    /// <summary>Refuses a batch of another shape than the model's input, naming the model and its file.</summary>
+    public static void CheckBatch(this IImagePredictor model, ImageBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (batch.Shape != model.InputShape)
+            throw new ArgumentException($"Model '{model.Card.ModelId}' ({model.CardPath}) takes {model.InputShape} images, the batch holds {batch.Shape}.", nameof(batch));
+    }
+
     /// <summary>The predictions (as <see cref="IImagePredictor.Predict(ImageBatch)"/>) for every image of <paramref name="dataset"/>, in order.</summary>
     public static float[] PredictAll(this IImagePredictor model, IImageDataset dataset, int batchSize = 128)
     {

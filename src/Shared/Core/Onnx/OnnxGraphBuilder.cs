@@ -48,24 +48,14 @@ internal sealed class OnnxGraphBuilder
     }
 
     /// <summary>A float32 initializer of shape <paramref name="dims"/>; returns its name.</summary>
-    public string Initializer(string name, ReadOnlySpan<float> values, params long[] dims)
-    {
-        long count = dims.Aggregate(1L, (a, b) => a * b);
-        if (count != values.Length)
-            throw new ArgumentException($"Initializer '{name}' has {values.Length} values for shape [{string.Join(",", dims)}].", nameof(values));
-        var tensor = new TensorProto
-        {
-            Name = Unique(name),
-            DataType = (int)TensorProto.Types.DataType.Float,
-            RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(values)),
-        };
-        tensor.Dims.AddRange(dims);
-        Graph.Initializer.Add(tensor);
-        return tensor.Name;
-    }
+    public string Initializer(string name, ReadOnlySpan<float> values, params long[] dims) =>
+        Raw(name, values, TensorProto.Types.DataType.Float, dims);
 
     /// <summary>An int64 initializer of shape <paramref name="dims"/> (shapes, split sizes); returns its name.</summary>
-    public string Int64Initializer(string name, ReadOnlySpan<long> values, params long[] dims)
+    public string Int64Initializer(string name, ReadOnlySpan<long> values, params long[] dims) =>
+        Raw(name, values, TensorProto.Types.DataType.Int64, dims);
+
+    private string Raw<T>(string name, ReadOnlySpan<T> values, TensorProto.Types.DataType type, long[] dims) where T : unmanaged
     {
         long count = dims.Aggregate(1L, (a, b) => a * b);
         if (count != values.Length)
@@ -73,7 +63,7 @@ internal sealed class OnnxGraphBuilder
         var tensor = new TensorProto
         {
             Name = Unique(name),
-            DataType = (int)TensorProto.Types.DataType.Int64,
+            DataType = (int)type,
             RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(values)),
         };
         tensor.Dims.AddRange(dims);
