@@ -59,7 +59,8 @@ public static class RunExports
         {
             foreach (var s in students) models.Add(ExportedModel.Load(s.CardPath));
             OnnxExporter.Write(OnnxExporter.BuildEnsemble(models.Select(m => (m.Network, m.Card)).ToList()), path);
-            logger.LogInformation("Exported the ensemble of {Count} students as one ONNX graph: {Path}", students.Count, path);
+            logger.LogInformation("Exported the ensemble of {Count} students as one ONNX graph: {Path} (p2pdistill-coordinator evaluate --model {Path} " +
+                "scores it through ONNX Runtime)", students.Count, path, path);
             return path;
         }
         catch (Exception ex) when (ex is ModelExportException or IOException)
