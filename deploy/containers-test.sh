@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The container deploy kit, run for real: builds the images here and trains a cluster of containers end to end.
 #
-#   deploy/containers-test.sh [--name PREFIX] [--keep-images] [--rebuild] [--max-steps N] [--timeout SECONDS]
+#   deploy/containers-test.sh [--name PREFIX] [--keep-images] [--rebuild] [--epochs N] [--max-steps N] [--timeout SECONDS]
 #                             [--subnet A.B.C] [--base IMAGE] [--copy-run DIR]
 #   deploy/containers-test.sh --cleanup [--name PREFIX]     # removes what a killed run left behind
 #
@@ -14,7 +14,8 @@
 #    from deploy/docker/Dockerfile.published. Images that already exist are used as they are (--rebuild: build anew).
 # 3. On its own podman network (PREFIX-net, SUBNET.0/24; the coordinator at SUBNET.2) starts the coordinator (with
 #    the run directory on the volume PREFIX-runs), a teacher and 2 students, which train tiny models on the synthetic
-#    data; once training is under way it adds a third student, which joins at a step boundary.
+#    data (2 epochs of 64 steps of 32 images by default); once training is under way it adds a third student, which
+#    joins at a step boundary.
 # 4. Waits for the end and checks: every container exited 0; the run directory on the volume has summary.md,
 #    models/ and metrics/steps.csv with steps of all three students; every container's log shows the cluster
 #    ("cluster: member up"); the coordinator accepted the third student.
@@ -29,7 +30,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 prefix=p2pd-ct
 keep_images=0
 rebuild=0
-max_steps=150
+max_steps=0
+epochs=2
 timeout=600
 subnet=10.213.8
 base=localhost/p2pdistill-base:bookworm
@@ -41,6 +43,7 @@ while [ $# -gt 0 ]; do
     --keep-images) keep_images=1; shift ;;
     --rebuild) rebuild=1; shift ;;
     --max-steps) max_steps="$2"; shift 2 ;;
+    --epochs) epochs="$2"; shift 2 ;;
     --timeout) timeout="$2"; shift 2 ;;
     --subnet) subnet="$2"; shift 2 ;;
     --base) base="$2"; shift 2 ;;
@@ -73,9 +76,12 @@ cleanup() {
   set +e
   local names
   names="$(own_containers)"
+  local anonymous=""
   if [ -n "$names" ]; then
     # shellcheck disable=SC2086
-    podman rm -f -t 10 $names >/dev/null 2>&1
+    anonymous="$(podman inspect -f '{{range .Mounts}}{{if ne .Name "'"$volume"'"}}{{.Name}} {{end}}{{end}}' $names 2>/dev/null | tr -s ' \n' ' ')"
+    # shellcheck disable=SC2086
+    podman rm -f -v -t 10 $names >/dev/null 2>&1  # -v: also the anonymous volumes of VOLUME /data/runs
   fi
   podman network exists "$network" 2>/dev/null && podman network rm -f "$network" >/dev/null 2>&1
   podman volume exists "$volume" 2>/dev/null && podman volume rm -f "$volume" >/dev/null 2>&1
@@ -83,9 +89,14 @@ cleanup() {
     podman rmi -f "${made_images[@]}" >/dev/null 2>&1
     say "removed the images it built: ${made_images[*]}"
   fi
-  [ -n "$work" ] && rm -rf "$work"
+  if [ -n "$work" ] && [ -d "$work" ]; then
+    # debootstrap mounts proc and sys inside the root fs while it runs: unmount before removing anything.
+    grep -o " $work/[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
+    rm -rf --one-file-system "$work"
+  fi
   local left
-  left="$(own_containers; podman network ls --format '{{.Name}}' 2>/dev/null | grep -E "^$prefix-"; podman volume ls --format '{{.Name}}' 2>/dev/null | grep -E "^$prefix-")"
+  left="$(own_containers; for v in $anonymous; do podman volume exists "$v" && echo "volume $v"; done
+          podman network ls --format '{{.Name}}' 2>/dev/null | grep -E "^$prefix-"; podman volume ls --format '{{.Name}}' 2>/dev/null | grep -E "^$prefix-")"
   if [ -n "$left" ]; then
     echo "[containers-test] FAILED: left behind: $left" >&2
     [ "$status" = 0 ] && status=1
@@ -158,9 +169,15 @@ build_image() { # image project app port
   if [ "$rebuild" = 0 ] && podman image exists "$1"; then say "using the existing image $1"; return; fi
   command -v dotnet >/dev/null 2>&1 || { source "$root/deploy/lib/ensure-dotnet.sh"; ensure_dotnet; }
   local ctx="$work/$3" t0=$SECONDS
+  # Published from a copy of the sources, so the repository's bin/ and obj/ stay as they are; no build servers left running.
+  if [ ! -d "$work/src" ]; then
+    mkdir -p "$work/src"
+    tar -C "$root" --exclude=bin --exclude=obj -c Directory.Build.props Directory.Packages.props build src | tar -C "$work/src" -x
+  fi
   say "publishing $2 (self-contained, linux-x64)"
   mkdir -p "$ctx"
-  dotnet publish "$root/$2" -c Release -r linux-x64 --self-contained -o "$ctx/app" -nologo -v quiet > "$work/publish-$3.log" 2>&1 \
+  dotnet publish "$work/src/$2" -c Release -r linux-x64 --self-contained -o "$ctx/app" -nologo -v quiet --disable-build-servers \
+    > "$work/publish-$3.log" 2>&1 \
     || { tail -30 "$work/publish-$3.log" >&2; fail "dotnet publish $2"; exit 1; }
   cp "$root/deploy/docker/entrypoint.sh" "$ctx/"
   say "building $1 on $base"
@@ -184,7 +201,7 @@ say "network $network ($subnet.0/24), volume $volume; coordinator at $coordinato
 podman run -d --name "$prefix-coordinator" --hostname coordinator --network "$network" --ip "$coordinator_ip" \
   -v "$volume:/data/runs" "$coordinator_image" \
   --dataset synthetic --teacher-model tiny --student-model tiny --min-students 2 \
-  --epochs 1 --max-steps "$max_steps" --batch-size 32 --run-name run >/dev/null
+  --epochs "$epochs" --max-steps "$max_steps" --batch-size 32 --run-name run >/dev/null
 peer() { # name role threads
   podman run -d --name "$prefix-$1" --hostname "$1" --network "$network" "$peer_image" \
     --role "$2" --model tiny --classes 4 --input-shape 1x28x28 --seed-nodes "$seed" --threads "$3" >/dev/null
@@ -253,7 +270,7 @@ if [ -n "$copy_run" ]; then
   mkdir -p "$copy_run"
   cid="$(podman create -v "$volume:/data/runs" "$coordinator_image")"
   podman cp "$cid:/data/runs/run" "$copy_run/" && cp -r "$work/logs" "$copy_run/run/container-logs"
-  podman rm -f "$cid" >/dev/null
+  podman rm -f -v "$cid" >/dev/null
   say "copied the run directory to $copy_run/run (container logs in run/container-logs)"
 fi
 
