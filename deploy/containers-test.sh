@@ -172,7 +172,7 @@ build_image() { # image project app port
   # Published from a copy of the sources, so the repository's bin/ and obj/ stay as they are; no build servers left running.
   if [ ! -d "$work/src" ]; then
     mkdir -p "$work/src"
-    tar -C "$root" --exclude=bin --exclude=obj -c Directory.Build.props Directory.Packages.props build src | tar -C "$work/src" -x
+    tar -C "$root" --exclude=bin --exclude=obj -c Directory.Build.props Directory.Packages.props build data src | tar -C "$work/src" -x
   fi
   say "publishing $2 (self-contained, linux-x64)"
   mkdir -p "$ctx"
@@ -180,11 +180,17 @@ build_image() { # image project app port
     > "$work/publish-$3.log" 2>&1 \
     || { tail -30 "$work/publish-$3.log" >&2; fail "dotnet publish $2"; exit 1; }
   cp "$root/deploy/docker/entrypoint.sh" "$ctx/"
+  local old
+  old="$(podman image inspect -f '{{.Id}}' "$1" 2>/dev/null || true)"
   say "building $1 on $base"
   podman build -q -f "$root/deploy/docker/Dockerfile.published" --build-arg BASE="$base" --build-arg APP="$3" \
     --build-arg PORT="$4" -t "$1" "$ctx" > "$work/build-$3.log" 2>&1 \
     || { tail -30 "$work/build-$3.log" >&2; fail "podman build $1"; exit 1; }
   made_images+=("$1")
+  # --rebuild took the tag of an older image: that one is now untagged, unused and would only be left behind.
+  if [ -n "$old" ] && [ -z "$(podman image inspect -f '{{join .RepoTags ","}}' "$old" 2>/dev/null)" ]; then
+    podman rmi "$old" >/dev/null 2>&1 || true
+  fi
   rm -rf "$ctx"
   say "$1 built in $((SECONDS - t0)) s (publish and image)"
 }
