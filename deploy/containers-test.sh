@@ -3,7 +3,8 @@
 #
 #   deploy/containers-test.sh [--name PREFIX] [--keep-images] [--rebuild] [--epochs N] [--max-steps N] [--timeout SECONDS]
 #                             [--subnet A.B.C] [--base IMAGE] [--copy-run DIR]
-#   deploy/containers-test.sh --cleanup [--name PREFIX]     # removes what a killed run left behind
+#   deploy/containers-test.sh --compose [--name PREFIX] [--keep-images] ...   # step 3 with podman-compose instead
+#   deploy/containers-test.sh --cleanup [--compose] [--name PREFIX]     # removes what a killed run left behind
 #
 # 1. Installs podman, runc and debootstrap where missing (apt-get, as root) and configures podman for this kind of
 #    machine, idempotently: runtime runc, cgroup manager cgroupfs, default_ulimits = [] in
@@ -16,6 +17,9 @@
 #    the run directory on the volume PREFIX-runs), a teacher and 2 students, which train tiny models on the synthetic
 #    data (2 epochs of 64 steps of 32 images by default); once training is under way it adds a third student, which
 #    joins at a step boundary.
+#    --compose: the cluster is deploy/docker/compose.yaml run by podman-compose (project PREFIX, the images tagged
+#    p2pdistill-coordinator:latest and p2pdistill-peer:latest), 3 students from the start (P2PD_STUDENTS=3:
+#    podman-compose 1.0.3 ignores --scale); the checks are the exit codes, the logs and summary.md.
 # 4. Waits for the end and checks: every container exited 0; the run directory on the volume has summary.md,
 #    models/ and metrics/steps.csv with steps of all three students; every container's log shows the cluster
 #    ("cluster: member up"); the coordinator accepted the third student.
@@ -37,6 +41,7 @@ subnet=10.213.8
 base=localhost/p2pdistill-base:bookworm
 copy_run=
 cleanup_only=0
+compose=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --name) prefix="$2"; shift 2 ;;
@@ -49,6 +54,7 @@ while [ $# -gt 0 ]; do
     --base) base="$2"; shift 2 ;;
     --copy-run) copy_run="$2"; shift 2 ;;
     --cleanup) cleanup_only=1; shift ;;
+    --compose) compose=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "[containers-test] error: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -59,6 +65,8 @@ coordinator_image=localhost/p2pdistill-coordinator:containers-test
 peer_image=localhost/p2pdistill-peer:containers-test
 network="$prefix-net"
 volume="$prefix-runs"
+if [ "$compose" = 1 ]; then network="${prefix}_default"; volume="${prefix}_runs"; fi
+made_tags=()
 coordinator_ip="$subnet.2"
 seed="akka.tcp://p2pdistill@$coordinator_ip:4053"
 started=$SECONDS
@@ -69,7 +77,7 @@ failures=0
 made_images=()
 work=
 
-own_containers() { podman ps -a --format '{{.Names}}' 2>/dev/null | grep -E "^$prefix-" || true; }
+own_containers() { podman ps -a --format '{{.Names}}' 2>/dev/null | grep -E "^$prefix[-_]" || true; }
 
 cleanup() {
   local status=$?
@@ -85,6 +93,7 @@ cleanup() {
   fi
   podman network exists "$network" 2>/dev/null && podman network rm -f "$network" >/dev/null 2>&1
   podman volume exists "$volume" 2>/dev/null && podman volume rm -f "$volume" >/dev/null 2>&1
+  [ "${#made_tags[@]}" -gt 0 ] && podman untag "${made_tags[@]}" >/dev/null 2>&1
   if [ "$keep_images" = 0 ] && [ "${#made_images[@]}" -gt 0 ]; then
     podman rmi -f "${made_images[@]}" >/dev/null 2>&1
     say "removed the images it built: ${made_images[*]}"
@@ -96,7 +105,7 @@ cleanup() {
   fi
   local left
   left="$(own_containers; for v in $anonymous; do podman volume exists "$v" && echo "volume $v"; done
-          podman network ls --format '{{.Name}}' 2>/dev/null | grep -E "^$prefix-"; podman volume ls --format '{{.Name}}' 2>/dev/null | grep -E "^$prefix-")"
+          podman network ls --format '{{.Name}}' 2>/dev/null | grep -E "^$prefix[-_]"; podman volume ls --format '{{.Name}}' 2>/dev/null | grep -E "^$prefix[-_]")"
   if [ -n "$left" ]; then
     echo "[containers-test] FAILED: left behind: $left" >&2
     [ "$status" = 0 ] && status=1
@@ -200,6 +209,42 @@ say "images ready in $((SECONDS - build_started)) s"
 podman images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E "p2pdistill-(base|coordinator|peer)" | sed 's/^/[containers-test]   /'
 
 # --- 3. the cluster ------------------------------------------------------------------------------------------------
+if [ "$compose" = 1 ]; then
+  command -v podman-compose >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman-compose) >/dev/null \
+    || { fail "could not install podman-compose"; exit 2; }
+  for pair in "$coordinator_image localhost/p2pdistill-coordinator:latest" "$peer_image localhost/p2pdistill-peer:latest"; do
+    set -- $pair
+    if ! podman image exists "$2"; then podman tag "$1" "$2"; made_tags+=("$2"); fi
+  done
+  run_started=$SECONDS
+  say "podman-compose -p $prefix -f deploy/docker/compose.yaml up --no-build (3 students, $epochs epochs)"
+  set +e
+  P2PD_STUDENTS=3 P2PD_MIN_STUDENTS=3 P2PD_EPOCHS="$epochs" timeout "$timeout" \
+    podman-compose -p "$prefix" -f "$root/deploy/docker/compose.yaml" up --no-build > "$work/compose.log" 2>&1
+  code=$?
+  set -e
+  [ "$code" = 0 ] || { fail "podman-compose up exited $code"; tail -30 "$work/compose.log" >&2; }
+  say "the run took $((SECONDS - run_started)) s (up to all exited)"
+  names="$(own_containers)"
+  [ "$(wc -w <<<"$names")" = 5 ] || fail "expected 5 containers, got: $names"
+  for n in $names; do
+    podman logs "$n" > "$work/$n.log" 2>&1
+    code="$(podman inspect -f '{{.State.ExitCode}}' "$n")"
+    ups="$(grep -c 'cluster: member up' "$work/$n.log" || true)"
+    if [ "$code" = 0 ]; then say "$n: exit 0, $ups 'cluster: member up' lines"; else fail "$n exited $code"; tail -30 "$work/$n.log" | sed "s/^/  $n| /" >&2; fi
+    [ "$ups" -gt 0 ] || fail "$n: no 'cluster: member up' in its log"
+  done
+  accepted="$(grep -Eho "Accepted (teacher|student-[0-9]+) \(tiny\) from akka.tcp://p2pdistill@[0-9.]+" "$work/${prefix}_coordinator_1.log" | sort -u | awk '{print $2 "@" $5}' | sed 's/akka.tcp:\/\/p2pdistill@//' | tr '\n' ' ')"
+  say "coordinator accepted: $accepted"
+  [ "$(grep -Eo "student-[0-9]+@" <<<"$accepted" | sort -u | wc -l)" = 3 ] || fail "the coordinator did not accept three students"
+  listing="$(podman run --rm -v "$volume:/data/runs" --entrypoint /bin/sh "$coordinator_image" -c 'ls /data/runs/*/summary.md && grep "steps of batch" /data/runs/*/summary.md' 2>&1)" || true
+  echo "$listing" | sed 's/^/[containers-test]   /'
+  grep -q 'summary.md' <<<"$listing" || fail "no summary.md on the volume $volume"
+  say "wall time $((SECONDS - started)) s in all"
+  if [ "$failures" -gt 0 ]; then echo "[containers-test] $failures check(s) FAILED" >&2; exit 1; fi
+  say "PASSED: coordinator, teacher and 3 students trained to the end with podman-compose"
+  exit 0
+fi
 podman network create --subnet "$subnet.0/24" "$network" >/dev/null
 podman volume create "$volume" >/dev/null
 run_started=$SECONDS
