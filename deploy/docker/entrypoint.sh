@@ -1,5 +1,5 @@
 #!/bin/sh
-# Container entrypoint for both images: p2pdistill-entrypoint DLL [options...]
+# Container entrypoint for every image: p2pdistill-entrypoint DLL [options...]
 #
 # Akka.Remote must advertise an address the other nodes can reach. Inside a container the process binds
 # every interface (0.0.0.0) and advertises, in this order:
@@ -44,11 +44,18 @@ fi
 if [ "$explicit" = 0 ]; then
   echo "p2pdistill-entrypoint: binding $P2PDISTILL_Node__Hostname, reachable as $P2PDISTILL_Node__PublicHostname" >&2
 fi
+# A self-contained publish (Dockerfile.published) runs through its own executable; a framework-dependent one
+# (Dockerfile.coordinator, Dockerfile.peer) through the runtime image's dotnet.
+if [ -f /app/libcoreclr.so ] && [ -x "/app/${dll%.dll}" ]; then
+  set -- "/app/${dll%.dll}" "$@"
+else
+  set -- dotnet "/app/$dll" "$@"
+fi
 if [ "${P2PDISTILL_HOLD_AFTER_EXIT:-0}" != 1 ]; then
-  exec dotnet "/app/$dll" "$@"
+  exec "$@"
 fi
 
-dotnet "/app/$dll" "$@" &
+"$@" &
 child=$!
 trap 'kill -TERM "$child" 2>/dev/null' TERM INT
 status=0
