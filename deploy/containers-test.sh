@@ -93,7 +93,8 @@ cleanup() {
   fi
   podman network exists "$network" 2>/dev/null && podman network rm -f "$network" >/dev/null 2>&1
   podman volume exists "$volume" 2>/dev/null && podman volume rm -f "$volume" >/dev/null 2>&1
-  [ "${#made_tags[@]}" -gt 0 ] && podman untag "${made_tags[@]}" >/dev/null 2>&1
+  # The tags it added for compose (each on its own: "podman untag IMAGE NAME..." reads the first argument as the image).
+  for tag in "${made_tags[@]}"; do podman untag "$tag" "$tag" >/dev/null 2>&1 || true; done
   if [ "$keep_images" = 0 ] && [ "${#made_images[@]}" -gt 0 ]; then
     podman rmi -f "${made_images[@]}" >/dev/null 2>&1
     say "removed the images it built: ${made_images[*]}"

@@ -69,12 +69,39 @@ public sealed partial class ContainerClusterSpecs : IDisposable
         Assert.Contains($"removed containers, network and volume of {prefix}", run.Output);
     }
 
+    [Fact]
+    public void Should_train_the_compose_cluster_with_three_students_under_podman_compose_and_leave_nothing_behind()
+    {
+        Assert.True(Environment.IsPrivilegedProcess, "the Container tests run as root (podman with bridge networks, apt-get)");
+
+        var volumesBefore = Volumes();
+        var imagesBefore = Images();
+        var run = Run([script, "--compose", "--name", prefix, "--epochs", "1", "--timeout", RunTimeoutSeconds.ToString()], Limit);
+
+        Assert.True(run.ExitCode == 0, $"containers-test.sh --compose exited {run.ExitCode}:\n{run.Output}");
+        Assert.Contains("[containers-test] PASSED: coordinator, teacher and 3 students trained to the end with podman-compose", run.Output);
+        // deploy/docker/compose.yaml's services, five containers, every one exited 0 with cluster state in its log.
+        Assert.Equal(5, Regex.Matches(run.Output, @"\[containers-test\] \S+: exit 0, [1-9]\d* 'cluster: member up' lines").Count);
+        var accepted = Regex.Match(run.Output, @"coordinator accepted: (?<list>.*)").Groups["list"].Value;
+        foreach (var model in new[] { "teacher@", "student-1@", "student-2@", "student-3@" })
+            Assert.Contains(model, accepted);
+        Assert.Contains("summary.md", run.Output);
+
+        Assert.Empty(Leftovers());
+        Assert.Equal(volumesBefore, Volumes());
+        Assert.Equal(imagesBefore, Images()); // the images it built and the :latest tags compose needed, removed
+    }
+
     [GeneratedRegex(@"Accepted (?<model>teacher|student-\d+) \(tiny\) from akka\.tcp://p2pdistill@(?<ip>10\.213\.8\.\d+):\d+")]
     private static partial Regex Accepted();
 
     /// <summary>Containers, networks and volumes whose names start with this test's prefix.</summary>
     private static List<string> Volumes() =>
         [.. Podman("volume ls --format {{.Name}}").Order(StringComparer.Ordinal)];
+
+    /// <summary>Every image by repository:tag (an untagged one as its id).</summary>
+    private static List<string> Images() =>
+        [.. Podman("images --format {{.Repository}}:{{.Tag}}:{{.ID}}").Order(StringComparer.Ordinal)];
 
     private static IEnumerable<string> Podman(string arguments)
     {
@@ -88,7 +115,7 @@ public sealed partial class ContainerClusterSpecs : IDisposable
         var left = new List<string>();
         if (!new[] { "/usr/bin/podman", "/usr/local/bin/podman" }.Any(File.Exists)) return left; // nothing can have been made
         foreach (var list in new[] { "ps -a --format {{.Names}}", "network ls --format {{.Name}}", "volume ls --format {{.Name}}" })
-            left.AddRange(Podman(list).Where(n => n.StartsWith(prefix + "-", StringComparison.Ordinal)));
+            left.AddRange(Podman(list).Where(n => n.StartsWith(prefix + "-", StringComparison.Ordinal) || n.StartsWith(prefix + "_", StringComparison.Ordinal)));
         return left;
     }
 
