@@ -1,16 +1,17 @@
 using Microsoft.Extensions.Logging;
-using P2PDistill.Shared.Data;
 using P2PDistill.Coordinator.Commands;
+using P2PDistill.Shared.Data;
 using P2PDistill.Shared.Export;
-using P2PDistill.Shared.Onnx;
 using P2PDistill.Shared.Losses;
+using P2PDistill.Shared.Onnx;
 using P2PDistill.Shared.Training;
 
 namespace P2PDistill.Coordinator.Runs;
 
 /// <summary>
 /// At the end of a run, turns every network's final weights (RUN/models/ID.dat) into an exported model:
-/// the TorchSharp file, a safetensors file and a JSON model card with the final test metrics (of either task).
+/// the TorchSharp file, a safetensors file, an ONNX file and a JSON model card with the final test metrics (of either task);
+/// and the students' ensemble into one ONNX graph (<see cref="WriteEnsemble"/>).
 /// </summary>
 public static class RunExports
 {
