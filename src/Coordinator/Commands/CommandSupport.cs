@@ -1,6 +1,6 @@
-using P2PDistill.Coordinator.Onnx;
 using System.Globalization;
 using Microsoft.Extensions.Configuration;
+using P2PDistill.Coordinator.Onnx;
 using P2PDistill.Shared.Export;
 using P2PDistill.Shared.Hosting;
 using P2PDistill.Shared.Settings;

@@ -27,6 +27,7 @@ public sealed class OnnxRuntimeModel : IImagePredictor
 
     private OnnxRuntimeModel(string path, InferenceSession session, ModelCard card, string kind, int memberCount)
     {
+        Metadata = session.ModelMetadata.CustomMetadataMap;
         CardPath = path;
         this.session = session;
         Card = card;
@@ -38,6 +39,9 @@ public sealed class OnnxRuntimeModel : IImagePredictor
     public ModelCard Card { get; }
     public string CardPath { get; }
     public string Engine => EngineName;
+
+    /// <summary>The file's metadata_props (keys with <see cref="OnnxExporter.MetadataPrefix"/>), as ONNX Runtime read them.</summary>
+    public IReadOnlyDictionary<string, string> Metadata { get; }
 
     /// <summary>"model" or "ensemble" (the metadata's <c>p2pdistill.kind</c>).</summary>
     public string Kind { get; }

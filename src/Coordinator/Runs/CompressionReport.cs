@@ -90,11 +90,10 @@ public static class CompressionReport
         double? one = null, many = null;
         try
         {
-            var metadata = OnnxExporter.MetadataOf(OnnxExporter.Read(onnxPath));
-            if (metadata.TryGetValue(OnnxExporter.MetadataPrefix + OnnxExporter.MacsKey, out var text) &&
+            using var session = OnnxRuntimeModel.Load(onnxPath, budget.Threads);
+            if (session.Metadata.TryGetValue(OnnxExporter.MetadataPrefix + OnnxExporter.MacsKey, out var text) &&
                 long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var m))
                 macs = m;
-            using var session = OnnxRuntimeModel.Load(onnxPath, budget.Threads);
             one = MillisecondsPerImage(session, 1, budget);
             many = MillisecondsPerImage(session, 32, budget);
         }

@@ -76,7 +76,7 @@ public sealed class ModelExporterSpecs(TrainedExports exports) : IClassFixture<T
         using var loaded = ExportedModel.Load(Export(model).CardPath, format);
 
         Assert.Equal(Trainer(model).Predict(TestBatch()), loaded.Predict(TestBatch()));
-        Assert.Equal(ExportTestSupport.Probabilities(Trainer(model), exports.Data.Test), loaded.Predict(exports.Data.Test, batchSize: 128));
+        Assert.Equal(ExportTestSupport.Probabilities(Trainer(model), exports.Data.Test), loaded.PredictAll(exports.Data.Test, batchSize: 128));
         Assert.Equal(exports.Data.ClassNames, loaded.ClassNames);
         Assert.Equal(Trainer(model).Setup.Normalization.Mean, loaded.Normalization.Mean);
         Assert.Equal(Trainer(model).Setup.Normalization.Std, loaded.Normalization.Std);

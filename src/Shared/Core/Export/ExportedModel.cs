@@ -121,9 +121,6 @@ public sealed class ExportedModel : IImagePredictor
         return Task.Predictions(network.forward(input));
     }
 
-    /// <summary>The predictions (as <see cref="Predict(ImageBatch)"/>) for every image of <paramref name="dataset"/>, in order.</summary>
-    public float[] Predict(IImageDataset dataset, int batchSize = 128) => this.PredictAll(dataset, batchSize);
-
     public void Dispose()
     {
         if (disposed) return;

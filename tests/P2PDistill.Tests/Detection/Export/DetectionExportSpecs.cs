@@ -30,7 +30,7 @@ public sealed class DetectionExportSpecs(TrainedDetectors detectors) : IClassFix
         var layout = DetectionExportSupport.Layout;
         Assert.Equal(layout.Locations * (2 + 4 * layout.Bins), loaded.OutputsPerImage); // 20 locations × (2 classes + 4 sides × 8 bins)
         Assert.Equal(detectors.A.Predict(batch), loaded.Predict(batch));
-        Assert.Equal(detectors.MapsA, loaded.Predict(detectors.Data.Test, batchSize: 5));
+        Assert.Equal(detectors.MapsA, loaded.PredictAll(detectors.Data.Test, batchSize: 5));
         Assert.Equal(["sessile", "pedunculated"], loaded.ClassNames);
     }
 
