@@ -135,11 +135,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
     || { echo "[containers-test] error: could not install ${missing[*]}" >&2; exit 2; }
 fi
 
-# containers.conf: set KEY = VALUE under [SECTION] unless the file already sets KEY (anywhere: the keys are distinct).
+# containers.conf: KEY = VALUE under [SECTION]; a line that sets KEY to another value is rewritten (the keys are
+# distinct across sections), so a machine whose file names crun or systemd gets the settings this machine needs.
 conf=/etc/containers/containers.conf
 ensure_conf() { # section key value
   mkdir -p "$(dirname "$conf")"; touch "$conf"
-  if grep -Eq "^[[:space:]]*$2[[:space:]]*=" "$conf"; then return; fi
+  if grep -Eq "^[[:space:]]*$2[[:space:]]*=[[:space:]]*$(sed 's/[][\.*^$"]/\\&/g' <<<"$3")[[:space:]]*$" "$conf"; then return; fi
+  if grep -Eq "^[[:space:]]*$2[[:space:]]*=" "$conf"; then
+    sed -i -E "s|^[[:space:]]*$2[[:space:]]*=.*$|$2 = $3|" "$conf"
+    say "containers.conf: $2 = $3 (was set otherwise)"
+    return
+  fi
   if grep -Eq "^[[:space:]]*\[$1\][[:space:]]*$" "$conf"; then
     sed -i -E "0,/^[[:space:]]*\[$1\][[:space:]]*$/s//[$1]\n$2 = $3/" "$conf"
   else
