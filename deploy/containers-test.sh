@@ -3,7 +3,7 @@
 #
 #   deploy/containers-test.sh [--name PREFIX] [--keep-images] [--rebuild] [--epochs N] [--max-steps N] [--timeout SECONDS]
 #                             [--subnet A.B.C] [--base IMAGE] [--copy-run DIR]
-#   deploy/containers-test.sh --compose [--name PREFIX] [--keep-images] ...   # step 3 with podman-compose instead
+#   deploy/containers-test.sh --compose [--tls] [--name PREFIX] [--keep-images] ...   # step 3 with podman-compose instead
 #   deploy/containers-test.sh --cleanup [--compose] [--name PREFIX]     # removes what a killed run left behind
 #
 # 1. Installs podman, runc and debootstrap where missing (apt-get, as root) and configures podman for this kind of
@@ -20,6 +20,8 @@
 #    --compose: the cluster is deploy/docker/compose.yaml run by podman-compose (project PREFIX, the images tagged
 #    p2pdistill-coordinator:latest and p2pdistill-peer:latest), 3 students from the start (P2PD_STUDENTS=3:
 #    podman-compose 1.0.3 ignores --scale); the checks are the exit codes, the logs and summary.md.
+#    --tls (with --compose): adds deploy/docker/compose.tls.yaml, with certificates made by deploy/make-certs.sh in
+#    a temporary folder; every node must have joined over akka.ssl.tcp.
 # 4. Waits for the end and checks: every container exited 0; the run directory on the volume has summary.md,
 #    models/ and metrics/steps.csv with steps of all three students; every container's log shows the cluster
 #    ("cluster: member up"); the coordinator accepted the third student.
@@ -42,6 +44,7 @@ base=localhost/p2pdistill-base:bookworm
 copy_run=
 cleanup_only=0
 compose=0
+tls=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --name) prefix="$2"; shift 2 ;;
@@ -55,10 +58,12 @@ while [ $# -gt 0 ]; do
     --copy-run) copy_run="$2"; shift 2 ;;
     --cleanup) cleanup_only=1; shift ;;
     --compose) compose=1; shift ;;
+    --tls) tls=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "[containers-test] error: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+if [ "$tls" = 1 ] && [ "$compose" = 0 ]; then echo "[containers-test] error: --tls goes with --compose (it runs compose.tls.yaml)" >&2; exit 2; fi
 case "$prefix" in *[!a-z0-9-]*|"") echo "[containers-test] error: --name takes lower-case letters, digits and '-'" >&2; exit 2 ;; esac
 
 coordinator_image=localhost/p2pdistill-coordinator:containers-test
@@ -223,11 +228,18 @@ if [ "$compose" = 1 ]; then
     set -- $pair
     if ! podman image exists "$2"; then podman tag "$1" "$2"; made_tags+=("$2"); fi
   done
+  files=(-f "$root/deploy/docker/compose.yaml")
+  scheme=akka.tcp
+  if [ "$tls" = 1 ]; then
+    "$root/deploy/make-certs.sh" "$work/tls" --owner 1654 | sed 's/^/[containers-test]   /'
+    files+=(-f "$root/deploy/docker/compose.tls.yaml")
+    scheme=akka.ssl.tcp
+  fi
   run_started=$SECONDS
-  say "podman-compose -p $prefix -f deploy/docker/compose.yaml up --no-build (3 students, $epochs epochs)"
+  say "podman-compose -p $prefix ${files[*]//$root\//} up --no-build (3 students, $epochs epochs)"
   set +e
-  P2PD_STUDENTS=3 P2PD_MIN_STUDENTS=3 P2PD_EPOCHS="$epochs" timeout "$timeout" \
-    podman-compose -p "$prefix" -f "$root/deploy/docker/compose.yaml" up --no-build > "$work/compose.log" 2>&1
+  P2PD_STUDENTS=3 P2PD_MIN_STUDENTS=3 P2PD_EPOCHS="$epochs" P2PD_TLS_DIR="$work/tls" timeout "$timeout" \
+    podman-compose -p "$prefix" "${files[@]}" up --no-build > "$work/compose.log" 2>&1
   code=$?
   set -e
   [ "$code" = 0 ] || { fail "podman-compose up exited $code"; tail -30 "$work/compose.log" >&2; }
@@ -241,15 +253,17 @@ if [ "$compose" = 1 ]; then
     if [ "$code" = 0 ]; then say "$n: exit 0, $ups 'cluster: member up' lines"; else fail "$n exited $code"; tail -30 "$work/$n.log" | sed "s/^/  $n| /" >&2; fi
     [ "$ups" -gt 0 ] || fail "$n: no 'cluster: member up' in its log"
   done
-  accepted="$(grep -Eho "Accepted (teacher|student-[0-9]+) \(tiny\) from akka.tcp://p2pdistill@[0-9.]+" "$work/${prefix}_coordinator_1.log" | sort -u | awk '{print $2 "@" $5}' | sed 's/akka.tcp:\/\/p2pdistill@//' | tr '\n' ' ')"
-  say "coordinator accepted: $accepted"
+  accepted="$(grep -Eho "Accepted (teacher|student-[0-9]+) \(tiny\) from $scheme://p2pdistill@[0-9.]+" "$work/${prefix}_coordinator_1.log" | sort -u | awk '{print $2 "@" $5}' | sed "s|$scheme://p2pdistill@||" | tr '\n' ' ')"
+  say "coordinator accepted ($scheme): $accepted"
+  others="$(grep -Eo "Accepted (teacher|student-[0-9]+) \(tiny\) from akka[.a-z]*://" "$work/${prefix}_coordinator_1.log" | grep -v " from $scheme://" || true)"
+  [ -z "$others" ] || fail "the coordinator accepted nodes over another scheme than $scheme: $others"
   [ "$(grep -Eo "student-[0-9]+@" <<<"$accepted" | sort -u | wc -l)" = 3 ] || fail "the coordinator did not accept three students"
   listing="$(podman run --rm -v "$volume:/data/runs" --entrypoint /bin/sh "$coordinator_image" -c 'ls /data/runs/*/summary.md && grep "steps of batch" /data/runs/*/summary.md' 2>&1)" || true
   echo "$listing" | sed 's/^/[containers-test]   /'
   grep -q 'summary.md' <<<"$listing" || fail "no summary.md on the volume $volume"
   say "wall time $((SECONDS - started)) s in all"
   if [ "$failures" -gt 0 ]; then echo "[containers-test] $failures check(s) FAILED" >&2; exit 1; fi
-  say "PASSED: coordinator, teacher and 3 students trained to the end with podman-compose"
+  say "PASSED: coordinator, teacher and 3 students trained to the end with podman-compose$([ "$tls" = 1 ] && echo ' over TLS (compose.tls.yaml)')"
   exit 0
 fi
 podman network create --subnet "$subnet.0/24" "$network" >/dev/null
