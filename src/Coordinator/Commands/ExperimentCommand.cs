@@ -193,6 +193,9 @@ public static class ExperimentCommand
     {
         var plan = Parse(parsed);
         var store = new ExperimentStore(plan.Output, plan.Metrics);
+        // One writer per experiment folder: a second command there would train the same runs and delete each other's.
+        using var held = RunLock.TryAcquire(store.Directory)
+                         ?? throw new CommandInputException(new RunLockedException(store.Directory, RunLock.ReadHolder(store.Directory)).Message);
         if (store.CheckSettings(SharedSettings(plan), OlderSettingDefaults) is { } differences)
             throw new CommandInputException($"'{store.Directory}' holds an experiment with other settings ({differences}). " +
                                             "Use another --output, or the settings of that experiment.");
@@ -286,11 +289,17 @@ public static class ExperimentCommand
             output.Flush();
             var runPlan = new TrainingPlan(training, data, splits, normalization, optimizer);
             CohortResult result;
-            using (var session = RunSession.Create(RunKind.Experiment, runPlan, NullLogger.Instance, Path.GetDirectoryName(runPath)!, key.RunName))
-            using (var trainer = new CohortTrainer(runPlan, NullLogger.Instance))
+            var session = RunSession.Create(RunKind.Experiment, runPlan, NullLogger.Instance, Path.GetDirectoryName(runPath)!, key.RunName);
+            try
             {
+                using var trainer = new CohortTrainer(runPlan, NullLogger.Instance);
                 result = trainer.Run(session.Observer, cancellation);
                 session.Finish(result, stoppedOnRequest: cancellation.IsCancellationRequested, resumable: false);
+            }
+            finally
+            {
+                session.Dispose();
+                session.Run.Dispose(); // the run directory's lock
             }
 
             if (!result.Completed)

@@ -38,20 +38,32 @@ public sealed class CoordinatorRun : IDisposable
         Actors.ResumePoint? resume = null;
         if (run.Value.Resume is { } resumeDir)
         {
-            var checkpoints = Path.Combine(Path.GetFullPath(resumeDir), "checkpoints");
-            var store = new CheckpointStore(checkpoints, t.KeepCheckpoints);
-            var latest = store.LatestGood(bad => logger.LogWarning("Skipping a bad checkpoint: {Reason}", bad))
-                         ?? throw new InvalidDataException($"resume: no good checkpoint in '{checkpoints}'; start a new run instead");
-            var manifest = CheckpointStore.ReadManifest(latest);
-            resume = new Actors.ResumePoint(manifest.Step, manifest.Epoch, manifest.StepInEpoch,
-                manifest.Models.Select(m => new Actors.ResumeModel(m.Id, m.ModelName, m.Seed, m.Slot, CheckpointStore.StateStepOf(manifest, m),
-                    File.ReadAllBytes(Path.Combine(latest, m.File)))).ToList());
-            Session = RunSession.Resume(kind, Plan, resumeDir, manifest.Step, logger);
-            logger.LogInformation("Resuming run {Run} from {Checkpoint}: step {Step}, epoch {Epoch}, models {Models}",
-                Session.Run.Path, Path.GetFileName(latest), manifest.Step, manifest.Epoch + 1, string.Join(", ", manifest.Models.Select(m => m.Id)));
+            CheckResumeSettings(RunDirectory.Open(resumeDir), t, data.Value, optimizer.Value, run.Value.Embedded);
+            // One writer per run directory: taken before the checkpoints are read, held until Dispose.
+            resumeLock = RunLock.Acquire(resumeDir);
+            try
+            {
+                var checkpoints = Path.Combine(Path.GetFullPath(resumeDir), "checkpoints");
+                var store = new CheckpointStore(checkpoints, t.KeepCheckpoints);
+                var latest = store.LatestGood(bad => logger.LogWarning("Skipping a bad checkpoint: {Reason}", bad))
+                             ?? throw new InvalidDataException($"resume: no good checkpoint in '{checkpoints}'; start a new run instead");
+                var manifest = CheckpointStore.ReadManifest(latest);
+                resume = new Actors.ResumePoint(manifest.Step, manifest.Epoch, manifest.StepInEpoch,
+                    manifest.Models.Select(m => new Actors.ResumeModel(m.Id, m.ModelName, m.Seed, m.Slot, CheckpointStore.StateStepOf(manifest, m),
+                        File.ReadAllBytes(Path.Combine(latest, m.File)))).ToList());
+                Session = RunSession.Resume(kind, Plan, resumeDir, manifest.Step, logger);
+                logger.LogInformation("Resuming run {Run} from {Checkpoint}: step {Step}, epoch {Epoch}, models {Models}",
+                    Session.Run.Path, Path.GetFileName(latest), manifest.Step, manifest.Epoch + 1, string.Join(", ", manifest.Models.Select(m => m.Id)));
+            }
+            catch
+            {
+                resumeLock.Dispose();
+                throw;
+            }
         }
         else
         {
+            // The new run directory holds its lock (RunDirectory.Create) until Dispose.
             Session = RunSession.Create(kind, Plan, logger, more: new Dictionary<string, object> { ["node"] = node.Value, ["run"] = run.Value });
         }
         Settings = run.Value.Settings(run.Value.Embedded ? t.Students : run.Value.MinStudents) with
@@ -101,5 +113,27 @@ public sealed class CoordinatorRun : IDisposable
     /// <summary>A model id at least as long as any a cohort uses (the 64 bytes of slack cover longer ones).</summary>
     private const string LongestModelId = "student-000";
 
-    public void Dispose() => Session.Dispose();
+    /// <summary>
+    /// Refuses a resume whose training, data or optimizer settings differ from those in the run's config.json
+    /// (<see cref="ResumeSettings"/>), naming every difference; nothing in the run is touched.
+    /// </summary>
+    public static void CheckResumeSettings(RunDirectory run, TrainingOptions training, DataOptions data, OptimizerOptions optimizer, bool embedded)
+    {
+        var recorded = run.ReadConfiguration()
+                       ?? throw new InvalidDataException($"resume: '{run.Path}' has no readable config.json, so it is not a run directory this program wrote; start a new run instead");
+        if (ResumeSettings.Differences(recorded, training, data, optimizer, embedded) is { Count: > 0 } differences)
+            throw new InvalidDataException(
+                $"resume: {differences.Count} setting(s) differ from the run's config.json in '{run.Path}': {string.Join("; ", differences)}. " +
+                "Resume with the run's settings (only threads, checkpoint and evaluation cadence, timeouts, ports and other node settings may change), or start a new run.");
+    }
+
+    /// <summary>Ends the session, then releases the run directory's lock.</summary>
+    public void Dispose()
+    {
+        Session.Dispose();
+        Session.Run.Dispose();
+        resumeLock?.Dispose();
+    }
+
+    private readonly RunLock? resumeLock;
 }

@@ -68,13 +68,40 @@ public static class DatasetFactory
                 : Detection.CocoDetectionDataset.Load(options.Path, options.ImageSize, options.Channels, options.TestFraction, options.Seed).ToDatasetSplits(),
             _ => throw new DatasetException($"Unknown dataset '{options.Dataset}'. Known datasets: {string.Join(", ", KnownDatasets)}."),
         };
-        return splits with
+        var limited = splits with
         {
             Train = Take(splits.Train, options.TrainLimit),
             Test = Take(splits.Test, options.TestLimit),
             Val = splits.Val is null ? null : Take(splits.Val, options.TestLimit),
         };
+        EnsureNoEmptySplit(limited, options);
+        return limited;
     }
+
+    /// <summary>
+    /// Refuses a data set with an empty training, validation or test split, naming the split, the data set and its path:
+    /// training would crash at its first step, and an evaluation on no images would wait out its whole timeout.
+    /// </summary>
+    public static void EnsureNoEmptySplit(DatasetSplits splits, DataOptions options)
+    {
+        foreach (var (split, what) in new (IImageDataset?, string)[] { (splits.Train, "training"), (splits.Val, "validation"), (splits.Test, "test") })
+        {
+            if (split is null || split.Count > 0) continue;
+            var where = Location(options);
+            throw new DatasetException($"Data set '{options.Dataset}' at '{where}': its {what} split ({split.Name}) has no images. " +
+                "Training needs images in its training split and every evaluation in its test and validation splits: add images to that split, " +
+                "or set --data-path (Data:Path) to a complete data set.") { Path = where };
+        }
+    }
+
+    /// <summary>Where the data set is read from: --data-path, or the data set's default location.</summary>
+    private static string Location(DataOptions options) => !string.IsNullOrWhiteSpace(options.Path) ? options.Path : Canonical(options.Dataset) switch
+    {
+        FashionMnist => IdxDataset.FashionMnistDefaultPath,
+        Mnist => IdxDataset.MnistDefaultPath,
+        PneumoniaMnist => ShippedPneumoniaMnist,
+        _ => "generated in memory",
+    };
 
     // A detection set keeps its boxes when limited.
     private static IImageDataset Take(IImageDataset split, int limit) => split is Detection.IDetectionDataset boxes
