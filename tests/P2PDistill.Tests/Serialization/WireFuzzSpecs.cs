@@ -25,8 +25,9 @@ namespace P2PDistill.Tests.Serialization;
 /// <remarks>
 /// Hyperion is fuzzed only with the mutations that cannot make it allocate at the frame's word (truncations, an appended byte):
 /// it sizes strings, type names and arrays from lengths on the wire before it reads them, which no check around it can stop,
-/// and any mutation that shifts its reading (a flipped bit, a changed word) can turn text into a length of a gigabyte.
-/// docs/design/hardening.md §1 records that gap.
+/// and any mutation that shifts its reading (a flipped bit, a changed word) can turn text into a length of a gigabyte (a
+/// 107-byte RegistrationRefused claiming a 256 MiB string allocates 268 MB before Hyperion finds the bytes missing). That gap
+/// is open: what Hyperion allocates can only be bounded by replacing it for the control messages.
 /// </remarks>
 [Trait("Category", "Fault")]
 public sealed class WireFuzzSpecs(ITestOutputHelper output) : IDisposable
