@@ -1,6 +1,7 @@
 using Akka.Actor;
 using P2PDistill.Shared.Messages;
 using P2PDistill.Shared.Models;
+using P2PDistill.Shared.Serialization;
 using P2PDistill.Shared.Training;
 
 namespace P2PDistill.Coordinator.Actors;
@@ -94,7 +95,7 @@ public sealed partial class CoordinatorActor
             m.Actor.Tell(Acceptance(m.Slot, m.Setup));
             return;
         }
-        var parts = Chunks.Split(l.State).ToList();
+        var parts = Chunks.Split(l.State, WireLimits.Of(Context.System).ChunkBytes).ToList();
         m.Actor.Tell(Acceptance(m.Slot, m.Setup) with { RestoreChunks = parts.Count, RestoreStep = l.Step });
         foreach (var (index, count, part) in parts) m.Actor.Tell(new RestoreChunk(m.Id, index, count, part));
         log.Info("{0} gets its state from the checkpoint at step {1}", m.Id, l.Step);

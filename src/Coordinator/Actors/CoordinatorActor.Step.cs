@@ -1,4 +1,5 @@
 using Akka.Actor;
+using P2PDistill.Shared.Data;
 using P2PDistill.Shared.Losses;
 using P2PDistill.Shared.Messages;
 using P2PDistill.Shared.Serialization;
@@ -90,10 +91,34 @@ public sealed partial class CoordinatorActor
 
     private void OnLogits(StepState s, StepLogits l)
     {
-        if (!s.AwaitingLogits.Remove(Sender)) return;
+        if (!s.AwaitingLogits.Contains(Sender)) return;
+        if (MalformedLogits(l, s.BatchSize) is { } why)
+        {
+            Malformed(why);
+            return;
+        }
+        s.AwaitingLogits.Remove(Sender);
         s.Logits[Sender] = l;
         s.BytesReceived += StepMessageSerializer.WireSize(l);
         Advance(s);
+    }
+
+    /// <summary>
+    /// Why a model's output does not have the shape of the step it answers (null when it does): rows = the step's batch, columns =
+    /// the task's outputs per image (a classifier's classes, a detector's row width), and that many values.
+    /// </summary>
+    private string? MalformedLogits(StepLogits l, int batch) =>
+        l.BatchSize == batch && l.Classes == plan.Task.OutputsPerImage && l.Logits.Length == (long)batch * plan.Task.OutputsPerImage ? null
+            : $"its logits for step {l.GlobalStep} are {l.BatchSize} x {l.Classes} in {l.Logits.Length} values, where the step asked for {batch} x {plan.Task.OutputsPerImage}";
+
+    /// <summary>
+    /// A reply of the wrong shape is the fault of the model that sent it, as a missed deadline is: it leaves the cohort (and is
+    /// told, so that a live node registers again), and its reply goes nowhere, least of all into a student's targets.
+    /// </summary>
+    private void Malformed(string why)
+    {
+        log.Error("{0} sent a malformed reply: {1}; it is dropped", IdOf(Sender), why);
+        Depart(Sender, $"malformed reply: {why}", tell: true);
     }
 
     private void OnDone(StepState s, StepDone d)
@@ -310,11 +335,25 @@ public sealed partial class CoordinatorActor
     private void OnProbabilities(EvaluatingState e, EvalProbabilities p)
     {
         if (!e.Awaiting.Contains(Sender) || !e.Parts.TryGetValue(Sender, out var parts) || p.Index < 0 || p.Index >= parts.Length) return;
+        int rows = EvaluationRows[p.Index], columns = plan.Task.OutputsPerImage;
+        if (p.Count != rows || p.Classes != columns || p.Probabilities.Length != (long)rows * columns)
+        {
+            Malformed($"its predictions for evaluation batch {p.Index} are {p.Count} x {p.Classes} in {p.Probabilities.Length} values, where the batch asked for {rows} x {columns}");
+            return;
+        }
         parts[p.Index] = p.Probabilities;
         if (parts.Any(x => x is null)) return;
         e.Awaiting.Remove(Sender);
         if (e.Awaiting.Count == 0) CompleteEvaluation(e);
     }
+
+    /// <summary>Images in each evaluation batch, in <see cref="TrainingPlan.EvaluationBatches"/>' order (the test split's, then the validation split's).</summary>
+    private int[] EvaluationRows => evaluationRows ??= new[] { plan.Splits.Test, plan.Splits.Val }.OfType<IImageDataset>()
+        .SelectMany(split => Enumerable.Range(0, (split.Count + plan.Training.BatchSize - 1) / plan.Training.BatchSize)
+            .Select(k => Math.Min(plan.Training.BatchSize, split.Count - k * plan.Training.BatchSize)))
+        .ToArray();
+
+    private int[]? evaluationRows;
 
     private void CompleteEvaluation(EvaluatingState e)
     {

@@ -29,7 +29,13 @@ public abstract class CoordinatorHarness : TestKit, IDisposable
 
     private readonly List<string> temporary = [];
 
-    protected CoordinatorHarness(ITestOutputHelper output) : base("akka.loglevel = WARNING\nakka.test.single-expect-default = 20s", output: output)
+    protected CoordinatorHarness(ITestOutputHelper output) : this(output, "")
+    {
+    }
+
+    /// <param name="config">More HOCON for the test's actor system (a remoting frame, say).</param>
+    protected CoordinatorHarness(ITestOutputHelper output, string config)
+        : base("akka.loglevel = WARNING\nakka.test.single-expect-default = 20s\n" + config, output: output)
     {
     }
 

@@ -5,6 +5,7 @@ using Akka.Event;
 using P2PDistill.Shared.Data;
 using P2PDistill.Shared.Messages;
 using P2PDistill.Shared.Models;
+using P2PDistill.Shared.Serialization;
 using P2PDistill.Shared.Training;
 
 namespace P2PDistill.Shared.Actors;
@@ -535,7 +536,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     private void SendWeights(ExportWeights e)
     {
         var bytes = e.FullState ? trainer!.StateBytes() : trainer!.WeightsBytes();
-        foreach (var (index, count, part) in Chunks.Split(bytes))
+        foreach (var (index, count, part) in Chunks.Split(bytes, WireLimits.Of(Context.System).ChunkBytes))
             Sender.Tell(new WeightsChunk(e.ExportId, trainer.Id, index, count, part));
     }
 

@@ -7,11 +7,17 @@ namespace P2PDistill.Shared.Messages;
 /// </summary>
 public static class Chunks
 {
-    /// <summary>Largest part sent (well inside the default 32 MiB frame).</summary>
+    /// <summary>
+    /// Largest part sent (well inside the default 32 MiB frame). A smaller frame gets smaller parts:
+    /// <c>WireLimits.ChunkBytes</c>, the frame less room for the message's other fields.
+    /// </summary>
     public const int PartBytes = 8 * 1024 * 1024;
 
-    /// <summary>Most parts one payload may claim (8 GiB of weights): a count from the wire above it is refused, not allocated.</summary>
-    public const int MaxParts = 1024;
+    /// <summary>
+    /// Most parts one payload may claim (8 GiB of weights in parts of the smallest frame, 1 MiB): a count from the wire above it
+    /// is refused, not allocated (the assembler's table of parts is then at most 128 KiB).
+    /// </summary>
+    public const int MaxParts = 16 * 1024;
 
     /// <summary>The payload in parts of at most <paramref name="size"/> bytes, in order, with their index and count (one empty part for an empty payload).</summary>
     public static IEnumerable<(int Index, int Count, byte[] Part)> Split(byte[] payload, int size = PartBytes)

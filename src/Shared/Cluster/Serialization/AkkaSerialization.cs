@@ -11,13 +11,16 @@ namespace P2PDistill.Shared.Serialization;
 /// </summary>
 public static class AkkaSerialization
 {
-    /// <summary>Every type Hyperion may deserialise: the project's messages and the records they carry.</summary>
+    /// <summary>
+    /// Every type Hyperion may deserialise: the project's messages and the records they carry. A batch, its shape and a
+    /// student's targets are not on it: they only travel inside step messages, through <see cref="StepMessageSerializer"/>.
+    /// </summary>
     public static IReadOnlyList<Type> AllowedTypes { get; } = BuildAllowedTypes();
 
     private static Type[] BuildAllowedTypes() => typeof(IP2PDistillMessage).Assembly.GetTypes()
         .Where(t => typeof(IP2PDistillMessage).IsAssignableFrom(t) && t is { IsClass: true, IsAbstract: false })
         .Concat([
-            typeof(ModelRole), typeof(ImageBatch), typeof(ImageShape), typeof(DistillTargets), typeof(TrainerSetup), typeof(Models.ModelSpec),
+            typeof(ModelRole), typeof(TrainerSetup), typeof(Models.ModelSpec),
             typeof(OptimizerOptions), typeof(Losses.DistillationSettings), typeof(Losses.DistillMode), typeof(Normalization),
             typeof(LocalData), typeof(DataOptions), typeof(DataMode), typeof(Settings.TaskKind), typeof(TrainingOptions), typeof(OptimizerKind), typeof(LearningRateScheduleKind),
         ])

@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Configuration;
 using Akka.Serialization;
 using Hyperion;
+using SerializationException = System.Runtime.Serialization.SerializationException;
 
 namespace P2PDistill.Shared.Serialization;
 
@@ -19,9 +20,30 @@ namespace P2PDistill.Shared.Serialization;
 /// </remarks>
 public sealed class AllowListHyperionSerializer : HyperionSerializer
 {
+    private readonly WireLimits limits;
+
     public AllowListHyperionSerializer(ExtendedActorSystem system, Config config)
         : base(system, WithAllowList(HyperionSerializerSettings.Create(config)))
     {
+        limits = WireLimits.Of(system);
+    }
+
+    /// <summary>
+    /// Refuses a frame larger than the remoting frame (<see cref="WireLimits"/>), and turns whatever Hyperion throws on a
+    /// malformed frame into a <see cref="SerializationException"/>: Akka drops that one message and keeps the association.
+    /// </summary>
+    public override object FromBinary(byte[] bytes, Type type)
+    {
+        if (bytes.Length > limits.FrameBytes)
+            throw new SerializationException($"Hyperion: {bytes.Length:N0} bytes, more than the remoting frame of {limits.FrameBytes:N0} bytes");
+        try
+        {
+            return base.FromBinary(bytes, type);
+        }
+        catch (Exception e) when (e is not SerializationException)
+        {
+            throw new SerializationException($"Hyperion: a malformed message of {bytes.Length} bytes: {e.GetType().Name}: {e.Message}", e);
+        }
     }
 
     private static HyperionSerializerSettings WithAllowList(HyperionSerializerSettings s) => new(

@@ -1,6 +1,8 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Text;
 using Akka.Actor;
 using Akka.Serialization;
 using SerializationException = System.Runtime.Serialization.SerializationException;
@@ -20,6 +22,9 @@ namespace P2PDistill.Shared.Serialization;
 /// </summary>
 public sealed class StepMessageSerializer(ExtendedActorSystem system) : SerializerWithStringManifest(system)
 {
+    /// <summary>The frame no message read may exceed (<see cref="WireLimits"/>), from the actor system's settings.</summary>
+    private readonly WireLimits limits = WireLimits.Of(system);
+
     public const int SerializerId = 4711;
     private const int MaxArray = 256 * 1024 * 1024;
 
@@ -172,34 +177,189 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
 
     public override object FromBinary(byte[] bytes, string manifest)
     {
+        if (bytes.Length > limits.FrameBytes)
+            throw new SerializationException($"{manifest}: {bytes.Length:N0} bytes, more than the remoting frame of {limits.FrameBytes:N0} bytes");
+        var r = new FrameReader(bytes, manifest);
         try
         {
-            using var r = new BinaryReader(new MemoryStream(bytes, writable: false));
             object result = manifest switch
             {
                 "TS" => ReadTrainStep(r),
                 "SL" => ReadLogits(r),
-                "EB" => new EvaluateBatch(r.ReadInt64(), r.ReadInt32(), ReadBatch(r, "EB")),
+                "EB" => new EvaluateBatch(r.Int64("EvalId"), r.Int32("Index"), ReadBatch(r)),
                 "EP" => ReadProbabilities(r),
                 "TL" => ReadTrainStepLocal(r),
-                "SF" => new StepFailed(r.ReadInt64(), r.ReadString(), r.ReadString()),
-                "EL" => new EvaluateLocal(r.ReadInt64()),
-                "EW" => new ExportWeights(r.ReadInt64(), r.ReadBoolean()),
-                "RC" => new RestoreChunk(r.ReadString(), r.ReadInt32(), r.ReadInt32(), ReadArray<byte>(r)),
-                "WC" => new WeightsChunk(r.ReadInt64(), r.ReadString(), r.ReadInt32(), r.ReadInt32(), ReadArray<byte>(r)),
+                "SF" => new StepFailed(r.Int64("Attempt"), r.String("ModelId"), r.String("Reason")),
+                "EL" => new EvaluateLocal(r.Int64("EvalId")),
+                "EW" => new ExportWeights(r.Int64("ExportId"), r.Boolean("FullState")),
+                "RC" => new RestoreChunk(r.String("ModelId"), r.Int32("Index"), r.Int32("Count"), r.Array<byte>("Data")),
+                "WC" => new WeightsChunk(r.Int64("ExportId"), r.String("ModelId"), r.Int32("Index"), r.Int32("Count"), r.Array<byte>("Data")),
                 "AT" => ReadApplyTargets(r),
                 "SD" => ReadStepDone(r),
                 "AN" => ReadApplyAndTrain(r),
                 _ => throw new SerializationException($"unknown step-message manifest '{manifest}'"),
             };
-            if (r.BaseStream.Position != bytes.Length)
-                throw new SerializationException($"{manifest}: {bytes.Length - r.BaseStream.Position} trailing bytes");
+            if (r.Left > 0) throw new SerializationException($"{manifest}: {r.Left} trailing bytes");
             return result;
         }
-        catch (EndOfStreamException e)
+        catch (Exception e) when (e is not SerializationException)
         {
-            throw new SerializationException($"{manifest}: truncated message ({bytes.Length} bytes)", e);
+            // A record's own check (none today): still one message refused, never the association.
+            throw new SerializationException($"{manifest}: malformed message ({bytes.Length} bytes): {e.Message}", e);
         }
+    }
+
+    private static TrainStep ReadTrainStep(FrameReader r)
+    {
+        var (global, attempt, epoch, step, whole, counted) =
+            (r.Int64("GlobalStep"), r.Int64("Attempt"), r.Int32("Epoch"), r.Int32("Step"), r.Boolean("WholeStep"), r.Int64("CountedThrough"));
+        return new TrainStep(global, epoch, step, ReadBatch(r), attempt, whole, counted);
+    }
+
+    private static TrainStepLocal ReadTrainStepLocal(FrameReader r)
+    {
+        var (global, attempt, epoch, step, whole, counted) =
+            (r.Int64("GlobalStep"), r.Int64("Attempt"), r.Int32("Epoch"), r.Int32("Step"), r.Boolean("WholeStep"), r.Int64("CountedThrough"));
+        return new TrainStepLocal(global, epoch, step, attempt, whole, counted);
+    }
+
+    private static ApplyAndTrain ReadApplyAndTrain(FrameReader r)
+    {
+        var apply = ReadApplyTargets(r);
+        IStepMessage next = r.Byte("Next") switch
+        {
+            1 => ReadTrainStep(r),
+            2 => ReadTrainStepLocal(r),
+            var tag => throw r.Bad("Next", $"unknown next-step tag {tag}"),
+        };
+        return new ApplyAndTrain(apply, next);
+    }
+
+    private static ApplyTargets ReadApplyTargets(FrameReader r)
+    {
+        var (global, attempt) = (r.Int64("GlobalStep"), r.Int64("Attempt"));
+        var (teacher, peers, entropy) = (r.Optional("TeacherLogits"), r.Optional("PeerProbSum"), r.Optional("PeerNegEntropySum"));
+        return new ApplyTargets(global, new DistillTargets(teacher, peers, entropy, r.Count("Peers")), attempt);
+    }
+
+    private static StepDone ReadStepDone(FrameReader r)
+    {
+        var (global, attempt, id) = (r.Int64("GlobalStep"), r.Int64("Attempt"), r.String("ModelId"));
+        return new StepDone(global, id, r.Double("Loss"), r.Double("Ce"), r.Double("Kd"), r.Double("Ml"), r.Double("BatchAccuracy"), r.Double("LearningRate"),
+            r.Boolean("Applied"), r.Double("ComputeMs"), attempt);
+    }
+
+    /// <summary>
+    /// A batch: its shape (each side positive; the pixels of an image are counted in <c>long</c>, so 1x65536x65536 cannot wrap
+    /// to 0), pixels, labels (none negative), and boxes checked against the image count.
+    /// </summary>
+    private static ImageBatch ReadBatch(FrameReader r)
+    {
+        var shape = new ImageShape(r.Int32("Shape.Channels"), r.Int32("Shape.Height"), r.Int32("Shape.Width"));
+        if (shape.Channels <= 0 || shape.Height <= 0 || shape.Width <= 0) throw r.Bad("Shape", $"bad image shape {shape}");
+        long image = (long)shape.Height * shape.Width; // at most 2^62, and at most 2^62 again once multiplied below
+        if (image > Array.MaxLength || image * shape.Channels > Array.MaxLength)
+            throw r.Bad("Shape", $"an image of {shape} has more pixels than an array can hold");
+        image *= shape.Channels;
+        var pixels = r.Array<byte>("Pixels");
+        var labels = r.Array<int>("Labels");
+        if (labels.Length * image != pixels.Length)
+            throw r.Bad("Pixels", $"{pixels.Length} pixel bytes do not hold {labels.Length} images of {shape}");
+        foreach (int label in labels)
+            if (label < 0) throw r.Bad("Labels", $"label {label} is negative");
+        var boxes = r.Optional("Boxes");
+        if (boxes is not null)
+        {
+            try
+            {
+                BoxCodec.Decode(boxes, labels.Length);
+            }
+            catch (FormatException e)
+            {
+                throw new SerializationException($"{r.Manifest}: {e.Message}", e);
+            }
+        }
+        return new ImageBatch(shape, pixels, labels) { Boxes = boxes };
+    }
+
+    private static EvalProbabilities ReadProbabilities(FrameReader r)
+    {
+        var (evalId, index, id, count, classes) = (r.Int64("EvalId"), r.Int32("Index"), r.String("ModelId"), r.Count("Count"), r.Count("Classes"));
+        var probs = r.Array<float>("Probabilities");
+        if ((long)count * classes != probs.Length) throw r.Bad("Probabilities", $"{probs.Length} probabilities for {count} x {classes}");
+        return new EvalProbabilities(evalId, index, id, count, classes, probs);
+    }
+
+    private static StepLogits ReadLogits(FrameReader r)
+    {
+        var (global, attempt, id, batch, classes) = (r.Int64("GlobalStep"), r.Int64("Attempt"), r.String("ModelId"), r.Count("BatchSize"), r.Count("Classes"));
+        var logits = r.Array<float>("Logits");
+        if ((long)batch * classes != logits.Length) throw r.Bad("Logits", $"{logits.Length} logits for batch {batch} x {classes} classes");
+        return new StepLogits(global, id, batch, classes, logits, r.Double("ComputeMs"), attempt);
+    }
+
+    /// <summary>
+    /// One frame, read field by field, each named in the <see cref="SerializationException"/> that refuses it. Every length is
+    /// compared with the bytes left before anything is allocated, so no array or string outgrows the frame it came in.
+    /// </summary>
+    private sealed class FrameReader(byte[] bytes, string manifest)
+    {
+        private int position;
+
+        public string Manifest => manifest;
+
+        /// <summary>Bytes not read yet.</summary>
+        public int Left => bytes.Length - position;
+
+        public SerializationException Bad(string field, string why) => new($"{manifest}: {field}: {why}");
+
+        private ReadOnlySpan<byte> Take(int n, string field)
+        {
+            if (n > Left) throw Bad(field, $"needs {n} bytes, {Left} left: truncated message ({bytes.Length} bytes)");
+            var span = bytes.AsSpan(position, n);
+            position += n;
+            return span;
+        }
+
+        public byte Byte(string field) => Take(1, field)[0];
+        public bool Boolean(string field) => Byte(field) != 0;
+        public int Int32(string field) => BinaryPrimitives.ReadInt32LittleEndian(Take(4, field));
+        public long Int64(string field) => BinaryPrimitives.ReadInt64LittleEndian(Take(8, field));
+        public double Double(string field) => BinaryPrimitives.ReadDoubleLittleEndian(Take(8, field));
+
+        /// <summary>A count of things (images, classes, peers): never negative.</summary>
+        public int Count(string field)
+        {
+            int n = Int32(field);
+            return n >= 0 ? n : throw Bad(field, $"negative count {n}");
+        }
+
+        /// <summary><see cref="BinaryWriter"/>'s string: its UTF-8 byte count as a 7-bit encoded integer of at most 5 bytes, then the bytes.</summary>
+        public string String(string field)
+        {
+            uint length = 0;
+            for (int shift = 0; ; shift += 7)
+            {
+                if (shift > 28) throw Bad(field, "the string length is not a 7-bit encoded integer of at most 5 bytes");
+                byte b = Byte(field);
+                length |= (uint)(b & 0x7F) << shift;
+                if ((b & 0x80) == 0) break;
+            }
+            if (length > (uint)Left) throw Bad(field, $"string length {(int)length} does not fit the {Left} bytes left");
+            return Encoding.UTF8.GetString(Take((int)length, field));
+        }
+
+        /// <summary>A length, then that many values' raw bytes.</summary>
+        public T[] Array<T>(string field) where T : unmanaged
+        {
+            int n = Int32(field);
+            int size = Unsafe.SizeOf<T>();
+            if (n < 0 || (long)n * size > Left) throw Bad(field, $"array length {n} does not fit the message ({Left} bytes left)");
+            return MemoryMarshal.Cast<byte, T>(Take(n * size, field)).ToArray();
+        }
+
+        /// <summary>A presence flag, then, when set, an array of floats.</summary>
+        public float[]? Optional(string field) => Boolean(field) ? Array<float>(field) : null;
     }
 
     private static void WriteTrainStep(BinaryWriter w, TrainStep m)
@@ -220,43 +380,6 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
         w.Write(m.Targets.Peers);
     }
 
-    private static TrainStep ReadTrainStep(BinaryReader r)
-    {
-        var (global, attempt, epoch, step, whole, counted) = (r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32(), r.ReadBoolean(), r.ReadInt64());
-        return new TrainStep(global, epoch, step, ReadBatch(r, "TS"), attempt, whole, counted);
-    }
-
-    private static TrainStepLocal ReadTrainStepLocal(BinaryReader r)
-    {
-        var (global, attempt, epoch, step, whole, counted) = (r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32(), r.ReadBoolean(), r.ReadInt64());
-        return new TrainStepLocal(global, epoch, step, attempt, whole, counted);
-    }
-
-    private static ApplyAndTrain ReadApplyAndTrain(BinaryReader r)
-    {
-        var apply = ReadApplyTargets(r);
-        IStepMessage next = r.ReadByte() switch
-        {
-            1 => ReadTrainStep(r),
-            2 => ReadTrainStepLocal(r),
-            var tag => throw new SerializationException($"AN: unknown next-step tag {tag}"),
-        };
-        return new ApplyAndTrain(apply, next);
-    }
-
-    private static ApplyTargets ReadApplyTargets(BinaryReader r)
-    {
-        var (global, attempt) = (r.ReadInt64(), r.ReadInt64());
-        return new ApplyTargets(global, new DistillTargets(ReadOptional(r), ReadOptional(r), ReadOptional(r), r.ReadInt32()), attempt);
-    }
-
-    private static StepDone ReadStepDone(BinaryReader r)
-    {
-        var (global, attempt, id) = (r.ReadInt64(), r.ReadInt64(), r.ReadString());
-        return new StepDone(global, id, r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadBoolean(),
-            r.ReadDouble(), attempt);
-    }
-
     private static void WriteBatch(BinaryWriter w, ImageBatch batch)
     {
         w.Write(batch.Shape.Channels); w.Write(batch.Shape.Height); w.Write(batch.Shape.Width);
@@ -265,60 +388,10 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
         WriteOptional(w, batch.Boxes);
     }
 
-    private static ImageBatch ReadBatch(BinaryReader r, string manifest)
-    {
-        var shape = new ImageShape(r.ReadInt32(), r.ReadInt32(), r.ReadInt32());
-        if (shape.Channels <= 0 || shape.Height <= 0 || shape.Width <= 0) throw new SerializationException($"{manifest}: bad image shape {shape}");
-        var pixels = ReadArray<byte>(r);
-        var labels = ReadArray<int>(r);
-        if ((long)labels.Length * shape.Pixels != pixels.Length)
-            throw new SerializationException($"{manifest}: {pixels.Length} pixel bytes do not hold {labels.Length} images of {shape}");
-        var boxes = ReadOptional(r);
-        if (boxes is not null)
-        {
-            try
-            {
-                BoxCodec.Decode(boxes, labels.Length);
-            }
-            catch (FormatException e)
-            {
-                throw new SerializationException($"{manifest}: {e.Message}", e);
-            }
-        }
-        return new ImageBatch(shape, pixels, labels) { Boxes = boxes };
-    }
-
-    private static EvalProbabilities ReadProbabilities(BinaryReader r)
-    {
-        var (evalId, index, id, count, classes) = (r.ReadInt64(), r.ReadInt32(), r.ReadString(), r.ReadInt32(), r.ReadInt32());
-        var probs = ReadArray<float>(r);
-        if ((long)count * classes != probs.Length) throw new SerializationException($"EP: {probs.Length} probabilities for {count} x {classes}");
-        return new EvalProbabilities(evalId, index, id, count, classes, probs);
-    }
-
-    private static StepLogits ReadLogits(BinaryReader r)
-    {
-        var (global, attempt, id, batch, classes) = (r.ReadInt64(), r.ReadInt64(), r.ReadString(), r.ReadInt32(), r.ReadInt32());
-        var logits = ReadArray<float>(r);
-        if ((long)batch * classes != logits.Length) throw new SerializationException($"SL: {logits.Length} logits for batch {batch} x {classes} classes");
-        return new StepLogits(global, id, batch, classes, logits, r.ReadDouble(), attempt);
-    }
-
     private static void WriteArray<T>(BinaryWriter w, ReadOnlySpan<T> values) where T : unmanaged
     {
         w.Write(values.Length);
         w.Write(MemoryMarshal.AsBytes(values));
-    }
-
-    private static T[] ReadArray<T>(BinaryReader r) where T : unmanaged
-    {
-        int n = r.ReadInt32();
-        int size = Marshal.SizeOf<T>();
-        if (n < 0 || n > MaxArray / size || (long)n * size > r.BaseStream.Length - r.BaseStream.Position)
-            throw new SerializationException($"array length {n} does not fit the message");
-        var values = new T[n];
-        r.BaseStream.ReadExactly(MemoryMarshal.AsBytes(values.AsSpan()));
-        return values;
     }
 
     private static void WriteOptional(BinaryWriter w, float[]? values)
@@ -326,6 +399,4 @@ public sealed class StepMessageSerializer(ExtendedActorSystem system) : Serializ
         w.Write(values is not null);
         if (values is not null) WriteArray<float>(w, values);
     }
-
-    private static float[]? ReadOptional(BinaryReader r) => r.ReadBoolean() ? ReadArray<float>(r) : null;
 }
