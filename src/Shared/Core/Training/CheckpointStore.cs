@@ -40,7 +40,7 @@ public sealed class CheckpointStore(string directory, int keep)
         bool carryOverAbsent = false)
     {
         System.IO.Directory.CreateDirectory(Directory);
-        Recover();
+        TryRecover(null);
         var name = $"step-{step:D8}";
         var final = Path.Combine(Directory, name);
         var aside = Path.Combine(Directory, $".{name}{AsideSuffix}");
@@ -80,6 +80,7 @@ public sealed class CheckpointStore(string directory, int keep)
             if (System.IO.Directory.Exists(final))
             {
                 // Replacing step N: the old folder goes aside first, so that a crash from here on leaves it or the new one.
+                DeleteQuietly(aside); // a stale one the sweep could not remove
                 System.IO.Directory.Move(final, aside);
                 setAside = true;
                 DurableDirectory.Flush(Directory);
@@ -249,15 +250,21 @@ public sealed class CheckpointStore(string directory, int keep)
     /// </summary>
     public string? LatestGood(Action<string>? skipped = null)
     {
+        TryRecover(skipped);
+        return NewestGood(skipped);
+    }
+
+    /// <summary><see cref="Recover"/>, a failure only reported: a leftover that cannot be removed must not stop a resume or the next checkpoint.</summary>
+    private void TryRecover(Action<string>? failed)
+    {
         try
         {
             Recover();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            skipped?.Invoke($"{Directory}: could not tidy after an interrupted write ({e.Message})");
+            failed?.Invoke($"{Directory}: could not tidy after an interrupted write ({e.Message})");
         }
-        return NewestGood(skipped);
     }
 
     private string? NewestGood(Action<string>? skipped)
