@@ -86,6 +86,78 @@ public sealed class CheckpointStoreSpecs : IDisposable
     }
 
     [Fact]
+    [Trait("Category", "Fault")]
+    public void Should_move_back_a_checkpoint_left_aside_by_a_crash_during_its_replacement()
+    {
+        var store = new CheckpointStore(dir, keep: 3);
+        store.Write("run", 10, 1, 0, Models(1));
+        var newest = store.Write("run", 20, 2, 0, Models(2));
+        // What a crash between "the old step-N renamed aside" and "the new one moved in" leaves.
+        Directory.Move(newest, Path.Combine(dir, ".step-00000020.old"));
+
+        var good = new CheckpointStore(dir, keep: 3).LatestGood();
+
+        Assert.Equal(newest, good);
+        Assert.Null(CheckpointStore.Verify(newest));
+        Assert.Equal(20, CheckpointStore.ReadManifest(newest).Step);
+        Assert.Empty(Directory.GetDirectories(dir, ".*"));
+    }
+
+    [Fact]
+    [Trait("Category", "Fault")]
+    public void Should_sweep_the_temporary_folders_a_crash_left_when_opened_again()
+    {
+        var store = new CheckpointStore(dir, keep: 3);
+        store.Write("run", 10, 1, 0, Models(1));
+        var half = Directory.CreateDirectory(Path.Combine(dir, ".step-00000020.0123456789abcdef.tmp")).FullName;
+        File.WriteAllBytes(Path.Combine(half, "teacher.state"), new byte[100]);
+        // An aside copy whose replacement did land: stale.
+        var stale = Directory.CreateDirectory(Path.Combine(dir, ".step-00000010.old")).FullName;
+        File.WriteAllBytes(Path.Combine(stale, "teacher.state"), new byte[100]);
+
+        Assert.Equal(Path.Combine(dir, "step-00000010"), new CheckpointStore(dir, keep: 3).LatestGood());
+        Assert.Empty(Directory.GetDirectories(dir, ".*"));
+
+        Directory.CreateDirectory(half);
+        new CheckpointStore(dir, keep: 3).Write("run", 30, 3, 0, Models(3));
+        Assert.Empty(Directory.GetDirectories(dir, ".*"));
+        Assert.Equal(["step-00000030", "step-00000010"], store.List().Select(Path.GetFileName));
+    }
+
+    [Fact]
+    [Trait("Category", "Fault")]
+    public void Should_keep_the_old_checkpoint_and_no_temporary_folder_when_a_rewrite_fails_midway()
+    {
+        var store = new CheckpointStore(dir, keep: 3);
+        var first = store.Write("run", 10, 1, 0, Models(1));
+        var before = File.ReadAllBytes(Path.Combine(first, "manifest.json"));
+
+        IEnumerable<(TrainerSetup, int, byte[])> Failing()
+        {
+            yield return Models(5)[0];
+            throw new IOException("No space left on device");
+        }
+        var e = Assert.Throws<IOException>(() => store.Write("run", 10, 1, 0, Failing()));
+
+        Assert.Contains("No space left", e.Message);
+        Assert.Equal(before, File.ReadAllBytes(Path.Combine(first, "manifest.json")));
+        Assert.Null(CheckpointStore.Verify(first));
+        Assert.Empty(Directory.GetDirectories(dir, ".*"));
+    }
+
+    [Fact]
+    public void Should_replace_a_checkpoint_rewritten_at_the_same_step()
+    {
+        var store = new CheckpointStore(dir, keep: 3);
+        store.Write("run", 10, 1, 0, Models(1));
+        var again = store.Write("run", 10, 1, 0, Models(9));
+        Assert.Null(CheckpointStore.Verify(again));
+        Assert.Equal(Enumerable.Repeat((byte)9, 100), File.ReadAllBytes(Path.Combine(again, "teacher.state")));
+        Assert.Equal(["step-00000010"], store.List().Select(Path.GetFileName));
+        Assert.Empty(Directory.GetDirectories(dir, ".*"));
+    }
+
+    [Fact]
     public void Should_restore_a_trainer_from_its_state_blob()
     {
         var setup = TestCohorts.Setup("cnn-teacher", ModelRole.Teacher, data, 4);

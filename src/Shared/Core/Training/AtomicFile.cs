@@ -1,6 +1,6 @@
 namespace P2PDistill.Shared.Training;
 
-/// <summary>Writes a file through a temporary sibling, flushed to disk, then renamed over the target.</summary>
+/// <summary>Writes a file through a temporary sibling, flushed to disk, then renamed over the target (the folder flushed too).</summary>
 public static class AtomicFile
 {
     /// <summary>Calls <paramref name="write"/> with a temporary path, then moves it to <paramref name="path"/>. Returns <paramref name="path"/>.</summary>
@@ -14,6 +14,7 @@ public static class AtomicFile
             write(tmp);
             using (var fs = new FileStream(tmp, FileMode.Open, FileAccess.ReadWrite)) fs.Flush(flushToDisk: true);
             File.Move(tmp, path, overwrite: true);
+            DurableDirectory.Flush(dir);
             return path;
         }
         finally

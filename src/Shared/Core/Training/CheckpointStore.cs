@@ -16,12 +16,22 @@ public sealed record CheckpointManifest(string RunId, long Step, int Epoch, int 
 
 /// <summary>
 /// Checkpoints under RUN/checkpoints/step-NNNNNNNN/: each model's full training state (weights, optimizer,
-/// generator) and a manifest with the SHA-256 of every file. Written into a temporary folder, flushed, and renamed
-/// into place, so a crash leaves either a whole checkpoint or none; older ones are pruned to a configured count.
+/// generator) and a manifest with the SHA-256 of every file. Written into a temporary folder (.step-N.ID.tmp), every
+/// file flushed, and renamed into place, the parent folder flushed after each rename. A step written again replaces its
+/// folder without ever leaving none: the old one is renamed aside (.step-N.old), the new one moved in, then the old one
+/// deleted. Opening the store to write or to resume (<see cref="Write"/>, <see cref="LatestGood"/>) first tidies what a
+/// crash left (<see cref="Recover"/>), so a crash at any point leaves the newest whole checkpoint findable. Older
+/// checkpoints are pruned to a configured count. One writer per run directory is assumed.
 /// </summary>
 public sealed class CheckpointStore(string directory, int keep)
 {
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    private const string ManifestFile = "manifest.json";
+    private const string TempSuffix = ".tmp";
+    private const string AsideSuffix = ".old";
+
+    /// <summary>A manifest larger than this is refused unread: a real one lists a few models in a few hundred bytes each.</summary>
+    private const long MaxManifestBytes = 16L << 20;
 
     public string Directory { get; } = directory;
 
@@ -30,10 +40,13 @@ public sealed class CheckpointStore(string directory, int keep)
         bool carryOverAbsent = false)
     {
         System.IO.Directory.CreateDirectory(Directory);
+        TryRecover(null);
         var name = $"step-{step:D8}";
         var final = Path.Combine(Directory, name);
-        var tmp = Path.Combine(Directory, $".{name}.{Guid.NewGuid():N}.tmp");
+        var aside = Path.Combine(Directory, $".{name}{AsideSuffix}");
+        var tmp = Path.Combine(Directory, $".{name}.{Guid.NewGuid():N}{TempSuffix}");
         System.IO.Directory.CreateDirectory(tmp);
+        var setAside = false;
         try
         {
             var parts = new List<CheckpointModel>();
@@ -48,30 +61,82 @@ public sealed class CheckpointStore(string directory, int keep)
                 parts.Add(new CheckpointModel(setup.Id, setup.Role == ModelRole.Teacher ? "teacher" : "student", setup.ModelName, slot, setup.Seed,
                     file, Convert.ToHexString(SHA256.HashData(state)).ToLowerInvariant(), state.LongLength));
             }
+            CheckpointCrash.At("after-state-files", step);
             // Only when the newest checkpoint has a model this one lacks is the previous good one verified and read.
-            if (carryOverAbsent && NewestHasAbsent(parts) && LatestGood() is { } previous)
+            if (carryOverAbsent && NewestHasAbsent(parts) && NewestGood(null) is { } previous)
             {
                 var old = ReadManifest(previous);
                 foreach (var absent in old.Models.Where(o => parts.All(p => p.Id != o.Id)))
                 {
-                    File.Copy(Path.Combine(previous, absent.File), Path.Combine(tmp, absent.File));
+                    var copy = Path.Combine(tmp, absent.File);
+                    File.Copy(Path.Combine(previous, absent.File), copy);
+                    DurableDirectory.FlushFile(copy);
                     parts.Add(absent with { StateStep = absent.StateStep > 0 ? absent.StateStep : old.Step });
                 }
             }
             var manifest = new CheckpointManifest(runId, step, epoch, stepInEpoch, DateTime.UtcNow, parts);
-            AtomicFile.WriteAllText(Path.Combine(tmp, "manifest.json"), JsonSerializer.Serialize(manifest, Json));
-            if (System.IO.Directory.Exists(final)) System.IO.Directory.Delete(final, recursive: true);
+            AtomicFile.WriteAllText(Path.Combine(tmp, ManifestFile), JsonSerializer.Serialize(manifest, Json)); // flushes tmp too
+            CheckpointCrash.At("after-manifest", step);
+            if (System.IO.Directory.Exists(final))
+            {
+                // Replacing step N: the old folder goes aside first, so that a crash from here on leaves it or the new one.
+                DeleteQuietly(aside); // a stale one the sweep could not remove
+                System.IO.Directory.Move(final, aside);
+                setAside = true;
+                DurableDirectory.Flush(Directory);
+                CheckpointCrash.At("after-aside", step);
+            }
             System.IO.Directory.Move(tmp, final);
+            DurableDirectory.Flush(Directory);
+            CheckpointCrash.At("after-move-in", step);
         }
         catch
         {
             // A failed write (a full disk, a read-only folder) leaves no temporary folder behind, and the checkpoints
-            // already on disk untouched.
-            try { System.IO.Directory.Delete(tmp, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            // already on disk as they were.
+            DeleteQuietly(tmp);
+            if (setAside && !System.IO.Directory.Exists(final))
+                try { System.IO.Directory.Move(aside, final); } catch (IOException) { } catch (UnauthorizedAccessException) { }
             throw;
         }
-        Prune();
+        if (setAside)
+        {
+            DeleteQuietly(aside); // else swept at the next start
+            DurableDirectory.Flush(Directory);
+        }
+        Prune(step);
         return final;
+    }
+
+    /// <summary>
+    /// Tidies what an interrupted write left: a checkpoint set aside for its replacement goes back to its place when the
+    /// replacement never landed (else it is deleted), and every temporary folder is deleted. Returns what was done.
+    /// </summary>
+    public IReadOnlyList<string> Recover()
+    {
+        var done = new List<string>();
+        if (!System.IO.Directory.Exists(Directory)) return done;
+        foreach (var aside in System.IO.Directory.GetDirectories(Directory, ".step-*" + AsideSuffix))
+        {
+            var final = Path.Combine(Directory, Path.GetFileName(aside)[1..^AsideSuffix.Length]);
+            if (System.IO.Directory.Exists(final))
+            {
+                System.IO.Directory.Delete(aside, recursive: true);
+                done.Add($"removed {aside}: its replacement {Path.GetFileName(final)} was written");
+            }
+            else
+            {
+                System.IO.Directory.Move(aside, final);
+                done.Add($"moved {aside} back to {Path.GetFileName(final)}: its replacement was interrupted");
+            }
+        }
+        foreach (var tmp in System.IO.Directory.GetDirectories(Directory, ".step-*" + TempSuffix))
+        {
+            System.IO.Directory.Delete(tmp, recursive: true);
+            done.Add($"removed {tmp}: left by an interrupted write");
+        }
+        if (done.Count > 0) DurableDirectory.Flush(Directory);
+        return done;
     }
 
     /// <summary>Checkpoint folders, newest first.</summary>
@@ -79,29 +144,34 @@ public sealed class CheckpointStore(string directory, int keep)
         ? []
         : System.IO.Directory.GetDirectories(Directory, "step-*").OrderByDescending(d => d, StringComparer.Ordinal).ToList();
 
-    /// <summary>Null when the checkpoint is whole and every file matches its checksum; else what is wrong.</summary>
+    /// <summary>
+    /// Null when the checkpoint is whole and every file matches its size and checksum; else what is wrong. Never throws:
+    /// a checkpoint folder is input, and whatever fails reading it (a malformed or hostile manifest, an unreadable file)
+    /// makes it not good.
+    /// </summary>
     public static string? Verify(string checkpoint)
     {
-        var manifestPath = Path.Combine(checkpoint, "manifest.json");
-        if (!File.Exists(manifestPath)) return $"{checkpoint}: no manifest.json (incomplete checkpoint)";
-        CheckpointManifest? manifest;
+        var manifestPath = Path.Combine(checkpoint, ManifestFile);
         try
         {
-            manifest = JsonSerializer.Deserialize<CheckpointManifest>(File.ReadAllText(manifestPath), Json);
+            if (!File.Exists(manifestPath)) return $"{checkpoint}: no {ManifestFile} (incomplete checkpoint)";
+            var why = TryRead(checkpoint, out var manifest);
+            if (why is not null) return why;
+            foreach (var m in manifest!.Models)
+            {
+                var file = new FileInfo(Path.Combine(checkpoint, m.File));
+                if (!file.Exists) return $"{file.FullName}: missing";
+                if (file.Length != m.Bytes) return $"{file.FullName}: {file.Length:N0} bytes where {manifestPath} says {m.Bytes:N0} bytes (truncated or corrupt)";
+                string sha;
+                using (var stream = file.OpenRead()) sha = Convert.ToHexString(SHA256.HashData(stream)).ToLowerInvariant();
+                if (sha != m.Sha256) return $"{file.FullName}: checksum mismatch (corrupt)";
+            }
+            return null;
         }
-        catch (JsonException e)
+        catch (Exception e)
         {
-            return $"{manifestPath}: unreadable manifest ({e.Message})";
+            return $"{manifestPath}: unreadable checkpoint ({e.GetType().Name}: {e.Message})";
         }
-        if (manifest is null || manifest.Models.Count == 0) return $"{manifestPath}: empty manifest";
-        foreach (var m in manifest.Models)
-        {
-            var path = Path.Combine(checkpoint, m.File);
-            if (!File.Exists(path)) return $"{path}: missing";
-            var sha = Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path))).ToLowerInvariant();
-            if (sha != m.Sha256) return $"{path}: checksum mismatch (corrupt)";
-        }
-        return null;
     }
 
     /// <summary>Whether the newest checkpoint lists a model not in <paramref name="parts"/> (an unreadable manifest: maybe, let verification decide).</summary>
@@ -109,25 +179,95 @@ public sealed class CheckpointStore(string directory, int keep)
     {
         var newest = List().FirstOrDefault();
         if (newest is null) return false;
-        try
-        {
-            return ReadManifest(newest).Models.Any(o => parts.All(p => p.Id != o.Id));
-        }
-        catch (Exception e) when (e is IOException or InvalidDataException or JsonException)
-        {
-            return true;
-        }
+        return TryRead(newest, out var manifest) is not null || manifest!.Models.Any(o => parts.All(p => p.Id != o.Id));
     }
 
     /// <summary>The step a model's saved state was taken at.</summary>
     public static long StateStepOf(CheckpointManifest manifest, CheckpointModel model) => model.StateStep > 0 ? model.StateStep : manifest.Step;
 
+    /// <summary>The checkpoint's manifest; an <see cref="InvalidDataException"/> saying why when it is missing, malformed or inconsistent.</summary>
     public static CheckpointManifest ReadManifest(string checkpoint) =>
-        JsonSerializer.Deserialize<CheckpointManifest>(File.ReadAllText(Path.Combine(checkpoint, "manifest.json")), Json)
-        ?? throw new InvalidDataException($"{checkpoint}: empty manifest");
+        TryRead(checkpoint, out var manifest) is { } why ? throw new InvalidDataException(why) : manifest!;
 
-    /// <summary>The newest checkpoint that verifies; each bad one on the way is reported to <paramref name="skipped"/>.</summary>
+    /// <summary>Null and the manifest, or why it cannot be used. Never throws.</summary>
+    private static string? TryRead(string checkpoint, out CheckpointManifest? manifest)
+    {
+        manifest = null;
+        var path = Path.Combine(checkpoint, ManifestFile);
+        try
+        {
+            var info = new FileInfo(path);
+            if (!info.Exists) return $"{checkpoint}: no {ManifestFile} (incomplete checkpoint)";
+            if (info.Length > MaxManifestBytes) return $"{path}: {info.Length:N0} bytes, far more than a manifest (corrupt)";
+            manifest = JsonSerializer.Deserialize<CheckpointManifest>(File.ReadAllBytes(path), Json);
+        }
+        catch (Exception e)
+        {
+            return $"{path}: unreadable manifest ({e.Message})";
+        }
+        var problem = Problem(manifest);
+        if (problem is null) return null;
+        manifest = null;
+        return $"{path}: {problem}";
+    }
+
+    /// <summary>What makes a parsed manifest unusable (fields missing or null, negative counts, paths out of the folder, repeats).</summary>
+    private static string? Problem(CheckpointManifest? manifest)
+    {
+        if (manifest is null) return "empty manifest";
+        if (manifest.Models is null) return "no models listed";
+        if (manifest.Models.Count == 0) return "empty manifest (no models)";
+        if (manifest.Step < 0 || manifest.Epoch < 0 || manifest.StepInEpoch < 0)
+            return $"negative position (step {manifest.Step}, epoch {manifest.Epoch}, step in epoch {manifest.StepInEpoch})";
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        var files = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < manifest.Models.Count; i++)
+        {
+            var m = manifest.Models[i];
+            var what = $"model {i + 1}";
+            if (m is null) return $"{what} is null";
+            if (string.IsNullOrWhiteSpace(m.Id)) return $"{what} has no id";
+            what += $" ({m.Id})";
+            if (string.IsNullOrEmpty(m.File)) return $"{what} has no file";
+            if (!IsFileName(m.File)) return $"{what}: file '{m.File}' is not the name of a file in the checkpoint's folder";
+            if (m.Sha256 is not { Length: 64 } sha || !sha.All(char.IsAsciiHexDigitLower)) return $"{what} has no valid sha256 (64 lowercase hex digits)";
+            if (m.Bytes < 0 || m.Slot < 0 || m.StateStep < 0) return $"{what}: negative bytes, slot or state_step";
+            if (m.Role is not ("teacher" or "student")) return $"{what}: role '{m.Role}' is neither teacher nor student";
+            if (string.IsNullOrWhiteSpace(m.ModelName)) return $"{what} has no model_name";
+            if (!ids.Add(m.Id)) return $"{what} is listed twice";
+            if (!files.Add(m.File)) return $"{what}: file '{m.File}' is listed twice";
+        }
+        return null;
+    }
+
+    private static bool IsFileName(string file) =>
+        file is not ("." or ".." or ManifestFile) && file == Path.GetFileName(file) && file.IndexOfAny(Path.GetInvalidFileNameChars()) < 0 && !file.Contains('\\');
+
+    /// <summary>
+    /// The newest checkpoint that verifies; each bad one on the way is reported to <paramref name="skipped"/>. Tidies
+    /// first what an interrupted write left (<see cref="Recover"/>); a failure to tidy is reported to
+    /// <paramref name="skipped"/> too, and the search goes on.
+    /// </summary>
     public string? LatestGood(Action<string>? skipped = null)
+    {
+        TryRecover(skipped);
+        return NewestGood(skipped);
+    }
+
+    /// <summary><see cref="Recover"/>, a failure only reported: a leftover that cannot be removed must not stop a resume or the next checkpoint.</summary>
+    private void TryRecover(Action<string>? failed)
+    {
+        try
+        {
+            Recover();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            failed?.Invoke($"{Directory}: could not tidy after an interrupted write ({e.Message})");
+        }
+    }
+
+    private string? NewestGood(Action<string>? skipped)
     {
         foreach (var c in List())
         {
@@ -138,8 +278,26 @@ public sealed class CheckpointStore(string directory, int keep)
         return null;
     }
 
-    private void Prune()
+    /// <summary>Deletes the checkpoints past the newest <c>keep</c>, each renamed to a temporary folder first, so that a crash mid-delete leaves no half checkpoint.</summary>
+    private void Prune(long step)
     {
-        foreach (var old in List().Skip(Math.Max(1, keep))) System.IO.Directory.Delete(old, recursive: true);
+        foreach (var old in List().Skip(Math.Max(1, keep)))
+        {
+            var doomed = Path.Combine(Directory, $".{Path.GetFileName(old)}.{Guid.NewGuid():N}{TempSuffix}");
+            System.IO.Directory.Move(old, doomed);
+            DurableDirectory.Flush(Directory);
+            CheckpointCrash.At("after-prune-aside", step);
+            System.IO.Directory.Delete(doomed, recursive: true);
+        }
+    }
+
+    private static void DeleteQuietly(string folder)
+    {
+        try
+        {
+            if (System.IO.Directory.Exists(folder)) System.IO.Directory.Delete(folder, recursive: true);
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
     }
 }
