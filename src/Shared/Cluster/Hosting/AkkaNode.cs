@@ -25,10 +25,10 @@ public static class AkkaNode
     public static (long Frame, long Buffer) FrameFor(long maxFrameBytes) => (maxFrameBytes, Math.Max(maxFrameBytes + 64 * 1024, 256_000));
 
     /// <summary>
-    /// The split-brain resolver: keep-oldest among the members with the coordinator's role, i.e. the side of the partition
-    /// that holds the coordinator stays up and downs the other, even when the coordinator is alone there. The run goes on
-    /// wherever it is; a partition that isolates the coordinator leaves it the teacher-less or student-less side, never
-    /// no side. If the coordinator's node dies, the others down themselves and rejoin a restarted coordinator as fresh members.
+    /// The split-brain resolver: keep-oldest among the members with the coordinator's role, i.e. the side of a partition
+    /// that holds the coordinator stays up and downs the other, even when the coordinator is alone there; the resolver
+    /// never downs the coordinator of a live run. If the coordinator's node dies, the others down themselves and rejoin a
+    /// restarted coordinator as fresh members (docs/architecture.md, "Failure detection and split brain").
     /// </summary>
     public static SplitBrainResolverOption CoordinatorSideSurvives { get; } = new KeepOldestOption { Role = ModelActor.CoordinatorRole, DownIfAlone = false };
 
