@@ -2,6 +2,7 @@ using Akka;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Hosting;
+using Akka.Cluster.Hosting.SBR;
 using Akka.Event;
 using Akka.Hosting;
 using Akka.Remote.Hosting;
@@ -23,10 +24,21 @@ public static class AkkaNode
     /// <summary>Remoting frame and socket buffers for a given largest message.</summary>
     public static (long Frame, long Buffer) FrameFor(long maxFrameBytes) => (maxFrameBytes, Math.Max(maxFrameBytes + 64 * 1024, 256_000));
 
+    /// <summary>
+    /// The split-brain resolver: keep-oldest among the members with the coordinator's role, i.e. the side of a partition
+    /// that holds the coordinator stays up and downs the other, even when the coordinator is alone there; the resolver
+    /// never downs the coordinator of a live run. If the coordinator's node dies, the others down themselves and rejoin a
+    /// restarted coordinator as fresh members (docs/architecture.md, "Failure detection and split brain").
+    /// </summary>
+    public static SplitBrainResolverOption CoordinatorSideSurvives { get; } = new KeepOldestOption { Role = ModelActor.CoordinatorRole, DownIfAlone = false };
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
     /// <summary>Configures a clustered node with the given roles. A node without seed nodes joins itself (the coordinator).</summary>
     public static AkkaConfigurationBuilder ConfigureClusterNode(this AkkaConfigurationBuilder builder, NodeOptions node, params string[] roles)
     {
         var (frame, buffer) = FrameFor(node.MaxFrameBytes);
+        var pause = TimeSpan.FromSeconds(node.HeartbeatPauseSeconds);
         var remoting = new RemoteOptions
         {
             HostName = node.Hostname,
@@ -35,13 +47,21 @@ public static class AkkaNode
             MaxFrameSize = frame,
             SendBufferSize = buffer,
             ReceiveBufferSize = buffer,
+            // Remote death watch of nodes outside the cluster, and the idle-connection check: never stricter than the cluster's detector.
+            WatchFailureDetector = new PhiAccrualFailureDetectorOptions { AcceptableHeartbeatPause = pause },
+            TransportFailureDetector = new DeadlineFailureDetectorOptions { AcceptableHeartbeatPause = Max(pause * 2, TimeSpan.FromSeconds(120)) },
         };
         if (node.Tls.Enabled) UseTls(remoting, node.Tls);
         builder
             .ConfigureWireFormat()
             .ConfigureLoggers(l => l.AddLoggerFactory())
             .WithRemoting(remoting)
-            .WithClustering(new ClusterOptions { Roles = roles, SeedNodes = node.SeedNodes, LogInfo = false })
+            .WithClustering(new ClusterOptions
+            {
+                Roles = roles, SeedNodes = node.SeedNodes, LogInfo = false,
+                FailureDetector = new PhiAccrualFailureDetectorOptions { AcceptableHeartbeatPause = pause },
+                SplitBrainResolver = CoordinatorSideSurvives,
+            })
             .WithActors((system, _, resolver) => system.ActorOf(
                 ClusterStateLogger.Props(TimeSpan.FromSeconds(node.ClusterSummarySeconds), resolver.GetService<ILoggerFactory>()), "cluster-state"));
         builder.AddHocon(NodeHocon.DownAfter(node.DownAfterSeconds), HoconAddMode.Prepend);

@@ -14,6 +14,7 @@ public static class NodeFlags
         new("max-frame-mb", ["Node:MaxFrameMiB"], "largest remoting message in MiB, the same on every node (default 32)"),
         new("system-name", ["Node:SystemName"], "actor-system name shared by the cluster (default p2pdistill)"),
         new("down-after", ["Node:DownAfterSeconds"], "seconds an unreachable member may stay away before the cluster downs it, the same on every node (default 60)"),
+        new("heartbeat-pause", ["Node:HeartbeatPauseSeconds"], "seconds without a heartbeat before a node counts as unreachable: longer stalls eject it, the same on every node (default 30)"),
         new("tls-cert", ["Node:Tls:Certificate"], "TLS for remoting: this node's certificate with its private key, a PKCS#12 (.pfx) file (docs/security.md)"),
         new("tls-password-file", ["Node:Tls:PasswordFile"], "TLS: file holding the .pfx password (or set P2PDISTILL_Node__Tls__Password)"),
         new("tls-ca", ["Node:Tls:CaCertificate"], "TLS: the CA certificate (PEM/DER) that signs every node's certificate; only it is trusted"),

@@ -22,11 +22,19 @@ public sealed class NodeOptions
     public int MaxFrameMiB { get; set; } = 32;
 
     /// <summary>
-    /// Seconds a member may stay unreachable before the split-brain resolver (keep-majority) downs it. The coordinator
-    /// leaves an unreachable model out of the cohort at once, whatever this says; the wait only decides how long a frozen
-    /// node (a GC pause, a stalled VM, SIGSTOP) may be away and still come back as the same member, with its network.
+    /// Seconds a member may stay unreachable before the split-brain resolver downs it (keep-oldest on the coordinator's
+    /// role: the coordinator's side survives, docs/architecture.md). The coordinator leaves an unreachable model out of
+    /// the cohort at once, whatever this says; the wait only decides how long a frozen node (a GC pause, a stalled VM,
+    /// SIGSTOP) may be away and still come back as the same member, with its network.
     /// </summary>
     public int DownAfterSeconds { get; set; } = 60;
+
+    /// <summary>
+    /// Seconds of silence the failure detectors accept before a node counts as unreachable: a compute stall or a long
+    /// GC shorter than this is not noticed at all. A killed node is noticed after about this long, and leaves the
+    /// cluster <see cref="DownAfterSeconds"/> later.
+    /// </summary>
+    public int HeartbeatPauseSeconds { get; set; } = 30;
 
     /// <summary>Seconds between the one-line cluster summaries in the log (0: never).</summary>
     public int ClusterSummarySeconds { get; set; } = 30;
@@ -91,6 +99,7 @@ public sealed class NodeOptions
         if (Port is < 0 or > 65535) errors.Add($"port must be 0..65535 (got {Port})");
         if (MaxFrameMiB is < 1 or > 1024) errors.Add($"max-frame-mb must be 1..1024 (got {MaxFrameMiB})");
         if (DownAfterSeconds is < 5 or > 86400) errors.Add($"down-after must be 5..86400 seconds (got {DownAfterSeconds})");
+        if (HeartbeatPauseSeconds is < 3 or > 3600) errors.Add($"heartbeat-pause must be 3..3600 seconds (got {HeartbeatPauseSeconds})");
         if (!isSeed && SeedNodes.Length == 0) errors.Add($"seed-nodes is required: the coordinator's address, e.g. --seed-nodes {Scheme}://p2pdistill@127.0.0.1:4053");
         foreach (var seed in SeedNodes)
         {
