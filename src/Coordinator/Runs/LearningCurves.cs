@@ -21,6 +21,39 @@ public sealed class LearningCurves(string runDirectory, int window = 20) : ITrai
     /// <summary>The headline curve's file: <c>plots/COLUMN.png</c>, COLUMN the headline's eval.csv column (known after the first evaluation).</summary>
     public string AccuracyPath => Path.Combine(runDirectory, "plots", headline.Column + ".png");
 
+    /// <summary>
+    /// Resume: starts the curves from what the interrupted run recorded before its checkpoint (losses from steps.csv, the test
+    /// split's headline from eval.csv), so that they cover every step and epoch from the first. The headline's title is its
+    /// column's name until the resumed run's first evaluation names it.
+    /// </summary>
+    public void Load(RunHistory history)
+    {
+        lock (gate)
+        {
+            foreach (var (step, model, loss) in history.Losses)
+            {
+                if (!losses.TryGetValue(model, out var list)) losses[model] = list = [];
+                list.Add((step, loss));
+            }
+            if (history.MetricColumns is not [var column, ..]) return;
+            headline = (column, column);
+            foreach (var e in history.Evaluations.Where(e => e.Split == "test"))
+                Add(e.Model, e.Epoch, e.Values.GetValueOrDefault(column) ?? double.NaN);
+        }
+    }
+
+    /// <summary>The training loss curve of each model: (global step, loss), as drawn.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<(double Step, double Loss)>> Losses
+    {
+        get { lock (gate) return losses.ToDictionary(p => p.Key, p => (IReadOnlyList<(double, double)>)[.. p.Value]); }
+    }
+
+    /// <summary>The headline curve of each model and the student ensemble: (epoch from 1, test headline), as drawn.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<(double Epoch, double Value)>> Headlines
+    {
+        get { lock (gate) return accuracy.ToDictionary(p => p.Key, p => (IReadOnlyList<(double, double)>)[.. p.Value]); }
+    }
+
     public void OnStep(StepRecord step)
     {
         lock (gate)

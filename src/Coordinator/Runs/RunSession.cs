@@ -21,9 +21,13 @@ public sealed class RunSession : IDisposable
     private readonly LearningCurves? curves;
     private readonly ILogger logger;
     private readonly bool quiet;
+    private readonly RunHistory? history;
+    private readonly long resumedFrom;
 
-    private RunSession(RunKind kind, TrainingPlan plan, RunDirectory run, ILogger logger)
+    private RunSession(RunKind kind, TrainingPlan plan, RunDirectory run, ILogger logger, RunHistory? history = null, long resumedFrom = 0)
     {
+        this.history = history;
+        this.resumedFrom = resumedFrom;
         Kind = kind;
         Plan = plan;
         Run = run;
@@ -37,6 +41,7 @@ public sealed class RunSession : IDisposable
             return;
         }
         curves = new LearningCurves(run.Path);
+        if (history is not null) curves.Load(history);
         ITrainingObserver progress = ProgressBar.Available
             ? new ProgressBar(plan.StepsPerEpoch, plan.Training.Epochs)
             : new ProgressLog(logger, plan.StepsPerEpoch, plan.Training.Epochs);
@@ -49,6 +54,9 @@ public sealed class RunSession : IDisposable
 
     /// <summary>Follows every step and evaluation: metrics files, TensorBoard, learning curves, progress.</summary>
     public ITrainingObserver Observer { get; }
+
+    /// <summary>The learning curves drawn at every evaluation and at the end (null for an experiment's runs).</summary>
+    internal LearningCurves? Curves => curves;
 
     /// <summary>The run's id in checkpoint manifests: its folder's name, whichever runner writes them.</summary>
     public string RunId => Path.GetFileName(Run.Path);
@@ -88,12 +96,17 @@ public sealed class RunSession : IDisposable
         return new RunSession(kind, plan, run, logger);
     }
 
-    /// <summary>An interrupted run continued in its own folder: its config.json stays, its metrics go on from the checkpoint.</summary>
+    /// <summary>
+    /// An interrupted run continued in its own folder: its config.json stays, its metrics and TensorBoard event files go on from
+    /// the checkpoint (what the interrupted run wrote after <paramref name="fromStep"/> is dropped, so no step is there twice), and
+    /// the learning curves and summary start from the metrics recorded up to it, so that they cover the whole run.
+    /// </summary>
     public static RunSession Resume(RunKind kind, TrainingPlan plan, string path, long fromStep, ILogger logger)
     {
         var run = RunDirectory.Open(path);
         MetricsWriter.TruncateAfter(run.Path, fromStep);
-        return new RunSession(kind, plan, run, logger);
+        TensorBoardObserver.TruncateAfter(run.Path, fromStep);
+        return new RunSession(kind, plan, run, logger, RunHistory.Read(run.Path), fromStep);
     }
 
     private static string ConfigurationName(RunKind kind) => kind switch
@@ -116,7 +129,8 @@ public sealed class RunSession : IDisposable
         var code = !result.Failed && (result.Completed || (stoppedOnRequest && resumable)) ? ExitCode.Completed : ExitCode.Failed;
         try
         {
-            var summary = Runs.Summary.Markdown(result, Plan.Training, Plan.Data.Dataset);
+            // A resumed run reports the whole run: the evaluations made before the checkpoint, read back from eval.csv, come first.
+            var summary = Runs.Summary.Markdown(history?.Before(result) ?? result, Plan.Training, Plan.Data.Dataset, resumedFrom);
             if (!quiet)
             {
                 curves!.Draw();

@@ -8,7 +8,9 @@ namespace P2PDistill.Coordinator.Runs;
 /// <summary>The short Markdown summary printed at the end of a run and saved as summary.md.</summary>
 public static class Summary
 {
-    public static string Markdown(CohortResult result, TrainingOptions t, string dataset)
+    /// <param name="resumedFrom">The checkpoint's step a resumed run went on from (0: the run never stopped); the time and
+    /// throughput then are those of the steps after it, the steps and evaluations the whole run's.</param>
+    public static string Markdown(CohortResult result, TrainingOptions t, string dataset, long resumedFrom = 0)
     {
         var sb = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
@@ -19,7 +21,16 @@ public static class Summary
                        $"alpha {t.Alpha}, beta {t.Beta}, T_kd {t.Distillation.TemperatureKd}, T_ml {t.Distillation.TemperatureMl}");
         if (t.RampUpEpochs > 0) sb.Append(inv, $"; alpha and beta ramped up over {t.RampUpEpochs} epochs");
         sb.AppendLine();
-        sb.AppendLine(inv, $"- {result.Steps} steps of batch {t.BatchSize} in {result.Seconds:F1} s ({result.ImagesPerSecond:F0} images/s)");
+        if (resumedFrom > 0)
+        {
+            long resumed = Math.Max(0, result.Steps - resumedFrom);
+            double rate = result.Seconds > 0 ? resumed * (double)t.BatchSize / result.Seconds : 0;
+            sb.AppendLine(inv, $"- {result.Steps} steps of batch {t.BatchSize}; resumed after step {resumedFrom}, then {resumed} steps in {result.Seconds:F1} s ({rate:F0} images/s)");
+        }
+        else
+        {
+            sb.AppendLine(inv, $"- {result.Steps} steps of batch {t.BatchSize} in {result.Seconds:F1} s ({result.ImagesPerSecond:F0} images/s)");
+        }
         if (!result.Completed) sb.AppendLine(inv, $"- **stopped early**: {result.StopReason}");
         var final = result.Final;
         if (final is null)

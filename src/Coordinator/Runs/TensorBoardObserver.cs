@@ -11,8 +11,35 @@ namespace P2PDistill.Coordinator.Runs;
 /// </summary>
 public sealed class TensorBoardObserver(string runDirectory, int everySteps = 10) : ITrainingObserver
 {
-    private readonly TorchSharp.Modules.SummaryWriter writer = torch.utils.tensorboard.SummaryWriter(Path.Combine(runDirectory, "tensorboard"), "", false);
+    private readonly TorchSharp.Modules.SummaryWriter writer = torch.utils.tensorboard.SummaryWriter(Folder(runDirectory), "", false);
     private readonly object gate = new();
+
+    /// <summary>The folder of a run's event files.</summary>
+    public static string Folder(string runDirectory) => Path.Combine(runDirectory, "tensorboard");
+
+    /// <summary>
+    /// Resume: drops every scalar written after <paramref name="step"/> from the run's event files (what the interrupted run wrote
+    /// after its checkpoint, and a record torn by the kill), so that the resumed run's new event file carries those steps once.
+    /// A TensorBoard reader merges every <c>events.out.tfevents.*</c> in the folder: each (tag, step) must be in one of them only.
+    /// Each file is rewritten atomically, and only when something is dropped; temporary files a killed rewrite left are removed.
+    /// </summary>
+    public static void TruncateAfter(string runDirectory, long step)
+    {
+        var folder = Folder(runDirectory);
+        if (!Directory.Exists(folder)) return;
+        foreach (var tmp in Directory.EnumerateFiles(folder, ".events.out.tfevents.*.tmp", SearchOption.AllDirectories)) File.Delete(tmp);
+        foreach (var path in Directory.EnumerateFiles(folder, "events.out.tfevents.*", SearchOption.AllDirectories))
+        {
+            var records = TensorBoardEventFile.ReadWhole(path, out bool intact);
+            var kept = records.Where(r => r.Event.WhatCase != Tensorboard.Event.WhatOneofCase.Summary || r.Event.Step <= step).ToList();
+            if (intact && kept.Count == records.Count) continue;
+            P2PDistill.Shared.Training.AtomicFile.Write(path, tmp =>
+            {
+                using var file = File.Create(tmp);
+                foreach (var r in kept) file.Write(r.Framed);
+            });
+        }
+    }
 
     public void OnStep(StepRecord s)
     {
