@@ -57,6 +57,12 @@ public sealed class RunningProcess : IDisposable
 
     public Command Command { get; }
 
+    /// <summary>The configuration key Node:HeartbeatPauseSeconds as an environment variable (flags override it).</summary>
+    public const string HeartbeatPauseVariable = "P2PDISTILL_Node__HeartbeatPauseSeconds";
+
+    /// <summary>The failure detector's pause every process started here gets unless the caller's environment says otherwise.</summary>
+    public const string TestHeartbeatPauseSeconds = "5";
+
     public static RunningProcess Start(string name, Command command, ProcessOptions options)
     {
         var psi = new ProcessStartInfo(command.File)
@@ -67,6 +73,9 @@ public sealed class RunningProcess : IDisposable
         };
         if (options.WorkingDirectory is not null) psi.WorkingDirectory = options.WorkingDirectory;
         foreach (var a in command.Arguments) psi.ArgumentList.Add(a);
+        // Nodes under test notice a killed peer in seconds, as before the product's 30 s default (issue 16): the tests
+        // of kills and restarts are not about the pause. A test of the default sets it itself (--heartbeat-pause 30).
+        if (System.Environment.GetEnvironmentVariable(HeartbeatPauseVariable) is null) psi.Environment[HeartbeatPauseVariable] = TestHeartbeatPauseSeconds;
         foreach (var (key, value) in options.Environment ?? new Dictionary<string, string>()) psi.Environment[key] = value;
         StreamWriter? log = null;
         if (options.LogFile is not null)

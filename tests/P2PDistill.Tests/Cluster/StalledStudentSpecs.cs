@@ -21,17 +21,21 @@ public sealed class StalledStudentSpecs : IDisposable
     private string Logs() => string.Join("\n", cluster.Nodes.Select(n => $"==== {n.Name}\n" + string.Join("\n",
         n.Output.Split('\n').Where(l => !l.Contains("] Step ", StringComparison.Ordinal) && !l.Contains("memory:", StringComparison.Ordinal)))));
 
+    private static readonly int Pause = new NodeOptions().HeartbeatPauseSeconds;
+
     [Fact]
     public void Should_keep_a_student_stalled_for_20_seconds_in_the_cluster_and_the_cohort()
     {
         const int steps = 120;
         // The step timeout is longer than the stall: only the failure detector could drop the student.
-        var coordinator = cluster.Start("coordinator", cluster.Coordinator().CnnRun(cluster.Dir, stepTimeout: 90).Epochs(1).MaxSteps(steps));
+        // The product's default pause, stated: the processes of other tests get a short one (RunningProcess.TestHeartbeatPauseSeconds).
+        var coordinator = cluster.Start("coordinator", cluster.Coordinator().CnnRun(cluster.Dir, stepTimeout: 90).Epochs(1).MaxSteps(steps).Set("--heartbeat-pause", Pause));
         coordinator.WaitFor("Waiting for a teacher", Long);
         var peers = new[]
         {
-            cluster.Start("teacher", cluster.CnnPeer("teacher")), cluster.Start("student-a", cluster.CnnPeer("student")),
-            cluster.Start("student-b", cluster.CnnPeer("student")),
+            cluster.Start("teacher", cluster.CnnPeer("teacher").Set("--heartbeat-pause", Pause)),
+            cluster.Start("student-a", cluster.CnnPeer("student").Set("--heartbeat-pause", Pause)),
+            cluster.Start("student-b", cluster.CnnPeer("student").Set("--heartbeat-pause", Pause)),
         };
         coordinator.WaitFor("Checkpoint at step 10", Long);
 

@@ -38,5 +38,7 @@ public static class ClusterHosts
     public static NodeOptions Node(string system, params string[] seeds) => new()
     {
         SystemName = system, Hostname = "127.0.0.1", Port = 0, SeedNodes = seeds, ClusterSummarySeconds = 0,
+        // A stopped node is noticed in seconds (the product's default is 30 s, for compute stalls: FailureDetectionNodeSpecs).
+        HeartbeatPauseSeconds = 5,
     };
 }

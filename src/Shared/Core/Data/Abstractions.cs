@@ -23,7 +23,11 @@ public interface IImageDataset
 [System.ComponentModel.TypeConverter(typeof(Settings.ImageShapeConverter))]
 public readonly record struct ImageShape(int Channels, int Height, int Width)
 {
-    public int Pixels => Channels * Height * Width;
+    /// <summary>The most values one image may hold (64 Mi: 3x4096x4096 and more; an int product never wraps below it).</summary>
+    public const int MaxPixels = 64 << 20;
+
+    /// <summary>C*H*W; throws <see cref="OverflowException"/> rather than wrap (1x65536x65536 is not 0).</summary>
+    public int Pixels => checked(Channels * Height * Width);
     public override string ToString() => $"{Channels}x{Height}x{Width}";
 }
 

@@ -11,13 +11,15 @@ public sealed class ImageShapeConverter : TypeConverter
 {
     public const string Expected = "channels x height x width, like 1x28x28";
 
-    /// <exception cref="SettingFormatException">The text is not three whole numbers >= 1 joined by x.</exception>
+    /// <exception cref="SettingFormatException">The text is not three whole numbers >= 1 joined by x, or their product is over <see cref="ImageShape.MaxPixels"/>.</exception>
     public static ImageShape Parse(string text)
     {
         var parts = text.Trim().ToLowerInvariant().Split('x');
         var sizes = new int[parts.Length];
         if (parts.Length != 3 || parts.Select((p, i) => int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out sizes[i]) && sizes[i] >= 1).Contains(false))
             throw new SettingFormatException(text, Expected);
+        if ((long)sizes[0] * sizes[1] * sizes[2] > ImageShape.MaxPixels)
+            throw new SettingFormatException(text, $"{Expected}, at most {ImageShape.MaxPixels:N0} values per image");
         return new ImageShape(sizes[0], sizes[1], sizes[2]);
     }
 

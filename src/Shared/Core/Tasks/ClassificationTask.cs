@@ -50,7 +50,14 @@ public sealed class ClassificationTask(int classes) : ITrainingTask
         return Evaluation.Combine(epoch, globalStep, models, labels, classes);
     }
 
-    private static Tensor Labels(ImageBatch batch) => BatchTensors.Labels(batch);
+    /// <summary>The batch's labels, each checked to lie in [0, classes): a label from the wire is never trusted.</summary>
+    private Tensor Labels(ImageBatch batch)
+    {
+        for (int i = 0; i < batch.Labels.Length; i++)
+            if ((uint)batch.Labels[i] >= (uint)classes)
+                throw new ArgumentException($"label {batch.Labels[i]} of image {i} is outside the {classes} classes [0, {classes - 1}]");
+        return BatchTensors.Labels(batch);
+    }
 
     private static Tensor Checked(float[] values, long[] shape, string what)
     {
