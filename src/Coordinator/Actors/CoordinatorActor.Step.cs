@@ -1,5 +1,4 @@
 using Akka.Actor;
-using P2PDistill.Shared.Data;
 using P2PDistill.Shared.Losses;
 using P2PDistill.Shared.Messages;
 using P2PDistill.Shared.Serialization;
@@ -348,10 +347,7 @@ public sealed partial class CoordinatorActor
     }
 
     /// <summary>Images in each evaluation batch, in <see cref="TrainingPlan.EvaluationBatches"/>' order (the test split's, then the validation split's).</summary>
-    private int[] EvaluationRows => evaluationRows ??= new[] { plan.Splits.Test, plan.Splits.Val }.OfType<IImageDataset>()
-        .SelectMany(split => Enumerable.Range(0, (split.Count + plan.Training.BatchSize - 1) / plan.Training.BatchSize)
-            .Select(k => Math.Min(plan.Training.BatchSize, split.Count - k * plan.Training.BatchSize)))
-        .ToArray();
+    private int[] EvaluationRows => evaluationRows ??= [.. plan.EvaluationBatchSizes()];
 
     private int[]? evaluationRows;
 

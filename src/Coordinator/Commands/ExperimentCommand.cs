@@ -289,17 +289,11 @@ public static class ExperimentCommand
             output.Flush();
             var runPlan = new TrainingPlan(training, data, splits, normalization, optimizer);
             CohortResult result;
-            var session = RunSession.Create(RunKind.Experiment, runPlan, NullLogger.Instance, Path.GetDirectoryName(runPath)!, key.RunName);
-            try
+            using (var session = RunSession.Create(RunKind.Experiment, runPlan, NullLogger.Instance, Path.GetDirectoryName(runPath)!, key.RunName))
+            using (var trainer = new CohortTrainer(runPlan, NullLogger.Instance))
             {
-                using var trainer = new CohortTrainer(runPlan, NullLogger.Instance);
                 result = trainer.Run(session.Observer, cancellation);
                 session.Finish(result, stoppedOnRequest: cancellation.IsCancellationRequested, resumable: false);
-            }
-            finally
-            {
-                session.Dispose();
-                session.Run.Dispose(); // the run directory's lock
             }
 
             if (!result.Completed)

@@ -131,7 +131,6 @@ public sealed class CoordinatorRun : IDisposable
     public void Dispose()
     {
         Session.Dispose();
-        Session.Run.Dispose();
         resumeLock?.Dispose();
     }
 

@@ -164,5 +164,10 @@ public sealed class RunSession : IDisposable
         return code;
     }
 
-    public void Dispose() => metrics.Dispose();
+    /// <summary>Closes the metrics files, then releases the run directory's lock (held when this session created the folder).</summary>
+    public void Dispose()
+    {
+        metrics.Dispose();
+        Run.Dispose();
+    }
 }

@@ -53,26 +53,18 @@ public sealed class SingleProcessRunner(
 
         var plan = RunSession.LoadPlan(t, data.Value, optimizer.Value, logger);
         plan.EnsureModelsFit();
-        // The new run directory holds its lock (RunDirectory.Create) until the session has ended.
-        var session = RunSession.Create(RunKind.SingleProcess, plan, logger);
-        try
+        // The new run directory holds its lock (RunDirectory.Create) until the session is disposed.
+        using var session = RunSession.Create(RunKind.SingleProcess, plan, logger);
+        using var trainer = new CohortTrainer(plan, logger)
         {
-            using var trainer = new CohortTrainer(plan, logger)
-            {
-                ExportDirectory = session.ExportDirectory,
-                CheckpointDirectory = session.CheckpointDirectory,
-                RunId = session.RunId,
-            };
-            logger.LogInformation("Cohort: teacher {Teacher} + {Students}, mode {Mode}, {Epochs} epoch(s) of {Steps} steps, batch {Batch}",
-                t.TeacherModel, t.StudentsDescription(t.Students), t.Mode.Name(), t.Epochs, plan.StepsPerEpoch, t.BatchSize);
-            var result = trainer.Run(session.Observer, stoppingToken);
-            // This runner keeps no resumable state between steps: a stopped run is not finished.
-            return (int)session.Finish(result, stoppedOnRequest: stoppingToken.IsCancellationRequested, resumable: false);
-        }
-        finally
-        {
-            session.Dispose();
-            session.Run.Dispose();
-        }
+            ExportDirectory = session.ExportDirectory,
+            CheckpointDirectory = session.CheckpointDirectory,
+            RunId = session.RunId,
+        };
+        logger.LogInformation("Cohort: teacher {Teacher} + {Students}, mode {Mode}, {Epochs} epoch(s) of {Steps} steps, batch {Batch}",
+            t.TeacherModel, t.StudentsDescription(t.Students), t.Mode.Name(), t.Epochs, plan.StepsPerEpoch, t.BatchSize);
+        var result = trainer.Run(session.Observer, stoppingToken);
+        // This runner keeps no resumable state between steps: a stopped run is not finished.
+        return (int)session.Finish(result, stoppedOnRequest: stoppingToken.IsCancellationRequested, resumable: false);
     }
 }

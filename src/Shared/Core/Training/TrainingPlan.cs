@@ -82,12 +82,15 @@ public sealed class TrainingPlan
     /// What every model predicts at an evaluation, in order and in batches of the training batch size: the test split, then
     /// the validation split when the data set has one. <see cref="EvaluationOf"/> splits the predictions back.
     /// </summary>
-    public IEnumerable<ImageBatch> EvaluationBatches()
-    {
-        foreach (var split in new[] { Splits.Test, Splits.Val }.OfType<IImageDataset>())
-            foreach (var indices in BatchPlan.InOrder(split.Count, Training.BatchSize).Batches(0))
-                yield return Task.Batch(split, indices, AugmentOptions.None, 0, 0, 0);
-    }
+    public IEnumerable<ImageBatch> EvaluationBatches() =>
+        EvaluationIndices().Select(b => Task.Batch(b.Split, b.Indices, AugmentOptions.None, 0, 0, 0));
+
+    /// <summary>Images in each of <see cref="EvaluationBatches"/>, in its order, without building the batches.</summary>
+    public IEnumerable<int> EvaluationBatchSizes() => EvaluationIndices().Select(b => b.Indices.Length);
+
+    private IEnumerable<(IImageDataset Split, int[] Indices)> EvaluationIndices() =>
+        new[] { Splits.Test, Splits.Val }.OfType<IImageDataset>()
+            .SelectMany(split => BatchPlan.InOrder(split.Count, Training.BatchSize).Batches(0).Select(indices => (split, indices)));
 
     /// <summary>
     /// The evaluation of every model from its probabilities over <see cref="EvaluationBatches"/> (rows in that order): metrics
