@@ -85,10 +85,11 @@ public sealed class FailurePolicySpecs : IDisposable
         Assert.Equal((int)ExitCode.Completed, coordinator.WaitForExit(Long));
         Assert.Equal((int)ExitCode.Completed, back.WaitForExit(Long));
 
-        // The teacher trained every step before the kill and after it came back; only the step in flight when it died
-        // finished without it (the students had already sent their logits).
+        // The teacher trained every step before the kill and after it came back; only the steps in flight when it died
+        // finished without it: the one under way (the students had already sent their logits) and those whose logits the
+        // teacher had already sent by running ahead (--teacher-lookahead), whose own updates were never counted.
         var perStep = Files.AssertEveryStepOnce(200);
-        Assert.InRange(perStep.Values.Count(ids => !ids.Contains("teacher")), 0, 1);
+        Assert.InRange(perStep.Values.Count(ids => !ids.Contains("teacher")), 0, 1 + P2PDistill.Coordinator.Actors.CoordinatorSettings.DefaultTeacherLookahead);
         Assert.Contains("teacher", perStep[200]);
     }
 
