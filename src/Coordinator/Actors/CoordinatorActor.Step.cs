@@ -30,6 +30,16 @@ public sealed partial class CoordinatorActor
                 GoTo(new WaitingState(w.Why));
                 return;
         }
+        if (schedule.IsOver(position))
+        {
+            // Resumed from the final checkpoint of a run whose every step is done (killed after that checkpoint, before or
+            // during the export, or resumed a second time): nothing is left to train. Export the restored models and end.
+            log.Info("Cohort complete ({0}); the run's last checkpoint (step {1}) comes after its last epoch: nothing left to train, exporting the models",
+                Describe(cohort), position.CompletedSteps);
+            started = true;
+            Finish();
+            return;
+        }
         if (state is WaitingState)
         {
             log.Info("Cohort complete ({0}); training {1} at step {2}", Describe(cohort), position.CompletedSteps == 0 ? "starts" : "resumes", position.CompletedSteps + 1);

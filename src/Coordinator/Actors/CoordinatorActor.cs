@@ -299,8 +299,10 @@ public sealed partial class CoordinatorActor : UntypedActor, IWithTimers
     private CohortResult Result(bool completed, string? reason, bool failed = false)
     {
         var seconds = runClock.Elapsed.TotalSeconds;
+        // The clock runs for this process only: after a resume, the rate counts the steps trained since the checkpoint.
+        long trainedHere = position.CompletedSteps - (settings.Resume?.Step ?? 0);
         return new CohortResult(evaluations.ToList(), position.CompletedSteps, seconds,
-            seconds > 0 ? position.CompletedSteps * (double)plan.Training.BatchSize / seconds : 0, completed, reason, exports.ToList(), failed);
+            seconds > 0 ? Math.Max(0, trainedHere) * (double)plan.Training.BatchSize / seconds : 0, completed, reason, exports.ToList(), failed);
     }
 
     private string IdOf(IActorRef actor) => known.TryGetValue(actor, out var m) ? m.Id : actor.Path.ToString();

@@ -76,4 +76,40 @@ public sealed class ExperimentCommandFaultSpecs : IDisposable
         Assert.False(File.Exists(Path.Combine(output, "results.csv")));
         Assert.Contains("**incomplete**: 2 of 2 runs", File.ReadAllText(Path.Combine(output, "results.md")));
     }
+
+    /// <summary>
+    /// Issue 16 (the disk): a write that fails for want of space (results.jsonl made a link to /dev/full, which answers every
+    /// write with ENOSPC, as a full disk does) ends the command with one clear line naming the file and what to do, not
+    /// "unexpected error" and a stack trace; the rows already written are kept and the rerun continues from them.
+    /// </summary>
+    [Fact]
+    public async Task Should_name_the_file_and_what_to_do_when_the_disk_is_full_and_keep_the_rows_written()
+    {
+        var output = Path.Combine(dir, "full");
+        Assert.Equal((int)ExitCode.Completed, (await ExperimentRuns.Run(ExperimentRuns.Tiny(output, "--modes", "kd", "--seeds", "1"))).Code);
+        var jsonl = Path.Combine(output, "results.jsonl");
+        var kept = File.ReadAllText(jsonl);
+        File.Move(jsonl, jsonl + ".saved");
+        File.CreateSymbolicLink(jsonl, "/dev/full");
+        string[] both = ExperimentRuns.Tiny(output, "--modes", "kd,ml", "--seeds", "1");
+
+        var (code, _, error) = await ExperimentRuns.Run(both);
+
+        Assert.Equal(ExitCodes.Failure, code);
+        Assert.Contains("experiment: error: ", error);
+        Assert.Contains("No space left on device", error);
+        Assert.Contains("results.jsonl", error);
+        Assert.Contains("free space", error);
+        Assert.DoesNotContain("unexpected error", error);
+        Assert.DoesNotContain("   at ", error); // no stack trace
+        Assert.Single(ExperimentRuns.Rows(output)); // the kd row is kept, the ml run is not recorded
+
+        File.Delete(jsonl);
+        File.Move(jsonl + ".saved", jsonl);
+        var (again, stdout, _) = await ExperimentRuns.Run(both);
+        Assert.Equal((int)ExitCode.Completed, again);
+        Assert.Contains("2 run(s), 1 already done, 1 to do", stdout);
+        Assert.Equal(2, ExperimentRuns.Rows(output).Length);
+        Assert.StartsWith(kept, File.ReadAllText(jsonl));
+    }
 }

@@ -261,31 +261,53 @@ public sealed class StepMessageSerializerSpecs : IDisposable
     }
 
     [Fact]
-    public void Should_send_other_project_messages_with_hyperion()
+    public void Should_send_the_control_messages_with_the_control_serializer()
     {
         var register = new RegisterModel("akka.tcp://p2pdistill@10.0.0.2:4053", ModelRole.Student, "cnn-student", 1, 28, 28, 10);
-        Assert.Equal(register, RoundTrip(register, typeof(AllowListHyperionSerializer)));
+        Assert.Equal(register, RoundTrip(register, typeof(ControlMessageSerializer)));
         var refused = new RegistrationRefused("classes 3 != dataset's 10");
-        Assert.Equal(refused, RoundTrip(refused, typeof(AllowListHyperionSerializer)));
+        Assert.Equal(refused, RoundTrip(refused, typeof(ControlMessageSerializer)));
     }
 
-    /// <summary>A project-marked message type that is not on Hyperion's allow-list, carrying a foreign payload.</summary>
+    /// <summary>A project-marked message type that is not on the control allow-list (it is not in the Shared assembly), carrying a foreign payload.</summary>
     public sealed record Smuggled(object Payload) : IP2PDistillMessage;
 
     [Fact]
     public void Should_refuse_to_deserialize_types_that_are_not_allow_listed()
     {
         var message = new Smuggled(new Uri("http://example.invalid/"));
-        var serializer = system.Serialization.FindSerializerFor(message);
-        Assert.IsType<AllowListHyperionSerializer>(serializer);
+        var serializer = (SerializerWithStringManifest)system.Serialization.FindSerializerFor(message);
+        Assert.IsType<ControlMessageSerializer>(serializer);
         // Our side refuses to send it ...
-        Assert.ThrowsAny<Exception>(() => serializer.ToBinary(message));
-        // ... and refuses it when a foreign sender (plain Hyperion, same wire settings) sends it anyway.
-        using var ms = new MemoryStream();
-        new Hyperion.Serializer(new Hyperion.SerializerOptions(true, false, null, null, null, false, [], false, Hyperion.DisabledTypeFilter.Instance)).Serialize(message, ms);
-        var e = Assert.ThrowsAny<Exception>(() => serializer.FromBinary(ms.ToArray(), typeof(Smuggled)));
-        Assert.Contains("Unsafe Type Deserialization Detected", e.ToString());
-        Assert.Contains("Smuggled", e.ToString());
+        Assert.Throws<SerializationException>(() => serializer.ToBinary(message));
+        // ... and refuses a frame that names it, or names any type by its full name, when a foreign sender sends one anyway.
+        var json = "{\"Payload\":\"http://example.invalid/\"}"u8.ToArray();
+        foreach (var manifest in new[] { nameof(Smuggled), typeof(Smuggled).AssemblyQualifiedName!, typeof(Uri).AssemblyQualifiedName!, "System.Diagnostics.Process, System" })
+        {
+            var e = Assert.Throws<SerializationException>(() => serializer.FromBinary(json, manifest));
+            Assert.Contains("allow-list", e.Message);
+        }
+        // A frame of an allow-listed type cannot name what it holds: JSON type metadata is not read as a type.
+        var refused = "{\"$type\":\"System.Diagnostics.Process, System\",\"Reason\":\"x\"}"u8.ToArray();
+        Assert.Equal(new RegistrationRefused("x"), serializer.FromBinary(refused, nameof(RegistrationRefused)));
+    }
+
+    [Fact]
+    public void Should_refuse_control_frames_that_miss_a_field_carry_a_null_or_an_unnamed_enum_value()
+    {
+        var serializer = (SerializerWithStringManifest)system.Serialization.FindSerializerFor(GetParameters.Instance);
+        Assert.Throws<SerializationException>(() => serializer.FromBinary("{}"u8.ToArray(), nameof(RegistrationRefused)));
+        Assert.Throws<SerializationException>(() => serializer.FromBinary("{\"Reason\":null}"u8.ToArray(), nameof(RegistrationRefused)));
+        Assert.Throws<SerializationException>(() => serializer.FromBinary("null"u8.ToArray(), nameof(RegistrationRefused)));
+        var register = serializer.ToBinary(new RegisterModel("a", ModelRole.Student, "cnn-student", 1, 28, 28, 10));
+        var text = System.Text.Encoding.UTF8.GetString(register);
+        Assert.Contains("\"Student\"", text);
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(System.Text.Encoding.UTF8.GetBytes(text.Replace("\"Student\"", "7")), nameof(RegisterModel)));
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(System.Text.Encoding.UTF8.GetBytes(text.Replace("\"Student\"", "\"Root\"")), nameof(RegisterModel)));
+        Assert.Equal(ModelRole.Student, ((RegisterModel)serializer.FromBinary(register, nameof(RegisterModel))).Role);
+        // a diverged model's parameters still cross
+        var nan = (ModelParameters)serializer.FromBinary(serializer.ToBinary(new ModelParameters("s", 1, [float.NaN, 1])), nameof(ModelParameters));
+        Assert.True(float.IsNaN(nan.Values[0]));
     }
 
     [Fact]
@@ -295,7 +317,7 @@ public sealed class StepMessageSerializerSpecs : IDisposable
             new OptimizerOptions { Name = OptimizerKind.Sgd, LearningRate = 0.05 }, new P2PDistill.Shared.Losses.DistillationSettings(P2PDistill.Shared.Losses.DistillMode.Kd, TemperatureKd: 4),
             Normalization.FashionMnist, 77, 468, 936);
         var local = new LocalData(new DataOptions { Dataset = "synthetic", Mode = DataMode.Local }, new TrainingOptions { BatchSize = 64, Temperature = 2 }, "abc");
-        var back = RoundTrip(new RegistrationAccepted(2, setup, local), typeof(AllowListHyperionSerializer));
+        var back = RoundTrip(new RegistrationAccepted(2, setup, local), typeof(ControlMessageSerializer));
         Assert.Equal(setup.Id, back.Setup.Id);
         Assert.Equal(setup.Distillation, back.Setup.Distillation);
         Assert.Equal(0.05, back.Setup.Optimizer.LearningRate);
@@ -313,7 +335,7 @@ public sealed class StepMessageSerializerSpecs : IDisposable
             new OptimizerOptions(), new DistillationSettings(), Normalization.Identity(3), 5, 10, 20) { Task = TaskKind.Detection };
         var local = new LocalData(new DataOptions { Mode = DataMode.Local }, new TrainingOptions { Task = TaskKind.Detection }, "abc");
 
-        var back = RoundTrip(new RegistrationAccepted(1, setup, local), typeof(AllowListHyperionSerializer));
+        var back = RoundTrip(new RegistrationAccepted(1, setup, local), typeof(ControlMessageSerializer));
 
         Assert.Equal(TaskKind.Detection, back.Setup.Task);
         Assert.Equal(TaskKind.Detection, back.Local!.Training.Task);

@@ -125,10 +125,11 @@ public sealed class WireHardeningSpecs : IDisposable
     }
 
     [Fact]
-    public void Should_keep_the_records_that_only_travel_inside_step_messages_off_hyperions_allow_list()
+    public void Should_keep_the_records_that_only_travel_inside_step_messages_off_the_control_allow_list()
     {
-        Assert.DoesNotContain(typeof(ImageBatch), AkkaSerialization.AllowedTypes);
-        Assert.DoesNotContain(typeof(ImageShape), AkkaSerialization.AllowedTypes);
-        Assert.DoesNotContain(typeof(DistillTargets), AkkaSerialization.AllowedTypes);
+        Assert.DoesNotContain(typeof(ImageBatch), AkkaSerialization.ControlTypes);
+        Assert.DoesNotContain(typeof(ImageShape), AkkaSerialization.ControlTypes);
+        Assert.DoesNotContain(typeof(DistillTargets), AkkaSerialization.ControlTypes);
+        Assert.All(AkkaSerialization.ControlTypes, t => Assert.True(typeof(IP2PDistillMessage).IsAssignableFrom(t), t.Name));
     }
 }

@@ -79,12 +79,38 @@ public sealed class CheckpointCrashSpecs : IDisposable
         Assert.True(resumed.ExitCode == (int)ExitCode.Completed, resumed.Output);
         Assert.Contains($"from {from}: step", resumed.Output);
         Assert.Empty(Leftovers());
-        // The resumed run wrote on (from the final checkpoint of a finished run it trains one more epoch): every
-        // checkpoint kept is whole, the newest first.
+        // The resumed run ends at the run's last step (from its final checkpoint it trains nothing more): every checkpoint
+        // kept is whole, the newest first.
         var store = new CheckpointStore(Checkpoints, 2);
         Assert.Equal(2, store.List().Count);
         Assert.All(store.List(), c => Assert.Null(CheckpointStore.Verify(c)));
         Assert.Equal(store.List()[0], store.LatestGood());
-        Assert.InRange(CheckpointStore.ReadManifest(store.List()[0]).Step, 6, 12);
+        Assert.Equal(6, CheckpointStore.ReadManifest(store.List()[0]).Step);
+    }
+
+    /// <summary>
+    /// Issue 16: a --resume of a run whose every step is done (or that was killed after its final checkpoint, before its
+    /// export) trains nothing (it trained one more epoch before), exports the models again and ends as completed.
+    /// </summary>
+    [Fact]
+    public void Should_train_nothing_more_when_resuming_a_finished_run_and_export_again()
+    {
+        var first = Start(Settings().Output(dir, "run"));
+        Assert.True(first.ExitCode == (int)ExitCode.Completed, first.Output);
+        var steps = File.ReadAllLines(Path.Combine(Run, "metrics", "steps.csv"));
+        var checkpoints = new CheckpointStore(Checkpoints, 2).List();
+        var exports = Path.Combine(Run, "models");
+        var exported = Directory.GetFiles(exports, "*", SearchOption.AllDirectories).Select(Path.GetFileName).Order().ToList();
+        Assert.NotEmpty(exported);
+        Directory.Delete(exports, recursive: true); // as if killed after the final checkpoint, before the export
+
+        var resumed = Start(Settings().Resume(Run).Output(dir));
+
+        Assert.True(resumed.ExitCode == (int)ExitCode.Completed, resumed.Output);
+        Assert.Contains("from step-00000006: step 6", resumed.Output);
+        Assert.Contains("nothing left to train", resumed.Output);
+        Assert.Equal(steps, File.ReadAllLines(Path.Combine(Run, "metrics", "steps.csv")));
+        Assert.Equal(checkpoints, new CheckpointStore(Checkpoints, 2).List());
+        Assert.Equal(exported, Directory.GetFiles(exports, "*", SearchOption.AllDirectories).Select(Path.GetFileName).Order().ToList());
     }
 }

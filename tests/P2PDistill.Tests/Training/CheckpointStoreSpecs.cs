@@ -32,6 +32,16 @@ public sealed class CheckpointStoreSpecs : IDisposable
         Assert.Empty(Directory.GetDirectories(dir, ".*"));
     }
 
+    /// <summary>Issue 16: past step 99,999,999 the folder name has 9 digits; newest is by step, not by text (which kept the old ones).</summary>
+    [Fact]
+    public void Should_order_checkpoints_by_step_past_a_hundred_million_steps()
+    {
+        var store = new CheckpointStore(dir, keep: 2);
+        foreach (var step in new long[] { 99_999_998, 99_999_999, 100_000_000 }) store.Write("run", step, 1, 0, Models((byte)step));
+        Assert.Equal(["step-100000000", "step-99999999"], store.List().Select(Path.GetFileName));
+        Assert.Equal(100_000_000, CheckpointStore.ReadManifest(store.LatestGood()!).Step);
+    }
+
     [Fact]
     public void Should_carry_over_the_last_state_of_a_model_absent_from_the_cohort()
     {

@@ -1,6 +1,6 @@
 namespace P2PDistill.Shared.Messages;
 
-// Diagnostics (IP2PDistillMessage, Hyperion): a model's parameters, for tests and inspection.
+// Diagnostics (IP2PDistillMessage, ControlMessageSerializer: JSON of an allow-list): a model's parameters, for tests and inspection.
 
 /// <summary>Asks a model actor for its current parameters, flattened in state-dict order (diagnostics and tests).</summary>
 public sealed record GetParameters : IP2PDistillMessage

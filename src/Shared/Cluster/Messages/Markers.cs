@@ -5,7 +5,7 @@ namespace P2PDistill.Shared.Messages;
 
 /// <summary>
 /// Control messages, rare and small: membership (MembershipMessages.cs) and diagnostics (DiagnosticMessages.cs).
-/// Hyperion, with the project's allow-list, is bound to this marker only.
+/// The JSON <c>ControlMessageSerializer</c>, with the project's allow-list (<c>AkkaSerialization.ControlTypes</c>), is bound to this marker only.
 /// </summary>
 public interface IP2PDistillMessage;
 

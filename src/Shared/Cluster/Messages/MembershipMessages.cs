@@ -2,7 +2,7 @@ using P2PDistill.Shared.Training;
 
 namespace P2PDistill.Shared.Messages;
 
-// Membership (IP2PDistillMessage, Hyperion): a model joins the cohort, is admitted or refused, leaves it, and learns the run is over.
+// Membership (IP2PDistillMessage, ControlMessageSerializer: JSON of an allow-list): a model joins the cohort, is admitted or refused, leaves it, and learns the run is over.
 
 /// <summary>
 /// Model actor → coordinator: a network asks to join the cohort (DESIGN.md §2). It declares what it was

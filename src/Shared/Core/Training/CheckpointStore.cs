@@ -139,10 +139,16 @@ public sealed class CheckpointStore(string directory, int keep)
         return done;
     }
 
-    /// <summary>Checkpoint folders, newest first.</summary>
+    /// <summary>
+    /// Checkpoint folders, newest first: by the step their name gives (names have 8 digits up to step 99,999,999 and more
+    /// after, so text order would put step 100,000,000 before step 99,999,999); a name that is not a step sorts last.
+    /// </summary>
     public IReadOnlyList<string> List() => !System.IO.Directory.Exists(Directory)
         ? []
-        : System.IO.Directory.GetDirectories(Directory, "step-*").OrderByDescending(d => d, StringComparer.Ordinal).ToList();
+        : System.IO.Directory.GetDirectories(Directory, "step-*")
+            .OrderByDescending(d => long.TryParse(Path.GetFileName(d).AsSpan(5), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var step) ? step : -1)
+            .ThenByDescending(d => d, StringComparer.Ordinal)
+            .ToList();
 
     /// <summary>
     /// Null when the checkpoint is whole and every file matches its size and checksum; else what is wrong. Never throws:
