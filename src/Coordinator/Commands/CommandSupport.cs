@@ -55,10 +55,15 @@ internal static class CommandSupport
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // A full disk, a read-only or vanished folder, missing permissions: the message names the file; no stack trace.
+            string fix = e switch
+            {
+                FileNotFoundException or DirectoryNotFoundException => "check the path",
+                UnauthorizedAccessException => "fix the folder's permissions or choose another --output",
+                _ => "free space (or choose another --output on a disk with room)",
+            };
             error.WriteLine($"{command}: error: {e.Message}");
-            error.WriteLine($"{command}: a file could not be read or written: free space or fix the folder's permissions (or choose " +
-                            "another --output), then rerun the same command. Files written before are kept: an experiment skips the " +
-                            "runs it recorded, and a run continues from its last checkpoint with --resume.");
+            error.WriteLine($"{command}: a file could not be read or written: {fix}, then rerun the same command. Files written before " +
+                            "are kept: an experiment skips the runs it recorded, and a run continues from its last checkpoint with --resume.");
             return ExitCodes.Failure;
         }
         catch (Exception e) when (e is not OutOfMemoryException)

@@ -141,7 +141,7 @@ public sealed class CheckpointStore(string directory, int keep)
 
     /// <summary>
     /// Checkpoint folders, newest first: by the step their name gives (names have 8 digits up to step 99,999,999 and more
-    /// after, so text order would put step 100,000,000 before step 99,999,999); a name that is not a step sorts last.
+    /// after, so text order would take step 99,999,999 for newer than step 100,000,000); a name that is not a step sorts last.
     /// </summary>
     public IReadOnlyList<string> List() => !System.IO.Directory.Exists(Directory)
         ? []
