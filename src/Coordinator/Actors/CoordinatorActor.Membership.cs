@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Cluster;
 using P2PDistill.Shared.Messages;
 using P2PDistill.Shared.Models;
 using P2PDistill.Shared.Serialization;
@@ -24,6 +25,7 @@ public sealed partial class CoordinatorActor
             if (again.Accepted) Sender.Tell(Acceptance(again.Slot, again.Setup));
             return;
         }
+        if (NotUpHereYet(r)) return;
         var why = Refusal(r);
         if (why is not null)
         {
@@ -61,6 +63,31 @@ public sealed partial class CoordinatorActor
                 setup.Id, savedState.ModelName, savedState.Seed, setup.ModelName, setup.Seed);
         member.Accepted = true;
         Sender.Tell(Acceptance(slot, setup));
+    }
+
+    /// <summary>
+    /// Whether a registration comes from a node that is not Up (or WeaklyUp) in this coordinator's view of the cluster
+    /// yet: it is not answered, and the model's own retry (every few seconds) is accepted once the node is Up here. A model
+    /// accepted earlier would be watched by Akka's plain remote death watch instead of the cluster's failure detector,
+    /// and that one quarantines the node for good after any silence longer than the heartbeat pause, a freeze of this
+    /// coordinator included: the model would be lost for the rest of the run, and the cluster split. Models in this
+    /// actor system (the embedded runner) and systems without the cluster are accepted at once.
+    /// </summary>
+    private bool NotUpHereYet(RegisterModel r)
+    {
+        var address = Sender.Path.Address;
+        if (address.HasLocalScope || !Context.System.Settings.ProviderClass.Contains("Cluster", StringComparison.Ordinal)) return false;
+        var cluster = Cluster.Get(Context.System);
+        if (address.Equals(cluster.SelfAddress)) return false;
+        if (cluster.State.Members.Any(m => m.Address.Equals(address) && m.Status is MemberStatus.Up or MemberStatus.WeaklyUp))
+        {
+            waitingForUp.Remove(address);
+            return false;
+        }
+        if (waitingForUp.Add(address))
+            log.Info("{0} {1} from {2} registers before its node is up in this coordinator's view of the cluster: it is accepted once it is (it registers again)",
+                Name(r.Role), r.ModelName, r.NodeAddress);
+        return true;
     }
 
     /// <summary>

@@ -98,6 +98,8 @@ public sealed partial class CoordinatorActor : UntypedActor, IWithTimers
     private RunPosition position = RunPosition.Start;
     private long lastCheckpointStep;
     private bool started;
+    /// <summary>Nodes whose models registered before the node was up in this coordinator's view (logged once each).</summary>
+    private readonly HashSet<Address> waitingForUp = [];
     private bool stopRequested;
     private long attempts;
     private readonly System.Diagnostics.Stopwatch sincePulse = System.Diagnostics.Stopwatch.StartNew();

@@ -32,6 +32,19 @@ public sealed class CoordinatorPauseSpecs : IDisposable
     private string Logs() => string.Join("\n", cluster.Nodes.Select(n => $"==== {n.Name}\n" + string.Join("\n",
         n.Output.Split('\n').Where(l => !l.Contains("] Step ", StringComparison.Ordinal) && !l.Contains("memory:", StringComparison.Ordinal)))));
 
+    /// <summary>The exit code of <paramref name="node"/>; if it does not exit in time, the failure carries every node's log, not its own only.</summary>
+    private int ExitOf(RunningProcess node)
+    {
+        try
+        {
+            return node.WaitForExit(Long);
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message.Split('\n')[0]}\n{Logs()}", e);
+        }
+    }
+
     /// <summary>
     /// A run of <paramref name="steps"/> steps whose coordinator is frozen (SIGSTOP) after step 10 for at least 8 s and at
     /// until every peer's 3 s grace has passed while it was unreachable, then thawed (SIGCONT).
@@ -63,8 +76,8 @@ public sealed class CoordinatorPauseSpecs : IDisposable
             coordinator.Continue();
         }
 
-        Assert.True(coordinator.WaitForExit(Long) == (int)ExitCode.Completed, Logs());
-        foreach (var p in peers) Assert.True(p.WaitForExit(Long) == (int)ExitCode.Completed, $"{p.Name} failed\n{Logs()}");
+        Assert.True(ExitOf(coordinator) == (int)ExitCode.Completed, Logs());
+        foreach (var p in peers) Assert.True(ExitOf(p) == (int)ExitCode.Completed, $"{p.Name} failed\n{Logs()}");
         return (coordinator, peers);
     }
 
@@ -135,8 +148,8 @@ public sealed class CoordinatorPauseSpecs : IDisposable
             frozen.Continue();
         }
 
-        Assert.True(coordinator.WaitForExit(Long) == (int)ExitCode.Completed, Logs());
-        foreach (var p in peers) Assert.True(p.WaitForExit(Long) == (int)ExitCode.Completed, $"{p.Name} failed\n{Logs()}");
+        Assert.True(ExitOf(coordinator) == (int)ExitCode.Completed, Logs());
+        foreach (var p in peers) Assert.True(ExitOf(p) == (int)ExitCode.Completed, $"{p.Name} failed\n{Logs()}");
         Assert.DoesNotContain("Restored ", frozen.Output);
         Assert.DoesNotContain("Rejoining", frozen.Output);
         var perStep = new RunFiles(Run).AssertEveryStepOnce(steps);
