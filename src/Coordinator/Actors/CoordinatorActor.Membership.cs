@@ -76,7 +76,7 @@ public sealed partial class CoordinatorActor
     private bool NotUpHereYet(RegisterModel r)
     {
         var address = Sender.Path.Address;
-        if (address.HasLocalScope || !Context.System.Settings.ProviderClass.Contains("Cluster", StringComparison.Ordinal)) return false;
+        if (address.HasLocalScope || !InCluster) return false;
         var cluster = Cluster.Get(Context.System);
         if (address.Equals(cluster.SelfAddress)) return false;
         if (cluster.State.Members.Any(m => m.Address.Equals(address) && m.Status is MemberStatus.Up or MemberStatus.WeaklyUp))

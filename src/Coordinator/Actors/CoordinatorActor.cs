@@ -98,6 +98,8 @@ public sealed partial class CoordinatorActor : UntypedActor, IWithTimers
     private RunPosition position = RunPosition.Start;
     private long lastCheckpointStep;
     private bool started;
+    /// <summary>Whether this actor system runs Akka.Cluster (the programs and cluster tests) rather than one process alone (embedded runner, TestKit specs).</summary>
+    private bool InCluster => Context.System.Settings.ProviderClass.Contains("Cluster", StringComparison.Ordinal);
     /// <summary>Nodes whose models registered before the node was up in this coordinator's view (logged once each).</summary>
     private readonly HashSet<Address> waitingForUp = [];
     private bool stopRequested;
@@ -128,7 +130,7 @@ public sealed partial class CoordinatorActor : UntypedActor, IWithTimers
 
     protected override void PreStart()
     {
-        if (Context.System.Settings.ProviderClass.Contains("Cluster", StringComparison.Ordinal))
+        if (InCluster)
             Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.UnreachableMember));
         Timers.StartPeriodicTimer(nameof(Pulse), Pulse.Instance, PulseEvery);
         log.Info("Waiting for a teacher and {0} student(s); dataset {1} {2}, {3} classes; {4} steps per epoch, {5} epoch(s)",
@@ -227,7 +229,7 @@ public sealed partial class CoordinatorActor : UntypedActor, IWithTimers
     /// <summary>The grace after a freeze is over: a model whose node is still unreachable leaves now.</summary>
     private void DropStillUnreachable()
     {
-        if (!Context.System.Settings.ProviderClass.Contains("Cluster", StringComparison.Ordinal)) return;
+        if (!InCluster) return;
         var unreachable = Cluster.Get(Context.System).State.Unreachable.Select(m => m.Address).ToHashSet();
         foreach (var m in known.Values.Where(m => unreachable.Contains(m.Actor.Path.Address)).ToList())
             Depart(m.Actor, $"node {m.Actor.Path.Address} stayed unreachable after this coordinator's freeze", tell: true);
