@@ -61,7 +61,7 @@ public static class PeerHosting
                     RejoinGrace: TimeSpan.FromSeconds(peer.RejoinGraceSeconds),
                     LostCoordinator: session.LostCoordinator);
                 system.ActorOf(ModelActor.Props(settings), "model");
-                // Downed by the cluster (e.g. the split-brain resolver after a partition): this member is finished,
+                // Downed by the cluster (by the coordinator, or by this node itself after losing the coordinator): this member is finished,
                 // but the node is not; a fresh member joins again. Any other shutdown (end of run, Ctrl+C, a failed TLS
                 // handshake) ends the node.
                 Akka.Cluster.Cluster.Get(system).RegisterOnMemberRemoved(() =>

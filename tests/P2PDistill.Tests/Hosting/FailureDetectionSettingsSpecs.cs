@@ -30,7 +30,7 @@ public sealed class FailureDetectionSettingsSpecs
 public sealed class FailureDetectionNodeSpecs
 {
     [Fact]
-    public async Task Should_run_a_node_with_the_heartbeat_pause_and_keep_oldest_on_the_coordinator_role()
+    public async Task Should_run_a_node_with_the_heartbeat_pause_and_the_coordinator_deciding_who_is_downed()
     {
         var node = ClusterHosts.Node("fd" + Guid.NewGuid().ToString("N")[..8]);
         node.HeartbeatPauseSeconds = 45;
@@ -42,11 +42,10 @@ public sealed class FailureDetectionNodeSpecs
             Assert.Equal(TimeSpan.FromSeconds(45), config.GetTimeSpan("akka.cluster.failure-detector.acceptable-heartbeat-pause"));
             Assert.Equal(TimeSpan.FromSeconds(45), config.GetTimeSpan("akka.remote.watch-failure-detector.acceptable-heartbeat-pause"));
             Assert.True(config.GetTimeSpan("akka.remote.transport-failure-detector.acceptable-heartbeat-pause") >= TimeSpan.FromSeconds(90));
-            Assert.Equal("keep-oldest", config.GetString("akka.cluster.split-brain-resolver.active-strategy"));
-            Assert.Equal("coordinator", config.GetString("akka.cluster.split-brain-resolver.keep-oldest.role"));
-            Assert.False(config.GetBoolean("akka.cluster.split-brain-resolver.keep-oldest.down-if-alone"));
-            Assert.Equal(TimeSpan.FromSeconds(20), config.GetTimeSpan("akka.cluster.split-brain-resolver.stable-after"));
-            Assert.Equal(typeof(Akka.Cluster.SBR.SplitBrainResolverProvider), Akka.Cluster.Cluster.Get(host.System()).Settings.DowningProviderType);
+            Assert.Equal(TimeSpan.FromSeconds(20), config.GetTimeSpan(CoordinatorDowningProvider.DownAfterPath));
+            var cluster = Akka.Cluster.Cluster.Get(host.System());
+            Assert.Equal(typeof(CoordinatorDowningProvider), cluster.Settings.DowningProviderType);
+            Assert.Equal(TimeSpan.FromSeconds(20), Assert.IsType<CoordinatorDowningProvider>(cluster.DowningProvider).DownAfter);
         }
         finally
         {

@@ -2,7 +2,6 @@ using Akka;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Hosting;
-using Akka.Cluster.Hosting.SBR;
 using Akka.Event;
 using Akka.Hosting;
 using Akka.Remote.Hosting;
@@ -23,14 +22,6 @@ public static class AkkaNode
 
     /// <summary>Remoting frame and socket buffers for a given largest message.</summary>
     public static (long Frame, long Buffer) FrameFor(long maxFrameBytes) => (maxFrameBytes, Math.Max(maxFrameBytes + 64 * 1024, 256_000));
-
-    /// <summary>
-    /// The split-brain resolver: keep-oldest among the members with the coordinator's role, i.e. the side of a partition
-    /// that holds the coordinator stays up and downs the other, even when the coordinator is alone there; the resolver
-    /// never downs the coordinator of a live run. If the coordinator's node dies, the others down themselves and rejoin a
-    /// restarted coordinator as fresh members (docs/architecture.md, "Failure detection and split brain").
-    /// </summary>
-    public static SplitBrainResolverOption CoordinatorSideSurvives { get; } = new KeepOldestOption { Role = ModelActor.CoordinatorRole, DownIfAlone = false };
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
@@ -60,7 +51,6 @@ public static class AkkaNode
             {
                 Roles = roles, SeedNodes = node.SeedNodes, LogInfo = false,
                 FailureDetector = new PhiAccrualFailureDetectorOptions { AcceptableHeartbeatPause = pause },
-                SplitBrainResolver = CoordinatorSideSurvives,
             })
             .WithActors((system, _, resolver) => system.ActorOf(
                 ClusterStateLogger.Props(TimeSpan.FromSeconds(node.ClusterSummarySeconds), resolver.GetService<ILoggerFactory>()), "cluster-state"));

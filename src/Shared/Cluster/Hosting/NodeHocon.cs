@@ -16,8 +16,11 @@ public static class NodeHocon
         "akka.log-dead-letters-during-shutdown = off",
         "akka.log-dead-letters = 3");
 
-    /// <summary>How long the split-brain resolver waits for a stable membership before it downs unreachable nodes.</summary>
-    public static string DownAfter(int seconds) => $"akka.cluster.split-brain-resolver.stable-after = {seconds}s";
+    /// <summary>
+    /// Downing: the coordinator decides (<see cref="CoordinatorDowningProvider"/>), after a member has been unreachable for
+    /// <paramref name="seconds"/> (<c>--down-after</c>).
+    /// </summary>
+    public static string DownAfter(int seconds) => CoordinatorDowningProvider.Hocon(seconds);
 
     /// <summary>The host, not the CLR exit hook, shuts the actor system down (the coordinator's graceful stop needs it).</summary>
     public const string HostOwnsShutdown = "akka.coordinated-shutdown.run-by-clr-shutdown-hook = off";

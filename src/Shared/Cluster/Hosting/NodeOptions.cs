@@ -22,8 +22,8 @@ public sealed class NodeOptions
     public int MaxFrameMiB { get; set; } = 32;
 
     /// <summary>
-    /// Seconds a member may stay unreachable before the split-brain resolver downs it (keep-oldest on the coordinator's
-    /// role: the coordinator's side survives, docs/architecture.md). The coordinator leaves an unreachable model out of
+    /// Seconds a member may stay unreachable before it is downed: by the coordinator, or by itself when it has lost the
+    /// coordinator (<see cref="CoordinatorDowningProvider"/>: the coordinator's side survives, docs/architecture.md). The coordinator leaves an unreachable model out of
     /// the cohort at once, whatever this says; the wait only decides how long a frozen node (a GC pause, a stalled VM,
     /// SIGSTOP) may be away and still come back as the same member, with its network.
     /// </summary>
