@@ -35,6 +35,12 @@ public sealed class CheckpointStore(string directory, int keep)
 
     public string Directory { get; } = directory;
 
+    /// <summary>
+    /// Deletes a folder and everything in it: <see cref="System.IO.Directory.Delete(string, bool)"/>. A test seam, so that a
+    /// failing delete can be made without a file system that refuses one (root ignores permissions).
+    /// </summary>
+    internal Action<string> DeleteFolder { private get; init; } = folder => System.IO.Directory.Delete(folder, recursive: true);
+
     /// <param name="carryOverAbsent">Also keep, from the newest good checkpoint, the state of every model not in <paramref name="models"/>.</param>
     public string Write(string runId, long step, int epoch, int stepInEpoch, IEnumerable<(TrainerSetup Setup, int Slot, byte[] State)> models,
         bool carryOverAbsent = false)
@@ -293,7 +299,7 @@ public sealed class CheckpointStore(string directory, int keep)
             System.IO.Directory.Move(old, doomed);
             DurableDirectory.Flush(Directory);
             CheckpointCrash.At("after-prune-aside", step);
-            System.IO.Directory.Delete(doomed, recursive: true);
+            DeleteFolder(doomed);
         }
     }
 
