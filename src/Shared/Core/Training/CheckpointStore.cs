@@ -21,7 +21,8 @@ public sealed record CheckpointManifest(string RunId, long Step, int Epoch, int 
 /// folder without ever leaving none: the old one is renamed aside (.step-N.old), the new one moved in, then the old one
 /// deleted. Opening the store to write or to resume (<see cref="Write"/>, <see cref="LatestGood"/>) first tidies what a
 /// crash left (<see cref="Recover"/>), so a crash at any point leaves the newest whole checkpoint findable. Older
-/// checkpoints are pruned to a configured count. One writer per run directory is assumed.
+/// checkpoints are pruned to a configured count, the one just written always kept, and those after it (the timeline a resume
+/// from an older checkpoint abandoned) removed. One writer per run directory is assumed.
 /// </summary>
 public sealed class CheckpointStore(string directory, int keep)
 {
@@ -41,9 +42,14 @@ public sealed class CheckpointStore(string directory, int keep)
     /// </summary>
     internal Action<string> DeleteFolder { private get; init; } = folder => System.IO.Directory.Delete(folder, recursive: true);
 
+    /// <summary>
+    /// Writes the checkpoint of step <paramref name="step"/> (replacing one of that step), then prunes (<see cref="Prune"/>).
+    /// Returns its folder.
+    /// </summary>
     /// <param name="carryOverAbsent">Also keep, from the newest good checkpoint, the state of every model not in <paramref name="models"/>.</param>
+    /// <param name="warning">Told what the prune removed beyond the oldest checkpoints (a timeline a resume abandoned).</param>
     public string Write(string runId, long step, int epoch, int stepInEpoch, IEnumerable<(TrainerSetup Setup, int Slot, byte[] State)> models,
-        bool carryOverAbsent = false)
+        bool carryOverAbsent = false, Action<string>? warning = null)
     {
         System.IO.Directory.CreateDirectory(Directory);
         TryRecover(null);
@@ -110,7 +116,7 @@ public sealed class CheckpointStore(string directory, int keep)
             DeleteQuietly(aside); // else swept at the next start
             DurableDirectory.Flush(Directory);
         }
-        Prune(step);
+        Prune(step, name, warning);
         return final;
     }
 
@@ -152,9 +158,13 @@ public sealed class CheckpointStore(string directory, int keep)
     public IReadOnlyList<string> List() => !System.IO.Directory.Exists(Directory)
         ? []
         : System.IO.Directory.GetDirectories(Directory, "step-*")
-            .OrderByDescending(d => long.TryParse(Path.GetFileName(d).AsSpan(5), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var step) ? step : -1)
+            .OrderByDescending(StepOf)
             .ThenByDescending(d => d, StringComparer.Ordinal)
             .ToList();
+
+    /// <summary>The step a checkpoint folder's name gives; -1 for a name that is not a step.</summary>
+    private static long StepOf(string checkpoint) =>
+        long.TryParse(Path.GetFileName(checkpoint).AsSpan(5), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var step) ? step : -1;
 
     /// <summary>
     /// Null when the checkpoint is whole and every file matches its size and checksum; else what is wrong. Never throws:
@@ -290,13 +300,31 @@ public sealed class CheckpointStore(string directory, int keep)
         return null;
     }
 
-    /// <summary>Deletes the checkpoints past the newest <c>keep</c>, each renamed to a temporary folder first, so that a crash mid-delete leaves no half checkpoint.</summary>
-    private void Prune(long step)
+    /// <summary>
+    /// After the checkpoint <paramref name="written"/> (of step <paramref name="step"/>): keeps it and the newest <c>keep</c> − 1
+    /// checkpoints before it, whether they verify or not, and deletes the rest, each renamed to a temporary folder first, so that a
+    /// crash mid-delete leaves no half checkpoint. A checkpoint after the one just written belongs to the timeline a resume
+    /// abandoned (the run went on from an older checkpoint, the newer ones being bad): it is deleted too, and reported to
+    /// <paramref name="warning"/>, so that neither this prune nor a later <c>--resume</c> ever takes it over the one just written.
+    /// </summary>
+    private void Prune(long step, string written, Action<string>? warning)
     {
-        foreach (var old in List().Skip(Math.Max(1, keep)))
+        int older = 0;
+        foreach (var checkpoint in List())
         {
-            var doomed = Path.Combine(Directory, $".{Path.GetFileName(old)}.{Guid.NewGuid():N}{TempSuffix}");
-            System.IO.Directory.Move(old, doomed);
+            if (Path.GetFileName(checkpoint) == written) continue;
+            if (StepOf(checkpoint) > step)
+            {
+                Delete(checkpoint);
+                warning?.Invoke($"removed {checkpoint}: it follows step {step}, just written, on the timeline abandoned when this run was resumed from an older checkpoint");
+            }
+            else if (++older >= Math.Max(1, keep)) Delete(checkpoint);
+        }
+
+        void Delete(string checkpoint)
+        {
+            var doomed = Path.Combine(Directory, $".{Path.GetFileName(checkpoint)}.{Guid.NewGuid():N}{TempSuffix}");
+            System.IO.Directory.Move(checkpoint, doomed);
             DurableDirectory.Flush(Directory);
             CheckpointCrash.At("after-prune-aside", step);
             DeleteFolder(doomed);
