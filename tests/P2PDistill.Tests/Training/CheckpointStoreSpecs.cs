@@ -182,6 +182,30 @@ public sealed class CheckpointStoreSpecs : IDisposable
         Assert.Empty(Directory.GetDirectories(dir, ".*"));
     }
 
+    /// <summary>
+    /// Review of issue 16: the prune runs after the new checkpoint is in place; its failure failed the write, and the
+    /// coordinator reported "could not write the checkpoint". It is a warning naming the folder; the write is done.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Fault")]
+    public void Should_count_the_write_as_done_when_pruning_an_old_checkpoint_fails()
+    {
+        var store = new CheckpointStore(dir, keep: 1) { DeleteFolder = folder => throw new IOException($"{folder}: Permission denied") };
+        store.Write("run", 10, 1, 0, Models(1));
+
+        var warnings = new List<string>();
+        var written = store.Write("run", 20, 2, 0, Models(2), warning: warnings.Add);
+
+        Assert.Equal(Path.Combine(dir, "step-00000020"), written);
+        var warned = Assert.Single(warnings);
+        Assert.Contains("could not delete", warned);
+        Assert.Contains(".step-00000010.", warned);
+        Assert.Contains("Permission denied", warned);
+        Assert.Null(CheckpointStore.Verify(written));
+        Assert.Equal(written, new CheckpointStore(dir, keep: 1).LatestGood());
+        Assert.Empty(Directory.GetDirectories(dir, ".*")); // the folder set aside is swept when the store is opened again
+    }
+
     [Fact]
     public void Should_replace_a_checkpoint_rewritten_at_the_same_step()
     {

@@ -47,12 +47,15 @@ public sealed class CheckpointStore(string directory, int keep)
     /// Returns its folder.
     /// </summary>
     /// <param name="carryOverAbsent">Also keep, from the newest good checkpoint, the state of every model not in <paramref name="models"/>.</param>
-    /// <param name="warning">Told what the prune removed beyond the oldest checkpoints (a timeline a resume abandoned).</param>
+    /// <param name="warning">
+    /// Told what the prune removed beyond the oldest checkpoints (a timeline a resume abandoned), and what it or the tidying before
+    /// the write could not do: neither fails the write, whose checkpoint is whole and in place by then.
+    /// </param>
     public string Write(string runId, long step, int epoch, int stepInEpoch, IEnumerable<(TrainerSetup Setup, int Slot, byte[] State)> models,
         bool carryOverAbsent = false, Action<string>? warning = null)
     {
         System.IO.Directory.CreateDirectory(Directory);
-        TryRecover(null);
+        TryRecover(warning);
         var name = $"step-{step:D8}";
         var final = Path.Combine(Directory, name);
         var aside = Path.Combine(Directory, $".{name}{AsideSuffix}");
@@ -306,28 +309,60 @@ public sealed class CheckpointStore(string directory, int keep)
     /// crash mid-delete leaves no half checkpoint. A checkpoint after the one just written belongs to the timeline a resume
     /// abandoned (the run went on from an older checkpoint, the newer ones being bad): it is deleted too, and reported to
     /// <paramref name="warning"/>, so that neither this prune nor a later <c>--resume</c> ever takes it over the one just written.
+    /// A checkpoint that cannot be deleted is a warning too, never a failure: the one just written is in place.
     /// </summary>
     private void Prune(long step, string written, Action<string>? warning)
     {
+        IReadOnlyList<string> checkpoints;
+        try
+        {
+            checkpoints = List();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            warning?.Invoke($"{Directory}: could not list the old checkpoints to prune ({e.Message}); the next checkpoint tries again");
+            return;
+        }
         int older = 0;
-        foreach (var checkpoint in List())
+        foreach (var checkpoint in checkpoints)
         {
             if (Path.GetFileName(checkpoint) == written) continue;
             if (StepOf(checkpoint) > step)
             {
-                Delete(checkpoint);
-                warning?.Invoke($"removed {checkpoint}: it follows step {step}, just written, on the timeline abandoned when this run was resumed from an older checkpoint");
+                if (Delete(checkpoint))
+                    warning?.Invoke($"removed {checkpoint}: it follows step {step}, just written, on the timeline abandoned when this run was resumed from an older checkpoint");
             }
             else if (++older >= Math.Max(1, keep)) Delete(checkpoint);
         }
 
-        void Delete(string checkpoint)
+        bool Delete(string checkpoint)
         {
             var doomed = Path.Combine(Directory, $".{Path.GetFileName(checkpoint)}.{Guid.NewGuid():N}{TempSuffix}");
-            System.IO.Directory.Move(checkpoint, doomed);
-            DurableDirectory.Flush(Directory);
+            try
+            {
+                System.IO.Directory.Move(checkpoint, doomed);
+                DurableDirectory.Flush(Directory);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                if (System.IO.Directory.Exists(checkpoint))
+                {
+                    warning?.Invoke($"could not remove the old checkpoint {checkpoint} ({e.Message}); it stays, and the next checkpoint tries again");
+                    return false;
+                }
+                warning?.Invoke($"{Directory}: could not flush the folder after setting {checkpoint} aside for deletion ({e.Message})");
+            }
             CheckpointCrash.At("after-prune-aside", step);
-            DeleteFolder(doomed);
+            try
+            {
+                DeleteFolder(doomed);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                warning?.Invoke($"could not delete {doomed}, the old checkpoint {Path.GetFileName(checkpoint)} set aside for deletion ({e.Message}); " +
+                                "it is swept at the next checkpoint or resume");
+            }
+            return true;
         }
     }
 
