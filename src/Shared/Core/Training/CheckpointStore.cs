@@ -54,7 +54,12 @@ public sealed class CheckpointStore(string directory, int keep)
     public string Write(string runId, long step, int epoch, int stepInEpoch, IEnumerable<(TrainerSetup Setup, int Slot, byte[] State)> models,
         bool carryOverAbsent = false, Action<string>? warning = null)
     {
-        System.IO.Directory.CreateDirectory(Directory);
+        if (!System.IO.Directory.Exists(Directory))
+        {
+            // The folder's own entry must survive a power cut too, else every checkpoint in it goes with it.
+            System.IO.Directory.CreateDirectory(Directory);
+            if (Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(Directory))) is { } parent) DurableDirectory.Flush(parent);
+        }
         TryRecover(warning);
         var name = $"step-{step:D8}";
         var final = Path.Combine(Directory, name);
