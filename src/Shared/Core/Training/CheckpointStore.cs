@@ -212,6 +212,30 @@ public sealed class CheckpointStore(string directory, int keep)
         return TryRead(newest, out var manifest) is not null || manifest!.Models.Any(o => parts.All(p => p.Id != o.Id));
     }
 
+    /// <summary>
+    /// The saved state of model <paramref name="id"/> in the newest checkpoint that lists it with its file present and matching
+    /// its checksum (a checkpoint pruned meanwhile, or a bad one, is passed over), with that checkpoint's manifest; null when none
+    /// does. Reads only: it may run beside a write, whose prune may remove a checkpoint under it.
+    /// </summary>
+    public (CheckpointManifest Manifest, CheckpointModel Model, byte[] State)? NewestStateOf(string id)
+    {
+        foreach (var checkpoint in List())
+        {
+            if (TryRead(checkpoint, out var manifest) is not null || manifest!.Models.FirstOrDefault(m => m.Id == id) is not { } model) continue;
+            byte[] state;
+            try
+            {
+                state = File.ReadAllBytes(Path.Combine(checkpoint, model.File));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                continue;
+            }
+            if (Convert.ToHexString(SHA256.HashData(state)).ToLowerInvariant() == model.Sha256) return (manifest, model, state);
+        }
+        return null;
+    }
+
     /// <summary>The step a model's saved state was taken at.</summary>
     public static long StateStepOf(CheckpointManifest manifest, CheckpointModel model) => model.StateStep > 0 ? model.StateStep : manifest.Step;
 
