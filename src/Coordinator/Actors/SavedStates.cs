@@ -36,7 +36,7 @@ internal sealed record SavedState(string Id, string ModelName, long Seed, int Sl
     private (byte[] State, long Step) LoadNewer(string why)
     {
         var checkpoints = Path.GetDirectoryName(Path.GetDirectoryName(File!))!;
-        var newer = new CheckpointStore(checkpoints, keep: 1).NewestStateOf(Id)
+        var newer = new CheckpointStore(checkpoints, keep: 1).NewestStateOf(Id) // keep: unused by a read
                     ?? throw new FileNotFoundException($"{File}: gone ({why}), and no checkpoint in '{checkpoints}' holds the state of {Id}");
         var (manifest, model, state) = newer;
         if (model.ModelName != ModelName || model.Seed != Seed || model.Slot != Slot)

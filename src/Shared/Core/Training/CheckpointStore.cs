@@ -370,15 +370,18 @@ public sealed class CheckpointStore(string directory, int keep)
             try
             {
                 System.IO.Directory.Move(checkpoint, doomed);
-                DurableDirectory.Flush(Directory);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                if (System.IO.Directory.Exists(checkpoint))
-                {
-                    warning?.Invoke($"could not remove the old checkpoint {checkpoint} ({e.Message}); it stays, and the next checkpoint tries again");
-                    return false;
-                }
+                warning?.Invoke($"could not remove the old checkpoint {checkpoint} ({e.Message}); it stays, and the next checkpoint tries again");
+                return false;
+            }
+            try
+            {
+                DurableDirectory.Flush(Directory);
+            }
+            catch (IOException e)
+            {
                 warning?.Invoke($"{Directory}: could not flush the folder after setting {checkpoint} aside for deletion ({e.Message})");
             }
             CheckpointCrash.At("after-prune-aside", step);
