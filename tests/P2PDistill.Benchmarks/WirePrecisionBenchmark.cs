@@ -106,6 +106,7 @@ public static class WirePrecisionBenchmark
         public TaskKind Kind => inner.Kind;
         public int OutputsPerImage => inner.OutputsPerImage;
         public IReadOnlyList<string> MetricColumns => inner.MetricColumns;
+        public Shared.Metrics.IModelMetrics MetricsLayout(int images) => inner.MetricsLayout(images);
 
         public ImageBatch Batch(IImageDataset split, ReadOnlySpan<int> indices, AugmentOptions augment, int seed, int epoch, int step) =>
             inner.Batch(split, indices, augment, seed, epoch, step);

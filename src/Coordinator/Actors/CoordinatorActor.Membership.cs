@@ -49,7 +49,8 @@ public sealed partial class CoordinatorActor
             {
                 try
                 {
-                    return new RestoreLoaded(model, setup, savedState.Load(), savedState.Step, null);
+                    var (state, step) = savedState.Load();
+                    return new RestoreLoaded(model, setup, state, step, null);
                 }
                 catch (Exception e)
                 {
@@ -118,7 +119,7 @@ public sealed partial class CoordinatorActor
         m.Accepted = true;
         if (l.State is null)
         {
-            log.Warning("Could not read the saved state of {0} ({1}): it starts from fresh weights", m.Id, l.Problem);
+            log.Error("Could not read the saved state of {0} ({1}): it starts from fresh weights", m.Id, l.Problem);
             m.Actor.Tell(Acceptance(m.Slot, m.Setup));
             return;
         }

@@ -53,8 +53,9 @@ public sealed partial class CoordinatorActor
             {
                 try
                 {
-                    var path = store.Write(runId, at, ep, st, collected, carryOverAbsent: true);
-                    return new SaveFinished(attempt, path, CheckpointStore.ReadManifest(path), [], null);
+                    var warnings = new List<string>();
+                    var path = store.Write(runId, at, ep, st, collected, carryOverAbsent: true, warnings.Add);
+                    return new SaveFinished(attempt, path, CheckpointStore.ReadManifest(path), [], null, warnings);
                 }
                 catch (Exception e)
                 {
@@ -99,6 +100,7 @@ public sealed partial class CoordinatorActor
             lastCheckpointStep = position.CompletedSteps;
             saved.Update(f.Path!, f.Manifest!);
             log.Info("Checkpoint at step {0}: {1} models in {2}", position.CompletedSteps, f.Manifest!.Models.Count, f.Path!);
+            foreach (var warning in f.Warnings ?? []) log.Warning("Checkpoint at step {0}: {1}", position.CompletedSteps, warning);
         }
         else exports.AddRange(f.Exports);
         Continue(w.Then);

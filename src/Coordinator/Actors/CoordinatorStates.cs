@@ -166,7 +166,8 @@ internal sealed record FreezeGraceOver
 internal sealed record PhaseTimeout(long Attempt);
 
 /// <summary>A checkpoint or export write finished off the mailbox: <paramref name="Error"/> is null on success.</summary>
-internal sealed record SaveFinished(long Attempt, string? Path, CheckpointManifest? Manifest, IReadOnlyList<ExportedWeights> Exports, string? Error);
+internal sealed record SaveFinished(long Attempt, string? Path, CheckpointManifest? Manifest, IReadOnlyList<ExportedWeights> Exports, string? Error,
+    IReadOnlyList<string>? Warnings = null);
 
 /// <summary>A model's checkpointed state was read (and its checksum verified) off the mailbox: null when it could not be.</summary>
 internal sealed record RestoreLoaded(IActorRef Model, TrainerSetup Setup, byte[]? State, long Step, string? Problem);

@@ -9,14 +9,40 @@ internal sealed record SavedState(string Id, string ModelName, long Seed, int Sl
     /// <summary>Whether this state belongs to a model of this slot, architecture and seed (DESIGN.md §6: restore matches all three).</summary>
     public bool Fits(TrainerSetup setup, int slot) => Id == setup.Id && Slot == slot && ModelName == setup.ModelName && Seed == setup.Seed;
 
-    /// <summary>Reads the state, verifying its checksum. Called off the coordinator's mailbox.</summary>
-    public byte[] Load()
+    /// <summary>
+    /// Reads the state, verifying its checksum, and the step it was taken at. Called off the coordinator's mailbox, so a
+    /// checkpoint may be written meanwhile, and its prune delete this state's checkpoint before the coordinator learns of the new
+    /// one: the state is then read from the newest checkpoint that holds this model (the new one, where it was carried over or
+    /// saved again), provided it is still a model of this architecture, seed and slot.
+    /// </summary>
+    public (byte[] State, long Step) Load()
     {
-        if (Bytes is not null) return Bytes;
-        var bytes = System.IO.File.ReadAllBytes(File!);
+        if (Bytes is not null) return (Bytes, Step);
+        byte[] bytes;
+        try
+        {
+            bytes = System.IO.File.ReadAllBytes(File!);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return LoadNewer(e.Message);
+        }
         var sha = Convert.ToHexString(SHA256.HashData(bytes)).ToLowerInvariant();
         if (sha != Sha256) throw new InvalidDataException($"{File}: checksum mismatch (corrupt)");
-        return bytes;
+        return (bytes, Step);
+    }
+
+    /// <summary>This model's state from the newest checkpoint, the file of this one having gone (<paramref name="why"/>).</summary>
+    private (byte[] State, long Step) LoadNewer(string why)
+    {
+        var checkpoints = Path.GetDirectoryName(Path.GetDirectoryName(File!))!;
+        var newer = new CheckpointStore(checkpoints, keep: 1).NewestStateOf(Id) // keep: unused by a read
+                    ?? throw new FileNotFoundException($"{File}: gone ({why}), and no checkpoint in '{checkpoints}' holds the state of {Id}");
+        var (manifest, model, state) = newer;
+        if (model.ModelName != ModelName || model.Seed != Seed || model.Slot != Slot)
+            throw new InvalidDataException($"{File}: gone ({why}), and the newest checkpoint holds a {model.ModelName} (seed {model.Seed}, slot {model.Slot}) " +
+                                           $"as {Id}, not this {ModelName} (seed {Seed}, slot {Slot})");
+        return (state, CheckpointStore.StateStepOf(manifest, model));
     }
 }
 

@@ -55,13 +55,13 @@ public sealed class RunHistory
 
     /// <summary>
     /// <paramref name="result"/> (the resumed part of the run) with the evaluations recorded before it prepended, as
-    /// <see cref="EvalRecord"/>s whose metrics take their columns from the resumed run's first evaluation; unchanged when the
-    /// resumed part made no evaluation (nothing says how the task's metrics are laid out) or nothing was recorded before it.
+    /// <see cref="EvalRecord"/>s whose metrics are laid out as the resumed run's first evaluation, or as <paramref name="layout"/>
+    /// (the task's, <see cref="P2PDistill.Shared.Tasks.ITrainingTask.MetricsLayout"/>) when the resumed part made none (a finished
+    /// run resumed, or one stopped before its next evaluation); unchanged when nothing was recorded before it.
     /// </summary>
-    public CohortResult Before(CohortResult result)
+    public CohortResult Before(CohortResult result, IModelMetrics layout)
     {
-        var template = result.Evaluations.FirstOrDefault()?.Models.FirstOrDefault()?.Metrics;
-        if (template is null) return result;
+        var template = result.Evaluations.FirstOrDefault()?.Models.FirstOrDefault()?.Metrics ?? layout;
         var live = result.Evaluations.Select(e => e.GlobalStep).ToHashSet();
         var earlier = Evaluations.Where(e => !live.Contains(e.GlobalStep))
             .GroupBy(e => (e.Epoch, e.GlobalStep))

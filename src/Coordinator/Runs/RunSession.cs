@@ -129,19 +129,23 @@ public sealed class RunSession : IDisposable
         var code = !result.Failed && (result.Completed || (stoppedOnRequest && resumable)) ? ExitCode.Completed : ExitCode.Failed;
         try
         {
-            // A resumed run reports the whole run: the evaluations made before the checkpoint, read back from eval.csv, come first.
-            var summary = Runs.Summary.Markdown(history?.Before(result) ?? result, Plan.Training, Plan.Data.Dataset, resumedFrom);
+            // A resumed run reports the whole run: the evaluations made before the checkpoint, read back from eval.csv, come first,
+            // and the last of them is the final one when the resumed part made none (a finished run resumed).
+            var whole = history?.Before(result, Plan.Task.MetricsLayout(Plan.Splits.Test.Count)) ?? result;
+            var summary = Runs.Summary.Markdown(whole, Plan.Training, Plan.Data.Dataset, resumedFrom);
             if (!quiet)
             {
                 curves!.Draw();
+                // The curves are not in eval.csv: drawn from a live evaluation only (a resumed run that made none keeps the
+                // plots its first part drew, if it drew them).
                 if (result.Final is { } final)
                 {
                     RocPlot.Draw(Run.Path, final);
                     PrecisionRecallPlot.Draw(Run.Path, final);
                 }
-                var exports = RunExports.Write(result, Plan.Training, Plan.Data, Plan.Splits.ClassNames, logger);
+                var exports = RunExports.Write(whole, Plan.Training, Plan.Data, Plan.Splits.ClassNames, logger);
                 var ensemble = RunExports.WriteEnsemble(exports, logger);
-                if (exports.Count > 0 && CompressionReport.Write(Path.GetDirectoryName(exports[0].CardPath)!, exports, ensemble, result.Final, logger) is { } compression)
+                if (exports.Count > 0 && CompressionReport.Write(Path.GetDirectoryName(exports[0].CardPath)!, exports, ensemble, whole.Final, logger) is { } compression)
                     summary += Environment.NewLine + compression;
                 // Detection: plots/detections.png from the exported models (logged, never failing the run); classification: nothing.
                 TestImagesPlot.Draw(Run.Path, Plan, exports, logger);

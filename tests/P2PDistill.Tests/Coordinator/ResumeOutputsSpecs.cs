@@ -80,6 +80,28 @@ public sealed class ResumeOutputsSpecs : IDisposable
         Assert.Contains($"resumed after step {checkpoint}", summary);
     }
 
+    /// <summary>
+    /// Review of issue 16: a resumed run that makes no evaluation of its own (a finished run resumed, or one stopped before its
+    /// next evaluation) wrote "no evaluation was made": the history's metrics took their layout from the resumed part's first
+    /// evaluation. The summary is the whole run's, from eval.csv, as if it had never stopped.
+    /// </summary>
+    [Fact]
+    public void Should_report_the_whole_run_when_a_finished_run_is_resumed_and_evaluates_nothing_more()
+    {
+        var (plan, recorder, result) = Training.Value;
+        var (reference, _) = Finished(Path.Combine(dir.Path, "reference"), s => Replay(s, recorder, 0, long.MaxValue), result, resumeFrom: null);
+        var finished = Path.Combine(dir.Path, "finished");
+        using (var first = RunSession.Create(RunKind.Embedded, plan, NullLogger.Instance, finished, "run")) Replay(first, recorder, 0, long.MaxValue);
+
+        // The coordinator resumed at the final checkpoint: nothing left to train, no evaluation, the same step count.
+        var (resumed, _) = Finished(finished, _ => { }, result with { Evaluations = [] }, resumeFrom: result.Steps);
+
+        var summary = Summary(resumed);
+        Assert.DoesNotContain("no evaluation was made", summary);
+        Assert.Contains($"Test metrics after epoch {plan.Training.Epochs}:", summary);
+        Assert.Equal(Without(Summary(reference), "- "), Without(summary, "- "));
+    }
+
     /// <summary>A session in <paramref name="parent"/>/run (a new one, or the interrupted one resumed), fed, then finished.</summary>
     private static (string Run, CurvesSnapshot Curves) Finished(string parent, Action<RunSession> feed, CohortResult result, long? resumeFrom)
     {

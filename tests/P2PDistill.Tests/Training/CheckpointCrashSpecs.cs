@@ -112,5 +112,14 @@ public sealed class CheckpointCrashSpecs : IDisposable
         Assert.Equal(steps, File.ReadAllLines(Path.Combine(Run, "metrics", "steps.csv")));
         Assert.Equal(checkpoints, new CheckpointStore(Checkpoints, 2).List());
         Assert.Equal(exported, Directory.GetFiles(exports, "*", SearchOption.AllDirectories).Select(Path.GetFileName).Order().ToList());
+        // The resumed part made no evaluation: the summary and the model cards take the last one from eval.csv.
+        var summary = File.ReadAllText(Path.Combine(Run, "summary.md"));
+        Assert.DoesNotContain("no evaluation was made", summary);
+        Assert.Contains("Test metrics after epoch 1:", summary);
+        foreach (var id in new[] { "teacher", "student-1" })
+        {
+            var card = Path.Combine(exports, id + Shared.Export.ModelExporter.CardExtension);
+            Assert.True(Shared.Export.ModelCard.FromJson(File.ReadAllText(card), card).FinalMetrics?.Accuracy is not null, $"{card}: no final metrics");
+        }
     }
 }

@@ -155,6 +155,57 @@ public sealed class CheckpointStoreSpecs : IDisposable
         Assert.Empty(Directory.GetDirectories(dir, ".*"));
     }
 
+    /// <summary>
+    /// Review of issue 16: with --keep-checkpoints 1, a run resumed from a good checkpoint G (step 100) past a bad newer one B
+    /// (step 150) wrote S (step 110), and the prune kept the newest by step, B, deleting S and G: no good checkpoint left.
+    /// Checkpoints after the one just written belong to the timeline the resume abandoned: they go, and S stays.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Fault")]
+    public void Should_keep_the_checkpoint_just_written_and_drop_a_bad_newer_one_left_by_the_timeline_a_resume_abandoned()
+    {
+        var first = new CheckpointStore(dir, keep: 3);
+        var good = first.Write("run", 100, 1, 0, Models(1));
+        var bad = first.Write("run", 150, 1, 50, Models(2));
+        File.WriteAllBytes(Path.Combine(bad, "teacher.state"), new byte[3]); // torn
+
+        var resumed = new CheckpointStore(dir, keep: 1);
+        Assert.Equal(good, resumed.LatestGood());
+        var warnings = new List<string>();
+        var written = resumed.Write("run", 110, 1, 10, Models(3), warning: warnings.Add);
+
+        Assert.Equal(["step-00000110"], resumed.List().Select(Path.GetFileName));
+        Assert.Contains(warnings, w => w.Contains(bad, StringComparison.Ordinal) && w.Contains("abandoned", StringComparison.Ordinal));
+        Assert.Null(CheckpointStore.Verify(written));
+        // A second --resume goes on from S, never from the abandoned timeline.
+        Assert.Equal(written, new CheckpointStore(dir, keep: 1).LatestGood());
+        Assert.Empty(Directory.GetDirectories(dir, ".*"));
+    }
+
+    /// <summary>
+    /// Review of issue 16: the prune runs after the new checkpoint is in place; its failure failed the write, and the
+    /// coordinator reported "could not write the checkpoint". It is a warning naming the folder; the write is done.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Fault")]
+    public void Should_count_the_write_as_done_when_pruning_an_old_checkpoint_fails()
+    {
+        var store = new CheckpointStore(dir, keep: 1) { DeleteFolder = folder => throw new IOException($"{folder}: Permission denied") };
+        store.Write("run", 10, 1, 0, Models(1));
+
+        var warnings = new List<string>();
+        var written = store.Write("run", 20, 2, 0, Models(2), warning: warnings.Add);
+
+        Assert.Equal(Path.Combine(dir, "step-00000020"), written);
+        var warned = Assert.Single(warnings);
+        Assert.Contains("could not delete", warned);
+        Assert.Contains(".step-00000010.", warned);
+        Assert.Contains("Permission denied", warned);
+        Assert.Null(CheckpointStore.Verify(written));
+        Assert.Equal(written, new CheckpointStore(dir, keep: 1).LatestGood());
+        Assert.Empty(Directory.GetDirectories(dir, ".*")); // the folder set aside is swept when the store is opened again
+    }
+
     [Fact]
     public void Should_replace_a_checkpoint_rewritten_at_the_same_step()
     {

@@ -34,7 +34,9 @@ public sealed class MetricsWriter : ITrainingObserver, IDisposable
 
     /// <summary>
     /// Resume: drops every row written after <paramref name="step"/> (steps and evaluations), so that the resumed run
-    /// appends without duplicate or missing rows. Each file is rewritten atomically.
+    /// appends without duplicate or missing rows. A row torn by the kill goes too: the last line when it lacks its newline
+    /// (torn inside global_step, "12" of 123, it would read as a step before the checkpoint), and a CSV row whose columns are
+    /// not the header's. Each file is rewritten atomically.
     /// </summary>
     public static void TruncateAfter(string runDirectory, long step)
     {
@@ -49,13 +51,16 @@ public sealed class MetricsWriter : ITrainingObserver, IDisposable
         static void Keep(string path, Func<string, bool> keep)
         {
             if (!File.Exists(path)) return;
-            var lines = File.ReadAllLines(path);
+            var lines = File.ReadAllText(path).Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+            lines.RemoveAt(lines.Count - 1); // what follows the last newline: nothing, or a torn line
             bool csv = path.EndsWith(".csv", StringComparison.Ordinal);
+            int columns = csv && lines.Count > 0 ? lines[0].Split(',').Length : 0;
             var kept = lines.Where((l, i) => (csv && i == 0) || (l.Length > 0 && SafeKeep(l))).ToArray();
             Training.AtomicFile.Write(path, tmp => File.WriteAllLines(tmp, kept));
 
             bool SafeKeep(string l)
             {
+                if (csv && l.Split(',').Length != columns) return false;
                 try { return keep(l); }
                 catch (Exception e) when (e is FormatException or JsonException or IndexOutOfRangeException or KeyNotFoundException) { return false; }
             }

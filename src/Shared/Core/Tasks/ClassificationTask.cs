@@ -19,6 +19,13 @@ public sealed class ClassificationTask(int classes) : ITrainingTask
 
     public IReadOnlyList<string> MetricColumns { get; } = ["accuracy", "macro_f1", "nll", "auc", "sensitivity", "specificity"];
 
+    /// <summary>With two classes, ROC-AUC, sensitivity and specificity defined (the table shows them; ROC-AUC is the score).</summary>
+    public Metrics.IModelMetrics MetricsLayout(int images)
+    {
+        double? binary = classes == 2 ? 0 : null;
+        return new Metrics.ClassificationMetrics(0, 0, [], [], [], [], images, classes, 0, binary, binary, binary);
+    }
+
     public LossTensors TeacherLoss(Tensor output, ImageBatch batch) => DistillLoss.Teacher(output, Labels(batch));
 
     public LossTensors StudentLoss(Tensor output, ImageBatch batch, DistillationSettings settings, DistillTargets targets)

@@ -51,6 +51,10 @@ public sealed class DetectionTask : ITrainingTask
 
     public IReadOnlyList<string> MetricColumns { get; } = ["map50", "map50_95", "detections", "ground_truths"];
 
+    /// <summary>The table's AP@0.5 column of each class, undefined (eval.csv holds no per-class AP).</summary>
+    public IModelMetrics MetricsLayout(int images) =>
+        new DetectionMetrics(null, null, [.. classNames.Select((name, c) => new ClassAveragePrecision(c, name, 0, 0, null, null, null))], 0, 0, images, null);
+
     public LossTensors TeacherLoss(Tensor output, ImageBatch batch) => DetectionLoss.Teacher(output, Targets(output, batch), Layout);
 
     public LossTensors StudentLoss(Tensor output, ImageBatch batch, DistillationSettings settings, DistillTargets targets)

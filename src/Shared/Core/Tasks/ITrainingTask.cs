@@ -28,6 +28,13 @@ public interface ITrainingTask
     /// <summary>The names of the metric columns its evaluations write (eval.csv after epoch, global_step, model, role).</summary>
     IReadOnlyList<string> MetricColumns { get; }
 
+    /// <summary>
+    /// Metrics of <paramref name="images"/> images laid out as this task's evaluations lay out theirs (column names, titles,
+    /// formats, the summary's table, the score), every value 0 or undefined: the layout of metrics read back from eval.csv when
+    /// no live evaluation gives one.
+    /// </summary>
+    Metrics.IModelMetrics MetricsLayout(int images);
+
     /// <summary>The teacher's loss: the task loss alone (it trains online on the labels).</summary>
     LossTensors TeacherLoss(Tensor output, ImageBatch batch);
 

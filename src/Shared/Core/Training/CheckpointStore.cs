@@ -21,7 +21,8 @@ public sealed record CheckpointManifest(string RunId, long Step, int Epoch, int 
 /// folder without ever leaving none: the old one is renamed aside (.step-N.old), the new one moved in, then the old one
 /// deleted. Opening the store to write or to resume (<see cref="Write"/>, <see cref="LatestGood"/>) first tidies what a
 /// crash left (<see cref="Recover"/>), so a crash at any point leaves the newest whole checkpoint findable. Older
-/// checkpoints are pruned to a configured count. One writer per run directory is assumed.
+/// checkpoints are pruned to a configured count, the one just written always kept, and those after it (the timeline a resume
+/// from an older checkpoint abandoned) removed. One writer per run directory is assumed.
 /// </summary>
 public sealed class CheckpointStore(string directory, int keep)
 {
@@ -35,12 +36,31 @@ public sealed class CheckpointStore(string directory, int keep)
 
     public string Directory { get; } = directory;
 
+    /// <summary>
+    /// Deletes a folder and everything in it: <see cref="System.IO.Directory.Delete(string, bool)"/>. A test seam, so that a
+    /// failing delete can be made without a file system that refuses one (root ignores permissions).
+    /// </summary>
+    internal Action<string> DeleteFolder { private get; init; } = folder => System.IO.Directory.Delete(folder, recursive: true);
+
+    /// <summary>
+    /// Writes the checkpoint of step <paramref name="step"/> (replacing one of that step), then prunes (<see cref="Prune"/>).
+    /// Returns its folder.
+    /// </summary>
     /// <param name="carryOverAbsent">Also keep, from the newest good checkpoint, the state of every model not in <paramref name="models"/>.</param>
+    /// <param name="warning">
+    /// Told what the prune removed beyond the oldest checkpoints (a timeline a resume abandoned), and what it or the tidying before
+    /// the write could not do: neither fails the write, whose checkpoint is whole and in place by then.
+    /// </param>
     public string Write(string runId, long step, int epoch, int stepInEpoch, IEnumerable<(TrainerSetup Setup, int Slot, byte[] State)> models,
-        bool carryOverAbsent = false)
+        bool carryOverAbsent = false, Action<string>? warning = null)
     {
-        System.IO.Directory.CreateDirectory(Directory);
-        TryRecover(null);
+        if (!System.IO.Directory.Exists(Directory))
+        {
+            // The folder's own entry must survive a power cut too, else every checkpoint in it goes with it.
+            System.IO.Directory.CreateDirectory(Directory);
+            if (Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(Directory))) is { } parent) DurableDirectory.Flush(parent);
+        }
+        TryRecover(warning);
         var name = $"step-{step:D8}";
         var final = Path.Combine(Directory, name);
         var aside = Path.Combine(Directory, $".{name}{AsideSuffix}");
@@ -104,7 +124,7 @@ public sealed class CheckpointStore(string directory, int keep)
             DeleteQuietly(aside); // else swept at the next start
             DurableDirectory.Flush(Directory);
         }
-        Prune(step);
+        Prune(step, name, warning);
         return final;
     }
 
@@ -146,9 +166,13 @@ public sealed class CheckpointStore(string directory, int keep)
     public IReadOnlyList<string> List() => !System.IO.Directory.Exists(Directory)
         ? []
         : System.IO.Directory.GetDirectories(Directory, "step-*")
-            .OrderByDescending(d => long.TryParse(Path.GetFileName(d).AsSpan(5), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var step) ? step : -1)
+            .OrderByDescending(StepOf)
             .ThenByDescending(d => d, StringComparer.Ordinal)
             .ToList();
+
+    /// <summary>The step a checkpoint folder's name gives; -1 for a name that is not a step.</summary>
+    private static long StepOf(string checkpoint) =>
+        long.TryParse(Path.GetFileName(checkpoint).AsSpan(5), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var step) ? step : -1;
 
     /// <summary>
     /// Null when the checkpoint is whole and every file matches its size and checksum; else what is wrong. Never throws:
@@ -186,6 +210,30 @@ public sealed class CheckpointStore(string directory, int keep)
         var newest = List().FirstOrDefault();
         if (newest is null) return false;
         return TryRead(newest, out var manifest) is not null || manifest!.Models.Any(o => parts.All(p => p.Id != o.Id));
+    }
+
+    /// <summary>
+    /// The saved state of model <paramref name="id"/> in the newest checkpoint that lists it with its file present and matching
+    /// its checksum (a checkpoint pruned meanwhile, or a bad one, is passed over), with that checkpoint's manifest; null when none
+    /// does. Reads only: it may run beside a write, whose prune may remove a checkpoint under it.
+    /// </summary>
+    public (CheckpointManifest Manifest, CheckpointModel Model, byte[] State)? NewestStateOf(string id)
+    {
+        foreach (var checkpoint in List())
+        {
+            if (TryRead(checkpoint, out var manifest) is not null || manifest!.Models.FirstOrDefault(m => m.Id == id) is not { } model) continue;
+            byte[] state;
+            try
+            {
+                state = File.ReadAllBytes(Path.Combine(checkpoint, model.File));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                continue;
+            }
+            if (Convert.ToHexString(SHA256.HashData(state)).ToLowerInvariant() == model.Sha256) return (manifest, model, state);
+        }
+        return null;
     }
 
     /// <summary>The step a model's saved state was taken at.</summary>
@@ -284,16 +332,69 @@ public sealed class CheckpointStore(string directory, int keep)
         return null;
     }
 
-    /// <summary>Deletes the checkpoints past the newest <c>keep</c>, each renamed to a temporary folder first, so that a crash mid-delete leaves no half checkpoint.</summary>
-    private void Prune(long step)
+    /// <summary>
+    /// After the checkpoint <paramref name="written"/> (of step <paramref name="step"/>): keeps it and the newest <c>keep</c> − 1
+    /// checkpoints before it, whether they verify or not, and deletes the rest, each renamed to a temporary folder first, so that a
+    /// crash mid-delete leaves no half checkpoint. A checkpoint after the one just written belongs to the timeline a resume
+    /// abandoned (the run went on from an older checkpoint, the newer ones being bad): it is deleted too, and reported to
+    /// <paramref name="warning"/>, so that neither this prune nor a later <c>--resume</c> ever takes it over the one just written.
+    /// A checkpoint that cannot be deleted is a warning too, never a failure: the one just written is in place.
+    /// </summary>
+    private void Prune(long step, string written, Action<string>? warning)
     {
-        foreach (var old in List().Skip(Math.Max(1, keep)))
+        IReadOnlyList<string> checkpoints;
+        try
         {
-            var doomed = Path.Combine(Directory, $".{Path.GetFileName(old)}.{Guid.NewGuid():N}{TempSuffix}");
-            System.IO.Directory.Move(old, doomed);
-            DurableDirectory.Flush(Directory);
+            checkpoints = List();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            warning?.Invoke($"{Directory}: could not list the old checkpoints to prune ({e.Message}); the next checkpoint tries again");
+            return;
+        }
+        int older = 0;
+        foreach (var checkpoint in checkpoints)
+        {
+            if (Path.GetFileName(checkpoint) == written) continue;
+            if (StepOf(checkpoint) > step)
+            {
+                if (Delete(checkpoint))
+                    warning?.Invoke($"removed {checkpoint}: it follows step {step}, just written, on the timeline abandoned when this run was resumed from an older checkpoint");
+            }
+            else if (++older >= Math.Max(1, keep)) Delete(checkpoint);
+        }
+
+        bool Delete(string checkpoint)
+        {
+            var doomed = Path.Combine(Directory, $".{Path.GetFileName(checkpoint)}.{Guid.NewGuid():N}{TempSuffix}");
+            try
+            {
+                System.IO.Directory.Move(checkpoint, doomed);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                warning?.Invoke($"could not remove the old checkpoint {checkpoint} ({e.Message}); it stays, and the next checkpoint tries again");
+                return false;
+            }
+            try
+            {
+                DurableDirectory.Flush(Directory);
+            }
+            catch (IOException e)
+            {
+                warning?.Invoke($"{Directory}: could not flush the folder after setting {checkpoint} aside for deletion ({e.Message})");
+            }
             CheckpointCrash.At("after-prune-aside", step);
-            System.IO.Directory.Delete(doomed, recursive: true);
+            try
+            {
+                DeleteFolder(doomed);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                warning?.Invoke($"could not delete {doomed}, the old checkpoint {Path.GetFileName(checkpoint)} set aside for deletion ({e.Message}); " +
+                                "it is swept at the next checkpoint or resume");
+            }
+            return true;
         }
     }
 

@@ -123,7 +123,8 @@ public sealed class CohortTrainer : IDisposable
         var store = new CheckpointStore(CheckpointDirectory, options.KeepCheckpoints);
         var (global, epoch, stepInEpoch) = (at.CompletedSteps, at.Epoch, at.Step);
         var path = store.Write(RunId, global, epoch, stepInEpoch,
-            trainers.Select((t, slot) => (t.Setup, slot, t.StateBytes())));
+            trainers.Select((t, slot) => (t.Setup, slot, t.StateBytes())),
+            warning: w => logger.LogWarning("Checkpoint at step {Step}: {Warning}", global, w));
         logger.LogInformation("Checkpoint at step {Step}: {Path}", global, path);
     }
 
