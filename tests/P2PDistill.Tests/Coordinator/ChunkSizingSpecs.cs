@@ -29,7 +29,7 @@ public sealed class ChunkSizingSpecs(ITestOutputHelper output)
         Start(Options(epochs: 2), resume: resume);
 
         var probe = CreateTestProbe();
-        probe.Send(Coordinator, new RegisterModel("akka.tcp://p2pdistill@127.0.0.1:1", ModelRole.Teacher, "tiny", 1, 28, 28, Classes));
+        probe.Send(Coordinator, new RegisterModel("akka.tcp://p2pdistill@127.0.0.1:1", ModelRole.Teacher, "tiny", 1, 28, 28, Classes, Frame));
         var accepted = probe.ExpectMsg<RegistrationAccepted>(Wait);
 
         Assert.Equal(4, accepted.RestoreChunks);

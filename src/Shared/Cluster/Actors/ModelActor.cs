@@ -752,7 +752,8 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     private void Register()
     {
         var d = settings.Declared;
-        var message = new RegisterModel(SelfAddress, settings.Role, settings.ModelName, d.Channels, d.Height, d.Width, d.NumClasses);
+        var message = new RegisterModel(SelfAddress, settings.Role, settings.ModelName, d.Channels, d.Height, d.Width, d.NumClasses,
+            WireLimits.Of(Context.System).FrameBytes);
         // Once accepted, only that coordinator (that incarnation: the ref carries its uid) is asked again.
         if (settings.Coordinator is not null) settings.Coordinator.Tell(message);
         else if (owner is not null) owner.Tell(message);
