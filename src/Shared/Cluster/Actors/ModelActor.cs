@@ -174,7 +174,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             }
             if (accepted.RestoreChunks > 0)
             {
-                restoreParts = new ChunkAssembler(accepted.RestoreChunks);
+                restoreParts = new ChunkAssembler(accepted.RestoreChunks, WireLimits.Of(Context.System).ChunkBytes);
                 restoreStep = accepted.RestoreStep;
                 keepCurrent = same;
                 Become(Restoring);
@@ -204,7 +204,12 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     {
         Receive<RestoreChunk>(FromCoordinator, c =>
         {
-            if (!restoreParts.TryAdd(c.Index, c.Count, c.Data, out var state) || state is null) return;
+            if (!restoreParts.TryAdd(c.Index, c.Count, c.Data, out var state))
+            {
+                log.Warning("A part of the checkpointed state is refused: {0}", restoreParts.Problem);
+                return;
+            }
+            if (state is null) return;
             if (keepCurrent)
             {
                 // Taken back after a blip: this network has trained past the checkpoint; keep it.
