@@ -1,3 +1,4 @@
+using System.Globalization;
 using Akka.Actor;
 using Akka.Cluster;
 using P2PDistill.Shared.Messages;
@@ -135,6 +136,11 @@ public sealed partial class CoordinatorActor
     private string? Refusal(RegisterModel r)
     {
         var spec = plan.Spec;
+        long frame = WireLimits.Of(Context.System).FrameBytes;
+        if (r.FrameBytes != frame)
+            return string.Create(CultureInfo.InvariantCulture,
+                $"the node's remoting frame is {r.FrameBytes:N0} bytes ({MiB(r.FrameBytes)}) but the coordinator's is {frame:N0} bytes ({MiB(frame)}): " +
+                $"every node sizes the weights it sends from its own frame, so they must agree; start every node with the same --max-frame-mb (the coordinator has {MiB(frame)})");
         var modelProblem = ModelRegistry.Validate(r.ModelName, spec, plan.Training.Task);
         if (modelProblem is not null) return modelProblem;
         if (r.NumClasses != spec.NumClasses)
@@ -145,6 +151,11 @@ public sealed partial class CoordinatorActor
             return "the cohort already has a teacher";
         return null;
     }
+
+    /// <summary>A frame as <c>--max-frame-mb</c> gives it ("32 MiB"), or in bytes when it is no whole number of MiB.</summary>
+    private static string MiB(long bytes) => bytes % (1024 * 1024) == 0
+        ? string.Create(CultureInfo.InvariantCulture, $"--max-frame-mb {bytes / (1024 * 1024)}")
+        : string.Create(CultureInfo.InvariantCulture, $"{bytes:N0} bytes, not a whole --max-frame-mb");
 
     private void OnReady(ModelReady ready)
     {

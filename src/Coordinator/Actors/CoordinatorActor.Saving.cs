@@ -1,5 +1,6 @@
 using Akka.Actor;
 using P2PDistill.Shared.Messages;
+using P2PDistill.Shared.Serialization;
 using P2PDistill.Shared.Training;
 
 namespace P2PDistill.Coordinator.Actors;
@@ -18,15 +19,24 @@ public sealed partial class CoordinatorActor
             Continue(then);
             return;
         }
-        var c = new CollectingState(NextAttempt(), kind, then, cohort.Select(m => m.Actor).ToList());
+        var c = new CollectingState(NextAttempt(), kind, then, cohort.Select(m => m.Actor).ToList(), WireLimits.Of(Context.System).ChunkBytes);
         GoTo(c, settings.EvalTimeout);
         foreach (var m in cohort) m.Actor.Tell(new ExportWeights(c.Attempt, kind == SaveKind.Checkpoint));
     }
 
     private void OnChunk(CollectingState s, WeightsChunk c)
     {
-        if (!s.Awaiting.Contains(Sender) || !s.Parts.TryGetValue(Sender, out var parts) || !parts.TryAdd(c.Index, c.Count, c.Data, out var whole)
-            || whole is null || !known.TryGetValue(Sender, out var m)) return;
+        if (!s.Awaiting.Contains(Sender) || !s.Parts.TryGetValue(Sender, out var parts)) return;
+        if (!parts.TryAdd(c.Index, c.Count, c.Data, out var whole))
+        {
+            // Nothing of a refused transfer is kept: that model is left out of this checkpoint or export, the others are written.
+            log.Warning("The {0} of {1} is refused: {2}; it is left out of the {0}", s.Kind == SaveKind.Checkpoint ? "checkpoint" : "export", IdOf(Sender), parts.Problem);
+            s.Parts.Remove(Sender);
+            s.Awaiting.Remove(Sender);
+            if (s.Awaiting.Count == 0) EndCollect(s);
+            return;
+        }
+        if (whole is null || !known.TryGetValue(Sender, out var m)) return;
         s.Collected.Add((m, whole));
         s.Awaiting.Remove(Sender);
         if (s.Awaiting.Count == 0) EndCollect(s);

@@ -123,12 +123,13 @@ internal sealed class EvaluatingState(long attempt, int epoch, Dictionary<IActor
 }
 
 /// <summary>Every cohort model sends its state (a checkpoint) or its weights (the export), in chunks.</summary>
-internal sealed class CollectingState(long attempt, SaveKind kind, AfterSave then, IEnumerable<IActorRef> models) : CoordinatorState(attempt)
+/// <param name="partBytes">The largest chunk a model sends (<c>WireLimits.ChunkBytes</c>, the same on every node): larger ones are refused.</param>
+internal sealed class CollectingState(long attempt, SaveKind kind, AfterSave then, IEnumerable<IActorRef> models, int partBytes) : CoordinatorState(attempt)
 {
     public override string Name => Kind == SaveKind.Checkpoint ? "collecting a checkpoint" : "collecting the export";
     public SaveKind Kind { get; } = kind;
     public AfterSave Then { get; } = then;
-    public Dictionary<IActorRef, ChunkAssembler> Parts { get; } = models.ToDictionary(m => m, _ => new ChunkAssembler());
+    public Dictionary<IActorRef, ChunkAssembler> Parts { get; } = models.ToDictionary(m => m, _ => new ChunkAssembler(partBytes: partBytes));
     public HashSet<IActorRef> Awaiting { get; } = [.. models];
     public List<(Member Member, byte[] Bytes)> Collected { get; } = [];
 }

@@ -28,10 +28,12 @@ public sealed class CoordinatorRun : IDisposable
         if (run.Value.Embedded) Plan.EnsureModelsFit();
         if (!run.Value.Embedded) node.Value.EnsurePortFree();
         var largest = LargestMessageBytes(Plan);
-        if (!run.Value.Embedded && largest > node.Value.MaxFrameBytes)
+        // The frame also carries Akka's envelope (actor paths, manifest, ...): a message that fills the frame alone is dropped.
+        var needed = largest + WireLimits.EnvelopeBytes;
+        if (!run.Value.Embedded && needed > node.Value.MaxFrameBytes)
             throw new InvalidDataException(
-                $"the largest step message, for a batch of {t.BatchSize} images of {Plan.Splits.Shape}, takes {largest:N0} bytes on the wire, more than the remoting frame of " +
-                $"{node.Value.MaxFrameMiB} MiB; lower --batch-size or start every node with --max-frame-mb {largest / (1024 * 1024) + 1}");
+                $"the largest step message, for a batch of {t.BatchSize} images of {Plan.Splits.Shape}, takes {largest:N0} bytes on the wire and {needed:N0} with " +
+                $"Akka's envelope, more than the remoting frame of {node.Value.MaxFrameMiB} MiB; lower --batch-size or start every node with --max-frame-mb {needed / (1024 * 1024) + 1}");
         logger.LogInformation("Largest step message {Bytes:N0} bytes; remoting frame {Frame} MiB", largest, node.Value.MaxFrameMiB);
 
         var kind = run.Value.Embedded ? RunKind.Embedded : RunKind.Cluster;
@@ -96,6 +98,7 @@ public sealed class CoordinatorRun : IDisposable
     /// its boxes, bounded by the split's most crowded image), a model's output or predictions (the task's outputs per image:
     /// logits or a detector's dense map), or a student's targets (detection: the teacher's map, the peers' sums and 3 floats
     /// per location, larger than the map), or, under the one-round-trip fold, a student's targets with the next training batch.
+    /// Akka's envelope comes on top (<see cref="WireLimits.EnvelopeBytes"/>).
     /// </summary>
     public static long LargestMessageBytes(TrainingPlan plan)
     {

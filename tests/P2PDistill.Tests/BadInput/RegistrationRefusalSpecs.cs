@@ -39,7 +39,7 @@ public sealed class RegistrationRefusalSpecs : IAsyncLifetime
 
     private async Task<string> Refusal(ModelRole role, string model, int channels, int height, int width, int classes)
     {
-        var answer = await coordinator.Ask<object>(new RegisterModel("akka.tcp://p2pdistill@10.0.0.9:4100", role, model, channels, height, width, classes), TimeSpan.FromSeconds(20));
+        var answer = await coordinator.Ask<object>(new RegisterModel("akka.tcp://p2pdistill@10.0.0.9:4100", role, model, channels, height, width, classes, WireLimits.Of(system).FrameBytes), TimeSpan.FromSeconds(20));
         var refused = Assert.IsType<RegistrationRefused>(answer);
         return refused.Reason;
     }
@@ -75,7 +75,7 @@ public sealed class RegistrationRefusalSpecs : IAsyncLifetime
     [Fact]
     public async Task Should_accept_a_model_that_fits()
     {
-        var answer = await coordinator.Ask<object>(new RegisterModel("akka.tcp://p2pdistill@10.0.0.9:4100", ModelRole.Student, "tiny", 1, 28, 28, 4), TimeSpan.FromSeconds(20));
+        var answer = await coordinator.Ask<object>(new RegisterModel("akka.tcp://p2pdistill@10.0.0.9:4100", ModelRole.Student, "tiny", 1, 28, 28, 4, WireLimits.Of(system).FrameBytes), TimeSpan.FromSeconds(20));
 
         Assert.IsType<RegistrationAccepted>(answer);
     }

@@ -8,6 +8,7 @@ using P2PDistill.Shared.Actors;
 using P2PDistill.Shared.Data;
 using P2PDistill.Shared.Hosting;
 using P2PDistill.Shared.Messages;
+using P2PDistill.Shared.Serialization;
 using P2PDistill.Shared.Training;
 using P2PDistill.Tests.Support;
 
@@ -47,7 +48,7 @@ public sealed class RegistrationBeforeUpSpecs
             var coordinatorAddress = Akka.Cluster.Cluster.Get(coordinator.System()).SelfAddress;
             var selection = peer.ActorSelection(new RootActorPath(coordinatorAddress) / "user" / ModelActor.CoordinatorName);
             var register = new RegisterModel(Akka.Cluster.Cluster.Get(peer).SelfAddress.ToString(), ModelRole.Teacher, "tiny",
-                data.Shape.Channels, data.Shape.Height, data.Shape.Width, data.NumClasses);
+                data.Shape.Channels, data.Shape.Height, data.Shape.Width, data.NumClasses, WireLimits.Of(coordinator.System()).FrameBytes);
 
             // The coordinator does receive it (it answers an Identify over the same association) but does not answer it.
             selection.Tell(register, model.Ref);

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using P2PDistill.Coordinator.Actors;
 using P2PDistill.Shared.Messages;
+using P2PDistill.Shared.Serialization;
 using P2PDistill.Shared.Training;
 using Xunit.Abstractions;
 
@@ -227,7 +228,7 @@ public sealed class CoordinatorFaultSpecs(ITestOutputHelper output) : Coordinato
         // They come back (as a dropped model actor does) in either order, and each takes its own slot and id again.
         foreach (var s in reverse ? new[] { s2, s1 } : [s1, s2])
         {
-            s.Probe.Send(Coordinator, new RegisterModel("akka.tcp://p2pdistill@127.0.0.1:1", ModelRole.Student, "tiny", 1, 28, 28, Classes));
+            s.Probe.Send(Coordinator, new RegisterModel("akka.tcp://p2pdistill@127.0.0.1:1", ModelRole.Student, "tiny", 1, 28, 28, Classes, WireLimits.Of(Sys).FrameBytes));
             var again = s.Probe.ExpectMsg<RegistrationAccepted>();
             Assert.Equal((s.Accepted.Slot, s.Id), (again.Slot, again.Setup.Id));
         }
@@ -489,7 +490,7 @@ public sealed class CoordinatorFaultSpecs(ITestOutputHelper output) : Coordinato
     private (string Id, byte[] State) Restored(ModelRole role, string model)
     {
         var probe = CreateTestProbe();
-        probe.Send(Coordinator, new RegisterModel("akka.tcp://p2pdistill@127.0.0.1:1", role, model, 1, 28, 28, Classes));
+        probe.Send(Coordinator, new RegisterModel("akka.tcp://p2pdistill@127.0.0.1:1", role, model, 1, 28, 28, Classes, WireLimits.Of(Sys).FrameBytes));
         var accepted = probe.ExpectMsg<RegistrationAccepted>(Wait);
         Assert.Equal(1, accepted.RestoreChunks);
         var chunk = probe.ExpectMsg<RestoreChunk>(Wait);

@@ -5,6 +5,7 @@ using Akka.TestKit.Xunit2;
 using P2PDistill.Coordinator.Actors;
 using P2PDistill.Shared.Data;
 using P2PDistill.Shared.Messages;
+using P2PDistill.Shared.Serialization;
 using P2PDistill.Shared.Training;
 using P2PDistill.Tests.Support;
 using Xunit.Abstractions;
@@ -81,7 +82,7 @@ public abstract class CoordinatorHarness : TestKit, IDisposable
     protected ProbeModel Join(ModelRole role, string model = "tiny", bool ready = true)
     {
         var probe = CreateTestProbe();
-        probe.Send(Coordinator, new RegisterModel("akka.tcp://p2pdistill@127.0.0.1:1", role, model, 1, 28, 28, Classes));
+        probe.Send(Coordinator, new RegisterModel("akka.tcp://p2pdistill@127.0.0.1:1", role, model, 1, 28, 28, Classes, WireLimits.Of(Sys).FrameBytes));
         var accepted = probe.ExpectMsg<RegistrationAccepted>(Wait);
         var m = new ProbeModel(probe, accepted.Setup.Id, role, accepted);
         if (accepted.RestoreChunks > 0)

@@ -1,4 +1,5 @@
 using P2PDistill.Shared.Messages;
+using P2PDistill.Shared.Serialization;
 using P2PDistill.Shared.Training;
 using Xunit.Abstractions;
 
@@ -140,7 +141,7 @@ public sealed class CoordinatorProtocolSpecs(ITestOutputHelper output) : Coordin
         Assert.True(Result().Completed);
 
         var probe = CreateTestProbe();
-        probe.Send(Coordinator, new RegisterModel("akka.tcp://p2pdistill@127.0.0.1:1", ModelRole.Student, "tiny", 1, 28, 28, Classes));
+        probe.Send(Coordinator, new RegisterModel("akka.tcp://p2pdistill@127.0.0.1:1", ModelRole.Student, "tiny", 1, 28, 28, Classes, WireLimits.Of(Sys).FrameBytes));
         Assert.Contains("finished", probe.ExpectMsg<RegistrationRefused>().Reason);
     }
 

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Actor.Setup;
 using Akka.Configuration;
+using Microsoft.Extensions.Options;
 using P2PDistill.Coordinator.Hosting;
 using P2PDistill.Shared.Data;
 using P2PDistill.Shared.Detection;
@@ -144,6 +145,41 @@ public sealed class FrameSizingSpecs : IDisposable
         {
             long step = StepMessageSerializer.BatchMessageSize(new ImageShape(3, 64, 64), batch, batch + 5 * boxes);
             Assert.Equal(1_840_485 + 60L * boxes, 3 * step + logits + apply + done); // docs/design/detection.md §6, step 3
+        }
+    }
+
+    /// <summary>
+    /// The remoting frame carries Akka's envelope around the message (recipient and sender paths, manifest, serializer id, sequence
+    /// numbers): a batch whose message is a few hundred bytes under the frame passed the start-up check and was then dropped by the
+    /// transport as oversized. Batch 1272 of 1x28x28 in 4 classes: the student's targets folded with the next batch take 320 bytes
+    /// less than 1 MiB.
+    /// </summary>
+    [Fact]
+    public void Should_refuse_at_start_a_frame_that_holds_the_largest_message_but_not_akkas_envelope_around_it()
+    {
+        const long frame = 1024 * 1024;
+        var data = TestCohorts.SyntheticData(train: 64, test: 16);
+        var splits = TestCohorts.Load(data);
+        long Largest(int batch) => CoordinatorRun.LargestMessageBytes(
+            new TrainingPlan(TestCohorts.Options(batch: batch), data, splits, Normalization.Identity(1), new OptimizerOptions()));
+        int batch = Enumerable.Range(1000, 400).Last(b => Largest(b) <= frame);
+        Assert.Equal(1272, batch);
+        Assert.InRange(frame - Largest(batch), 1, 512); // within the envelope of the frame
+
+        var output = Directory.CreateTempSubdirectory("p2pdistill-frame-").FullName;
+        try
+        {
+            var training = TestCohorts.Options(batch: batch) with { OutputDirectory = output, RunName = "envelope" };
+            var node = new NodeOptions { MaxFrameMiB = 1 };
+            using var logging = Microsoft.Extensions.Logging.LoggerFactory.Create(_ => { });
+            var e = Assert.Throws<InvalidDataException>(() => new CoordinatorRun(Options.Create(training), Options.Create(data),
+                Options.Create(new OptimizerOptions()), Options.Create(node), Options.Create(new ClusterRunOptions()), logging).Dispose());
+            Assert.Contains("--max-frame-mb 2", e.Message);
+            Assert.Empty(Directory.GetFileSystemEntries(output));
+        }
+        finally
+        {
+            Directory.Delete(output, recursive: true);
         }
     }
 }

@@ -106,4 +106,35 @@ public sealed class BadFrameRemotingSpecs : IDisposable
         Assert.Empty(inbox);
         Assert.Empty(lost); // the association was never torn down
     }
+
+    /// <summary>
+    /// The frame holds Akka's envelope as well as the message: a message of the frame less 16 bytes passed the coordinator's start-up
+    /// check and is dropped by the transport; one of the frame less <see cref="WireLimits.EnvelopeBytes"/> crosses.
+    /// </summary>
+    [Fact]
+    public async Task Should_carry_a_message_of_the_frame_less_the_envelope_room_and_drop_one_that_leaves_the_envelope_no_room()
+    {
+        const int frame = 1048576;
+        var inbox = new BlockingCollection<object>();
+        receiver.ActorOf(Props.Create(() => new Sink(inbox)), "sink");
+        var address = ((ExtendedActorSystem)receiver).Provider.DefaultAddress;
+        var sink = await sender.ActorSelection($"{address}/user/sink").ResolveOne(Wait);
+        var serializer = sender.Serialization.FindSerializerForType(typeof(WeightsChunk));
+        WeightsChunk Sized(int bytes, int index)
+        {
+            int empty = serializer.ToBinary(new WeightsChunk(1, "student-1", index, 3, [])).Length;
+            var chunk = new WeightsChunk(1, "student-1", index, 3, new byte[bytes - empty]);
+            Assert.Equal(bytes, serializer.ToBinary(chunk).Length);
+            return chunk;
+        }
+
+        sink.Tell(Sized(frame - 16, 0));
+        sink.Tell(Sized(frame - WireLimits.EnvelopeBytes, 1));
+        sink.Tell(new StepFailed(2, "student-1", "after"));
+
+        Assert.True(inbox.TryTake(out var first, Wait), "nothing arrived");
+        Assert.Equal(1, Assert.IsType<WeightsChunk>(first).Index); // the chunk of the frame less 16 bytes was dropped
+        Assert.True(inbox.TryTake(out var next, Wait), "the message after the dropped one never arrived");
+        Assert.Equal(new StepFailed(2, "student-1", "after"), next);
+    }
 }

@@ -50,4 +50,32 @@ public sealed class ChunksSpecs
         Assert.True(assembler.TryAdd(1, 2, [2], out var whole));
         Assert.Equal([1, 2], whole);
     }
+
+    [Fact]
+    public void Should_refuse_a_part_larger_than_the_chunk_and_keep_nothing_of_it()
+    {
+        var assembler = new ChunkAssembler(partBytes: 10);
+
+        Assert.True(assembler.TryAdd(0, 2, new byte[10], out _));
+        Assert.False(assembler.TryAdd(1, 2, new byte[11], out var whole));
+        Assert.Null(whole);
+        Assert.Contains("part 1 of 2 has 11 bytes, more than the 10 bytes of a chunk", assembler.Problem);
+        Assert.Contains("--max-frame-mb", assembler.Problem);
+        Assert.True(assembler.TryAdd(1, 2, new byte[3], out whole)); // the refused part took no slot
+        Assert.Equal(13, whole!.Length);
+        Assert.Null(assembler.Problem);
+    }
+
+    [Theory]
+    [InlineData(8 * 1024 * 1024, 1024)]
+    [InlineData(1024 * 1024, 8192)]
+    [InlineData(1024, Chunks.MaxParts)]
+    public void Should_refuse_more_parts_than_8_GiB_needs_in_parts_of_the_chunk(int partBytes, int most)
+    {
+        Assert.Equal(most, Chunks.MaxPartsOf(partBytes));
+        Assert.True(new ChunkAssembler(partBytes: partBytes).TryAdd(0, most, [1], out _));
+        var assembler = new ChunkAssembler(partBytes: partBytes);
+        Assert.False(assembler.TryAdd(0, most + 1, [1], out _));
+        Assert.Contains($"part 0 of {most + 1}", assembler.Problem);
+    }
 }

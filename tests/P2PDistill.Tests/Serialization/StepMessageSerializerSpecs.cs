@@ -263,7 +263,7 @@ public sealed class StepMessageSerializerSpecs : IDisposable
     [Fact]
     public void Should_send_the_control_messages_with_the_control_serializer()
     {
-        var register = new RegisterModel("akka.tcp://p2pdistill@10.0.0.2:4053", ModelRole.Student, "cnn-student", 1, 28, 28, 10);
+        var register = new RegisterModel("akka.tcp://p2pdistill@10.0.0.2:4053", ModelRole.Student, "cnn-student", 1, 28, 28, 10, 32L << 20);
         Assert.Equal(register, RoundTrip(register, typeof(ControlMessageSerializer)));
         var refused = new RegistrationRefused("classes 3 != dataset's 10");
         Assert.Equal(refused, RoundTrip(refused, typeof(ControlMessageSerializer)));
@@ -299,12 +299,15 @@ public sealed class StepMessageSerializerSpecs : IDisposable
         Assert.Throws<SerializationException>(() => serializer.FromBinary("{}"u8.ToArray(), nameof(RegistrationRefused)));
         Assert.Throws<SerializationException>(() => serializer.FromBinary("{\"Reason\":null}"u8.ToArray(), nameof(RegistrationRefused)));
         Assert.Throws<SerializationException>(() => serializer.FromBinary("null"u8.ToArray(), nameof(RegistrationRefused)));
-        var register = serializer.ToBinary(new RegisterModel("a", ModelRole.Student, "cnn-student", 1, 28, 28, 10));
+        var register = serializer.ToBinary(new RegisterModel("a", ModelRole.Student, "cnn-student", 1, 28, 28, 10, 32L << 20));
         var text = System.Text.Encoding.UTF8.GetString(register);
         Assert.Contains("\"Student\"", text);
         Assert.Throws<SerializationException>(() => serializer.FromBinary(System.Text.Encoding.UTF8.GetBytes(text.Replace("\"Student\"", "7")), nameof(RegisterModel)));
         Assert.Throws<SerializationException>(() => serializer.FromBinary(System.Text.Encoding.UTF8.GetBytes(text.Replace("\"Student\"", "\"Root\"")), nameof(RegisterModel)));
         Assert.Equal(ModelRole.Student, ((RegisterModel)serializer.FromBinary(register, nameof(RegisterModel))).Role);
+        // a registration without the node's frame is refused, not read as a frame of 0
+        Assert.Contains(",\"FrameBytes\":33554432", text);
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(System.Text.Encoding.UTF8.GetBytes(text.Replace(",\"FrameBytes\":33554432", "")), nameof(RegisterModel)));
         // a diverged model's parameters still cross
         var nan = (ModelParameters)serializer.FromBinary(serializer.ToBinary(new ModelParameters("s", 1, [float.NaN, 1])), nameof(ModelParameters));
         Assert.True(float.IsNaN(nan.Values[0]));

@@ -80,7 +80,7 @@ public sealed class WireFuzzSpecs(ITestOutputHelper output) : IDisposable
         return
         [
             GetParameters.Instance, new ModelParameters("student-1", 12, [1, 2, 3]),
-            new RegisterModel("akka.tcp://p2pdistill@10.0.0.2:4053", ModelRole.Student, "cnn-student", 1, 28, 28, 10),
+            new RegisterModel("akka.tcp://p2pdistill@10.0.0.2:4053", ModelRole.Student, "cnn-student", 1, 28, 28, 10, 32L << 20),
             new RegistrationAccepted(1, setup), new RegistrationAccepted(2, setup, local, 3, 40),
             new RegistrationRefused("classes 3 != dataset's 10"), new ModelReady("student-1", 1234),
             new DroppedFromCohort("missed the step timeout", 5), new Rewind(4), new TrainingFinished(true, null), new TrainingFinished(false, "stopped", 7),

@@ -113,6 +113,35 @@ public sealed class WireHardeningSpecs : IDisposable
     }
 
     [Fact]
+    public void Should_refuse_boxes_of_more_images_than_the_batch_holds_allocating_about_the_frame_only()
+    {
+        // One image and 16,000 zero floats as its boxes: read as 16,000 images of no box each. Decoding them all before comparing
+        // with the batch's one image built 16,000 arrays and a growing list, about 13 times the frame's bytes.
+        var shape = new ImageShape(1, 1, 1);
+        var frame = Step.ToBinary(new TrainStep(1, 0, 0, new ImageBatch(shape, new byte[1], [0]) { Boxes = new float[16_000] }));
+        Assert.InRange(frame.Length, 64_000, Frame);
+        var good = Step.ToBinary(new TrainStep(1, 0, 0, new ImageBatch(shape, new byte[1], [0]) { Boxes = [0f] }));
+        Assert.IsType<TrainStep>(Step.FromBinary(good, "TS")); // warm: one image without boxes is fine
+
+        SerializationException? refused = null;
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        try
+        {
+            Step.FromBinary(frame, "TS");
+        }
+        catch (SerializationException e)
+        {
+            refused = e;
+        }
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.NotNull(refused);
+        Assert.Contains("TS", refused.Message);
+        Assert.True(allocated <= 2L * frame.Length + 16 * 1024,
+            $"refusing a frame of {frame.Length:N0} bytes allocated {allocated:N0} bytes, more than twice the frame");
+    }
+
+    [Fact]
     public void Should_refuse_a_frame_larger_than_the_configured_remoting_frame()
     {
         var chunk = new WeightsChunk(1, "student-1", 0, 1, new byte[Frame + 1]);

@@ -174,7 +174,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
             }
             if (accepted.RestoreChunks > 0)
             {
-                restoreParts = new ChunkAssembler(accepted.RestoreChunks);
+                restoreParts = new ChunkAssembler(accepted.RestoreChunks, WireLimits.Of(Context.System).ChunkBytes);
                 restoreStep = accepted.RestoreStep;
                 keepCurrent = same;
                 Become(Restoring);
@@ -204,7 +204,12 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     {
         Receive<RestoreChunk>(FromCoordinator, c =>
         {
-            if (!restoreParts.TryAdd(c.Index, c.Count, c.Data, out var state) || state is null) return;
+            if (!restoreParts.TryAdd(c.Index, c.Count, c.Data, out var state))
+            {
+                log.Warning("A part of the checkpointed state is refused: {0}", restoreParts.Problem);
+                return;
+            }
+            if (state is null) return;
             if (keepCurrent)
             {
                 // Taken back after a blip: this network has trained past the checkpoint; keep it.
@@ -752,7 +757,8 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     private void Register()
     {
         var d = settings.Declared;
-        var message = new RegisterModel(SelfAddress, settings.Role, settings.ModelName, d.Channels, d.Height, d.Width, d.NumClasses);
+        var message = new RegisterModel(SelfAddress, settings.Role, settings.ModelName, d.Channels, d.Height, d.Width, d.NumClasses,
+            WireLimits.Of(Context.System).FrameBytes);
         // Once accepted, only that coordinator (that incarnation: the ref carries its uid) is asked again.
         if (settings.Coordinator is not null) settings.Coordinator.Tell(message);
         else if (owner is not null) owner.Tell(message);

@@ -8,9 +8,13 @@ namespace P2PDistill.Shared.Messages;
 /// Model actor → coordinator: a network asks to join the cohort (DESIGN.md §2). It declares what it was
 /// configured for (input shape, classes); the coordinator checks that against the dataset.
 /// </summary>
+/// <param name="FrameBytes">
+/// The remoting frame of the model's node in bytes (<c>--max-frame-mb</c>, <c>WireLimits.FrameBytes</c>). Every node sizes the
+/// weight chunks it sends from its own frame, so the coordinator admits only a node whose frame is its own.
+/// </param>
 public sealed record RegisterModel(
     string NodeAddress, ModelRole Role, string ModelName,
-    int Channels, int Height, int Width, int NumClasses) : IP2PDistillMessage;
+    int Channels, int Height, int Width, int NumClasses, long FrameBytes) : IP2PDistillMessage;
 
 /// <summary>
 /// Coordinator → model actor: admitted. <paramref name="Setup"/> is everything the model trains with

@@ -25,18 +25,26 @@ public static class AkkaSerialization
         .OrderBy(t => t.Name, StringComparer.Ordinal)
         .ToArray();
 
-    /// <summary>The serialization HOCON: the step serializer and the control serializer, each bound to its marker.</summary>
+    /// <summary>
+    /// The serialization HOCON: the step serializer and the control serializer, each bound to its marker; and Akka's JSON fallback
+    /// (the serializer named <c>json</c>, id 1, bound to <see cref="object"/> by Akka's reference.conf) replaced by
+    /// <see cref="RefusingSerializer"/>, so that no frame can choose the type a node builds and no type without its own binding
+    /// leaves a node as JSON.
+    /// </summary>
     public const string Hocon = """
         akka.actor {
           serializers {
+            json = "P2PDistill.Shared.Serialization.RefusingSerializer, P2PDistill.Shared"
             p2pdistill-control = "P2PDistill.Shared.Serialization.ControlMessageSerializer, P2PDistill.Shared"
             p2pdistill-step = "P2PDistill.Shared.Serialization.StepMessageSerializer, P2PDistill.Shared"
           }
           serialization-bindings {
+            "System.Object" = json
             "P2PDistill.Shared.Messages.IP2PDistillMessage, P2PDistill.Shared" = p2pdistill-control
             "P2PDistill.Shared.Messages.IStepMessage, P2PDistill.Shared" = p2pdistill-step
           }
           serialization-identifiers {
+            "P2PDistill.Shared.Serialization.RefusingSerializer, P2PDistill.Shared" = 1
             "P2PDistill.Shared.Serialization.StepMessageSerializer, P2PDistill.Shared" = 4711
             "P2PDistill.Shared.Serialization.ControlMessageSerializer, P2PDistill.Shared" = 4712
           }

@@ -21,6 +21,18 @@ public sealed record WireLimits(long FrameBytes)
     /// <summary>Room left in a frame for a chunk message's fields around its data (ids, index, count, lengths), and Akka's envelope.</summary>
     public const int ChunkHeaderBytes = 64 * 1024;
 
+    /// <summary>
+    /// Room in a frame for Akka's envelope around a message: the recipient's and the sender's actor paths (with host names and
+    /// actor names, up to a few hundred bytes each), the manifest, the serializer id, sequence and ack numbers, and their protobuf
+    /// framing. Measured on loopback: 159 bytes around a weights chunk. A message whose envelope does not fit is dropped by the
+    /// sending transport; one that fits but for the 4-byte length prefix makes the receiving transport drop the whole association.
+    /// So a message may take the frame less this; 4 KiB leaves room for long host names and paths (<c>BadFrameRemotingSpecs</c>).
+    /// </summary>
+    public const int EnvelopeBytes = 4 * 1024;
+
+    /// <summary>The largest message, as its serializer writes it, that crosses in this frame with Akka's envelope around it.</summary>
+    public long MessageBytes => FrameBytes - EnvelopeBytes;
+
     /// <summary>The limits of this actor system.</summary>
     public static WireLimits Of(ActorSystem system)
     {

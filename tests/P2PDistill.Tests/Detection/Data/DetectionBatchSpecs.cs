@@ -84,8 +84,10 @@ public sealed class DetectionBatchSpecs
     [Fact]
     public void Should_reject_an_encoding_of_another_batch_size()
     {
-        var e = Assert.Throws<FormatException>(() => BoxCodec.Decode([0, 0, 0], images: 2));
+        var more = Assert.Throws<FormatException>(() => BoxCodec.Decode([0, 0, 0], images: 2));
+        var fewer = Assert.Throws<FormatException>(() => BoxCodec.Decode([0], images: 2));
 
-        Assert.Contains("3 image(s) encoded, 2 expected", e.Message);
+        Assert.Contains("more than the 2 image(s) expected", more.Message);
+        Assert.Contains("1 image(s) encoded, 2 expected", fewer.Message);
     }
 }

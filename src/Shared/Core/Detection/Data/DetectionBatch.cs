@@ -80,31 +80,35 @@ public static class BoxCodec
     }
 
     /// <summary>The boxes of every image in <paramref name="encoded"/>; a count or class that is not a whole number, or a truncated encoding, is a <see cref="FormatException"/>.</summary>
-    public static Box[][] Decode(ReadOnlySpan<float> encoded)
+    public static Box[][] Decode(ReadOnlySpan<float> encoded) => Decode(encoded, expected: null);
+
+    /// <summary>
+    /// <see cref="Decode(ReadOnlySpan{float})"/>, checking that the encoding holds exactly <paramref name="images"/> images. An
+    /// encoding of more images is refused as soon as its next image begins, so that a frame's boxes (a count of 0 is one float per
+    /// image) cannot make the decode build more arrays than the batch has images (issue 16: allocation bounded by the bytes read).
+    /// </summary>
+    public static Box[][] Decode(ReadOnlySpan<float> encoded, int images) => Decode(encoded, expected: images);
+
+    private static Box[][] Decode(ReadOnlySpan<float> encoded, int? expected)
     {
-        var images = new List<Box[]>();
+        var images = expected is { } n ? new List<Box[]>(n) : new List<Box[]>();
         int o = 0;
         while (o < encoded.Length)
         {
+            if (images.Count == expected)
+                throw new FormatException($"Box encoding: more than the {expected} image(s) expected: image {expected} begins at float {o} of {encoded.Length}.");
             int count = WholeNumber(encoded[o], "box count", images.Count);
             o++;
             if ((long)count * FloatsPerBox > encoded.Length - o)
                 throw new FormatException($"Box encoding: image {images.Count} announces {count} box(es) but only {encoded.Length - o} float(s) follow ({FloatsPerBox} per box).");
-            var boxes = new Box[count];
+            var boxes = count == 0 ? [] : new Box[count];
             for (int k = 0; k < count; k++, o += FloatsPerBox)
                 boxes[k] = new Box(WholeNumber(encoded[o], "class", images.Count), encoded[o + 1], encoded[o + 2], encoded[o + 3], encoded[o + 4]);
             images.Add(boxes);
         }
+        if (expected is { } wanted && images.Count != wanted)
+            throw new FormatException($"Box encoding: {images.Count} image(s) encoded, {wanted} expected.");
         return images.ToArray();
-    }
-
-    /// <summary><see cref="Decode(ReadOnlySpan{float})"/>, checking that the encoding holds exactly <paramref name="images"/> images.</summary>
-    public static Box[][] Decode(ReadOnlySpan<float> encoded, int images)
-    {
-        var boxes = Decode(encoded);
-        if (boxes.Length != images)
-            throw new FormatException($"Box encoding: {boxes.Length} image(s) encoded, {images} expected.");
-        return boxes;
     }
 
     private static int WholeNumber(float value, string what, int image)
