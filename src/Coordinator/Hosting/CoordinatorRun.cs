@@ -26,7 +26,8 @@ public sealed class CoordinatorRun : IDisposable
         Plan = RunSession.LoadPlan(t, data.Value, optimizer.Value, logger);
 
         if (run.Value.Embedded) Plan.EnsureModelsFit();
-        if (!run.Value.Embedded) node.Value.EnsurePortFree();
+        // A resume checks its port once it holds the run: the same command started twice is told who holds the run.
+        if (!run.Value.Embedded && run.Value.Resume is null) node.Value.EnsurePortFree();
         var largest = LargestMessageBytes(Plan);
         // The frame also carries Akka's envelope (actor paths, manifest, ...): a message that fills the frame alone is dropped.
         var needed = largest + WireLimits.EnvelopeBytes;
@@ -45,6 +46,7 @@ public sealed class CoordinatorRun : IDisposable
             resumeLock = RunLock.Acquire(resumeDir);
             try
             {
+                if (!run.Value.Embedded) node.Value.EnsurePortFree();
                 var checkpoints = Path.Combine(Path.GetFullPath(resumeDir), "checkpoints");
                 var store = new CheckpointStore(checkpoints, t.KeepCheckpoints);
                 var latest = store.LatestGood(bad => logger.LogWarning("Skipping a bad checkpoint: {Reason}", bad))

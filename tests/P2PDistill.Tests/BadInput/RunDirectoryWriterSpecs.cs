@@ -52,6 +52,25 @@ public sealed class RunDirectoryWriterSpecs(ExistingRun existing) : IClassFixtur
     }
 
     [Fact]
+    public void Should_name_the_runs_holder_when_the_same_resume_is_started_twice_on_the_same_port()
+    {
+        // The same command twice: the second finds the port taken too, but what it must say is who holds the run.
+        int port;
+        using (var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        }
+        using var first = RunningProcess.Start("first", Resume().Port(port).MinStudents(2).Command, new ProcessOptions(dir));
+        first.WaitFor("Resuming run", Timeout);
+
+        var second = RunningProcess.Run(Resume().Port(port).MinStudents(2), dir, Timeout);
+
+        AssertRefused(second, $"'{existing.Path}' is in use by another run of this program (pid {first.ProcessId} on host {Environment.MachineName}, since ");
+        Assert.False(first.HasExited, first.Tail());
+    }
+
+    [Fact]
     public void Should_refuse_a_resume_with_other_settings_naming_every_difference_and_leave_the_run_untouched()
     {
         var before = existing.Snapshot();
