@@ -25,9 +25,7 @@ public sealed class RegistrationRefusalSpecs : IAsyncLifetime
 
     public Task InitializeAsync()
     {
-        var dataOptions = TestCohorts.SyntheticData(train: 64, test: 16); // 1x28x28, 4 classes
-        var data = TestCohorts.Load(dataOptions);
-        var plan = new TrainingPlan(TestCohorts.Options(), dataOptions, data, Normalization.Identity(1), new OptimizerOptions());
+        var plan = TestCohorts.SmallPlan(); // 1x28x28, 4 classes
         var config = ConfigurationFactory.ParseString(NodeHocon.InProcess("ERROR"));
         system = ActorSystem.Create("refusals", ActorSystemSetup.Create(BootstrapSetup.Create().WithConfig(config)));
         coordinator = system.ActorOf(CoordinatorActor.Props(plan, new CoordinatorSettings(2, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30)),

@@ -23,9 +23,8 @@ public sealed class ForeignSenderSpecs() : TestKit(NodeHocon.InProcess("INFO"))
     [Fact]
     public void Should_refuse_control_and_step_messages_from_a_sender_other_than_its_coordinator_and_keep_training()
     {
-        var dataOptions = TestCohorts.SyntheticData(train: 64, test: 16);
-        var data = TestCohorts.Load(dataOptions);
-        var plan = new TrainingPlan(TestCohorts.Options(), dataOptions, data, Normalization.Identity(1), new OptimizerOptions());
+        var plan = TestCohorts.SmallPlan(); // 1x28x28, 4 classes
+        var data = plan.Splits;
         var coordinator = CreateTestProbe("coordinator");
         var stranger = CreateTestProbe("stranger");
         int finished = 0;

@@ -24,16 +24,13 @@ public sealed class FrameAgreementSpecs
     [Fact]
     public async Task Should_refuse_a_model_whose_node_has_another_remoting_frame_naming_both_frames()
     {
-        var dataOptions = TestCohorts.SyntheticData(train: 64, test: 16);
-        var data = TestCohorts.Load(dataOptions);
-        var plan = new TrainingPlan(TestCohorts.Options(), dataOptions, data, Normalization.Identity(1), new OptimizerOptions());
+        var plan = TestCohorts.SmallPlan(); // 1x28x28, 4 classes
         var completion = new TaskCompletionSource<CohortResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         var system = "frames" + Guid.NewGuid().ToString("N")[..6];
         var settings = new CoordinatorSettings(2, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(60));
         var coordinatorNode = ClusterHosts.Node(system);
         coordinatorNode.MaxFrameMiB = 4;
-        var coordinator = await ClusterHosts.Start(coordinatorNode, ModelActor.CoordinatorRole, akka => akka.WithActors((sys, _) =>
-            sys.ActorOf(CoordinatorActor.Props(plan, settings, new Recorder(), completion), ModelActor.CoordinatorName)));
+        var coordinator = await ClusterHosts.StartCoordinator(system, settings, plan, new Recorder(), completion, coordinatorNode);
 
         var refused = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         var peerNode = ClusterHosts.Node(system, coordinator.Address()); // the default frame, 32 MiB

@@ -27,9 +27,8 @@ public sealed class HeldUpdateSpecs() : TestKit(NodeHocon.InProcess("WARNING"))
     /// <summary>A tiny model actor whose coordinator is a probe: registered, accepted and ready.</summary>
     private (IActorRef Model, Akka.TestKit.TestProbe Coordinator, TrainingPlan Plan) Accepted(ModelRole role, int slot, int seed)
     {
-        var dataOptions = TestCohorts.SyntheticData(train: 64, test: 16);
-        var data = TestCohorts.Load(dataOptions);
-        var plan = new TrainingPlan(TestCohorts.Options(), dataOptions, data, Normalization.Identity(1), new OptimizerOptions());
+        var plan = TestCohorts.SmallPlan(); // 1x28x28, 4 classes
+        var data = plan.Splits;
         var coordinator = CreateTestProbe("coordinator");
         var model = Sys.ActorOf(ModelActor.Props(new ModelActorSettings(role, "tiny", plan.Spec, coordinator.Ref)), role == ModelRole.Teacher ? "teacher" : "student");
         coordinator.ExpectMsg<RegisterModel>(Wait);

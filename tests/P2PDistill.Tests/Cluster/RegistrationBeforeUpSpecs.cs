@@ -30,9 +30,8 @@ public sealed class RegistrationBeforeUpSpecs
     [Fact]
     public async Task Should_answer_a_registration_only_once_the_models_node_is_up_in_the_coordinators_view()
     {
-        var dataOptions = TestCohorts.SyntheticData(train: 64, test: 16);
-        var data = TestCohorts.Load(dataOptions);
-        var plan = new TrainingPlan(TestCohorts.Options(), dataOptions, data, Normalization.Identity(1), new OptimizerOptions());
+        var plan = TestCohorts.SmallPlan(); // 1x28x28, 4 classes
+        var data = plan.Splits;
         var completion = new TaskCompletionSource<CohortResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         var system = "early" + Guid.NewGuid().ToString("N")[..6];
         var settings = new CoordinatorSettings(2, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(60));

@@ -27,8 +27,8 @@ public static class ClusterHosts
 
     /// <summary>The coordinator's node of a new cluster named <paramref name="system"/> (its own seed), with the coordinator actor.</summary>
     public static Task<IHost> StartCoordinator(string system, P2PDistill.Coordinator.Actors.CoordinatorSettings settings, P2PDistill.Shared.Training.TrainingPlan plan,
-        P2PDistill.Shared.Training.ITrainingObserver observer, TaskCompletionSource<P2PDistill.Shared.Training.CohortResult> completion) =>
-        Start(Node(system), P2PDistill.Shared.Actors.ModelActor.CoordinatorRole, akka => akka.WithActors((sys, _) =>
+        P2PDistill.Shared.Training.ITrainingObserver observer, TaskCompletionSource<P2PDistill.Shared.Training.CohortResult> completion, NodeOptions? node = null) =>
+        Start(node ?? Node(system), P2PDistill.Shared.Actors.ModelActor.CoordinatorRole, akka => akka.WithActors((sys, _) =>
             sys.ActorOf(P2PDistill.Coordinator.Actors.CoordinatorActor.Props(plan, settings, observer, completion), P2PDistill.Shared.Actors.ModelActor.CoordinatorName)));
 
     public static ActorSystem System(this IHost host) => host.Services.GetRequiredService<ActorSystem>();

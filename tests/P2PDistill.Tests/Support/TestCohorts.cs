@@ -23,6 +23,13 @@ public static class TestCohorts
 
     public static DatasetSplits Load(DataOptions options) => DatasetFactory.Load(options);
 
+    /// <summary>The plan of the smallest cohort the cluster specs run: synthetic 1x28x28 images, 4 classes, 64 to train, 16 to test.</summary>
+    public static TrainingPlan SmallPlan()
+    {
+        var dataOptions = SyntheticData(train: 64, test: 16);
+        return new TrainingPlan(Options(), dataOptions, Load(dataOptions), Normalization.Identity(1), new OptimizerOptions());
+    }
+
     public static TrainingOptions Options(DistillMode mode = DistillMode.KdMl, int students = 2, string teacher = "tiny", string student = "tiny", int epochs = 1, int batch = 32) => new()
     {
         TeacherModel = teacher, StudentModel = student, Students = students, Epochs = epochs, BatchSize = batch, Mode = mode, Seed = 5,
