@@ -55,18 +55,17 @@ public sealed class RunHistory
 
     /// <summary>
     /// <paramref name="result"/> (the resumed part of the run) with the evaluations recorded before it prepended, as
-    /// <see cref="EvalRecord"/>s whose metrics are laid out as the resumed run's first evaluation, or as <paramref name="layout"/>
-    /// (the task's, <see cref="P2PDistill.Shared.Tasks.ITrainingTask.MetricsLayout"/>) when the resumed part made none (a finished
-    /// run resumed, or one stopped before its next evaluation); unchanged when nothing was recorded before it.
+    /// <see cref="EvalRecord"/>s whose metrics are laid out as <paramref name="layout"/> (the task's,
+    /// <see cref="P2PDistill.Shared.Tasks.ITrainingTask.MetricsLayout"/>: the layout of its live evaluations too, so it serves
+    /// whether or not the resumed part made one); unchanged when nothing was recorded before it.
     /// </summary>
     public CohortResult Before(CohortResult result, IModelMetrics layout)
     {
-        var template = result.Evaluations.FirstOrDefault()?.Models.FirstOrDefault()?.Metrics ?? layout;
         var live = result.Evaluations.Select(e => e.GlobalStep).ToHashSet();
         var earlier = Evaluations.Where(e => !live.Contains(e.GlobalStep))
             .GroupBy(e => (e.Epoch, e.GlobalStep))
-            .Select(g => Record(g.Key.Epoch, g.Key.GlobalStep, g.Where(e => e.Split == "test").ToList(), template) is { } test
-                ? test with { Val = Record(g.Key.Epoch, g.Key.GlobalStep, g.Where(e => e.Split == "val").ToList(), template) }
+            .Select(g => Record(g.Key.Epoch, g.Key.GlobalStep, g.Where(e => e.Split == "test").ToList(), layout) is { } test
+                ? test with { Val = Record(g.Key.Epoch, g.Key.GlobalStep, g.Where(e => e.Split == "val").ToList(), layout) }
                 : null)
             .OfType<EvalRecord>().ToList();
         return earlier.Count == 0 ? result : result with { Evaluations = [.. earlier, .. result.Evaluations] };
