@@ -15,8 +15,10 @@
 #    from deploy/docker/Dockerfile.published. Images that already exist are used as they are (--rebuild: build anew).
 # 3. On its own podman network (PREFIX-net, SUBNET.0/24; the coordinator at SUBNET.2) starts the coordinator (with
 #    the run directory on the volume PREFIX-runs), a teacher and 2 students, which train tiny models on the synthetic
-#    data (2 epochs of 64 steps of 32 images by default); once training is under way it adds a third student, which
-#    joins at a step boundary.
+#    data (2 epochs of 64 steps of 32 images by default, a checkpoint every 5 steps). Once training is under way it
+#    stops the teacher, so training pauses (--teacher-lost wait); during the pause a third student joins and is
+#    accepted, then a new teacher container is restored from the last checkpoint and the four models train to the
+#    end (in this order whatever the machine's speed: the run never races a container's start).
 #    --compose: the cluster is deploy/docker/compose.yaml run by podman-compose (project PREFIX, the images tagged
 #    p2pdistill-coordinator:latest and p2pdistill-peer:latest), 3 students from the start (P2PD_STUDENTS=3:
 #    podman-compose 1.0.3 ignores --scale); the checks are the exit codes, the logs and summary.md.
@@ -24,7 +26,8 @@
 #    a temporary folder; every node must have joined over akka.ssl.tcp.
 # 4. Waits for the end and checks: every container exited 0; the run directory on the volume has summary.md,
 #    models/ and metrics/steps.csv with steps of all three students; every container's log shows the cluster
-#    ("cluster: member up"); the coordinator accepted the third student.
+#    ("cluster: member up"); the coordinator accepted the third student, which joined the cohort; the new teacher
+#    was restored from the checkpoint.
 # 5. Removes everything it made: containers, network, volume, and the images it built unless --keep-images (an image
 #    that existed before is never removed). A trap does this on failure and on INT/TERM too.
 #
@@ -273,7 +276,7 @@ say "network $network ($subnet.0/24), volume $volume; coordinator at $coordinato
 podman run -d --name "$prefix-coordinator" --hostname coordinator --network "$network" --ip "$coordinator_ip" \
   -v "$volume:/data/runs" "$coordinator_image" \
   --dataset synthetic --teacher-model tiny --student-model tiny --min-students 2 \
-  --epochs "$epochs" --max-steps "$max_steps" --batch-size 32 --run-name run >/dev/null
+  --epochs "$epochs" --max-steps "$max_steps" --batch-size 32 --run-name run --checkpoint-every 5 >/dev/null
 peer() { # name role threads
   podman run -d --name "$prefix-$1" --hostname "$1" --network "$network" "$peer_image" \
     --role "$2" --model tiny --classes 4 --input-shape 1x28x28 --seed-nodes "$seed" --threads "$3" >/dev/null
@@ -283,14 +286,30 @@ peer teacher teacher "$(nproc)"
 peer student-1 student 1
 peer student-2 student 1
 
-# The third student once training is under way: the coordinator has logged steps.
+# Mid-run, in an order that holds on any machine, however fast the run and however slow a container's start: once
+# the coordinator has logged steps the teacher is stopped (SIGTERM: it leaves the cluster), so training pauses
+# (--teacher-lost wait, the default); the third student joins and is accepted during the pause; a new teacher
+# container then registers, is restored from the last checkpoint (--checkpoint-every 5), and training goes on with
+# the teacher and three students to the end.
 running() { [ "$(podman inspect -f '{{.State.Running}}' "$prefix-coordinator" 2>/dev/null)" = true ]; }
-steps_done() { podman exec "$prefix-coordinator" sh -c 'f=/data/runs/run/metrics/steps.csv; [ -f $f ] && wc -l < $f || echo 0' 2>/dev/null || echo 0; }
+coordinator_says() { local log; log="$(podman logs "$prefix-coordinator" 2>&1)"; grep -Eq "$1" <<<"$log"; } # not a pipe: grep -q would SIGPIPE podman (pipefail)
+volume_dir="$(podman volume inspect -f '{{.Mountpoint}}' "$volume")"
+steps_done() { local f="$volume_dir/run/metrics/steps.csv"; if [ -f "$f" ]; then wc -l < "$f"; else echo 0; fi; }
 deadline=$((SECONDS + timeout))
-while running && [ "$(steps_done)" -lt 10 ] && [ $SECONDS -lt $deadline ]; do sleep 1; done
+wait_for() { # what-the-coordinator-logs (ERE) description
+  while running && ! coordinator_says "$1" && [ $SECONDS -lt $deadline ]; do sleep 0.5; done
+  coordinator_says "$1" || { fail "the coordinator never logged $2 (running: $(running && echo yes || echo no))"; return 1; }
+}
+while running && [ "$(steps_done)" -lt 10 ] && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
 if running && [ $SECONDS -lt $deadline ]; then
-  say "training under way ($(steps_done) lines in steps.csv); adding student-3"
-  peer student-3 student 1
+  say "training under way ($(steps_done) lines in steps.csv); stopping the teacher"
+  podman stop -t 60 "$prefix-teacher" >/dev/null
+  if wait_for "no teacher in the cohort \(teacher-lost policy: wait\)" "the pause for the lost teacher"; then
+    say "training paused without a teacher ($(steps_done) lines in steps.csv); adding student-3"
+    peer student-3 student 1
+    wait_for "Accepted student-3 " "that it accepted student-3" && say "the coordinator accepted student-3; starting a new teacher"
+    peer teacher-again teacher "$(nproc)"
+  fi
 else
   fail "training did not get under way (coordinator running: $(running && echo yes || echo no))"
 fi
@@ -299,14 +318,15 @@ fi
 while running && [ $SECONDS -lt $deadline ]; do sleep 2; done
 if running; then fail "the run did not end within $timeout s"; podman stop -t 30 "$prefix-coordinator" >/dev/null; fi
 # The peers leave when the coordinator ends the run.
-for n in teacher student-1 student-2 student-3; do
+for n in teacher student-1 student-2 student-3 teacher-again; do
   podman container exists "$prefix-$n" || continue
-  timeout 60 podman wait "$prefix-$n" >/dev/null 2>&1 || { fail "$n still running 60 s after the coordinator ended"; podman stop -t 10 "$prefix-$n" >/dev/null; }
+  timeout 60 podman wait "$prefix-$n" > "$work/wait-$n.log" 2>&1 \
+    || { fail "$n still running 60 s after the coordinator ended ($(tr '\n' ' ' < "$work/wait-$n.log"))"; podman stop -t 10 "$prefix-$n" >/dev/null; }
 done
 say "the run took $((SECONDS - run_started)) s (containers started to all exited)"
 
 mkdir -p "$work/logs"
-for n in coordinator teacher student-1 student-2 student-3; do
+for n in coordinator teacher student-1 student-2 student-3 teacher-again; do
   podman container exists "$prefix-$n" || { fail "no container $n"; continue; }
   podman logs "$prefix-$n" > "$work/logs/$n.log" 2>&1
   code="$(podman inspect -f '{{.State.ExitCode}}' "$prefix-$n")"
@@ -319,6 +339,9 @@ grep -Eq "Accepted student-[0-9]+ \(tiny\) from akka.tcp://p2pdistill@$subnet\.[
 accepted="$(grep -Eo "Accepted (teacher|student-[0-9]+) \(tiny\) from akka.tcp://p2pdistill@[0-9.]+" "$work/logs/coordinator.log" | sort -u | awk '{print $2 "@" $5}' | sed 's/akka.tcp:\/\/p2pdistill@//' | tr '\n' ' ')"
 say "coordinator accepted: $accepted"
 [ "$(grep -Eo "Accepted student-[0-9]+ " "$work/logs/coordinator.log" | sort -u | wc -l)" -ge 3 ] || fail "the coordinator did not accept three students"
+grep -Eq "student-3 joined the cohort at step [0-9]+" "$work/logs/coordinator.log" || fail "student-3 never joined the cohort (its steps did not start)"
+grep -Eq "Restored teacher from the checkpoint at step [0-9]+" "$work/logs/teacher-again.log" 2>/dev/null \
+  || fail "the new teacher was not restored from the run's last checkpoint"
 
 # The run directory, read from the volume through a helper container of the same image (user app).
 listing="$(podman run --rm -v "$volume:/data/runs" --entrypoint /bin/sh "$coordinator_image" -c '
@@ -351,4 +374,4 @@ if [ "$failures" -gt 0 ]; then
   echo "[containers-test] $failures check(s) FAILED" >&2
   exit 1
 fi
-say "PASSED: coordinator, teacher and 3 students (one added mid-run) trained to the end in containers"
+say "PASSED: coordinator, teacher and 3 students (one added mid-run, while a stopped teacher was replaced) trained to the end in containers"

@@ -32,10 +32,20 @@ public static class PeerHosting
         int threads = peer.Threads > 0 ? peer.Threads : Environment.ProcessorCount;
         torch.set_num_threads(threads);
         var role = peer.Role == Shared.Training.ModelRole.Teacher ? "teacher" : "student";
+        // The host, not Akka's CLR exit hook, shuts the actor system down: on SIGTERM the hook started the node's leave
+        // before the host had marked the session stopping, and the leave, seen as a lost coordinator, became a rejoin.
+        akka.AddHocon(NodeHocon.HostOwnsShutdown, HoconAddMode.Prepend);
         return akka
             .ConfigureClusterNode(node, role)
             .WithActors((system, _) =>
             {
+                // A node that shuts down for any reason but being downed (the end of the run, SIGTERM, a refusal) has not
+                // lost its coordinator: its own leave removes every member from its view. Only a downed node rejoins.
+                void RejoinUnlessLeaving(string why, DateTime since)
+                {
+                    if (CoordinatedShutdown.Get(system).ShutdownReason is not null and not CoordinatedShutdown.ClusterDowningReason) return;
+                    Rejoin(why, since);
+                }
                 var settings = new ModelActorSettings(peer.Role, peer.ModelName, peer.Spec,
                     OnRefused: _ =>
                     {
@@ -57,7 +67,7 @@ public static class PeerHosting
                         Environment.ExitCode = GaveUpExitCode;
                         lifetime.StopApplication();
                     },
-                    OnRejoinNeeded: Rejoin,
+                    OnRejoinNeeded: RejoinUnlessLeaving,
                     RejoinGrace: TimeSpan.FromSeconds(peer.RejoinGraceSeconds),
                     LostCoordinator: session.LostCoordinator);
                 system.ActorOf(ModelActor.Props(settings), "model");

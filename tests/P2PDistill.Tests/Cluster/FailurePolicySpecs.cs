@@ -65,6 +65,29 @@ public sealed class FailurePolicySpecs : IDisposable
     }
 
     [Fact]
+    public void Should_let_a_teacher_stopped_with_sigterm_mid_run_leave_and_exit_instead_of_rejoining()
+    {
+        // SIGTERM is how systemd, `podman stop` and Kubernetes stop a node: it leaves the cluster and exits 0. Its own
+        // leave removes every member from its view, the coordinator's too; that is not a lost coordinator to rejoin.
+        var coordinator = Coordinator(c => c.Epochs(1).MaxSteps(400).TeacherLost("wait"));
+        coordinator.WaitFor("Waiting for a teacher", Long);
+        var teacher = Peer("teacher", "teacher");
+        Peer("student-a", "student");
+        Peer("student-b", "student");
+        coordinator.WaitFor("Checkpoint at step 10", Long);
+        teacher.Terminate();
+        Assert.Equal((int)ExitCode.Completed, teacher.WaitForExit(Long));
+        Assert.DoesNotContain("Rejoining", teacher.Output);
+        Assert.DoesNotContain("Lost the coordinator", teacher.Output);
+        coordinator.WaitFor("no teacher in the cohort (teacher-lost policy: wait)", Long);
+
+        var back = Peer("teacher-again", "teacher");
+        back.WaitFor("Restored teacher from the checkpoint at step", Long);
+        Assert.Equal((int)ExitCode.Completed, coordinator.WaitForExit(Long));
+        Assert.Equal((int)ExitCode.Completed, back.WaitForExit(Long));
+    }
+
+    [Fact]
     public void Should_pause_without_a_teacher_and_resume_from_the_checkpoint_when_one_returns()
     {
         var coordinator = Coordinator(c => c.Epochs(1).MaxSteps(200).TeacherLost("wait"));

@@ -6,7 +6,8 @@ namespace P2PDistill.Tests.Containers;
 /// <summary>
 /// deploy/containers-test.sh end to end: the deploy kit's images built here (a debootstrap base, self-contained
 /// publishes), then a coordinator, a teacher and two students in podman containers on their own network train to the
-/// end, a third student joins mid-run, and the script removes everything it made. Needs root, podman and runc (the
+/// end; mid-run the teacher is stopped, a third student joins during the pause and a new teacher is restored from the
+/// checkpoint; and the script removes everything it made. Needs root, podman and runc (the
 /// script installs them with apt-get when missing) and the Debian mirror for the base image. Not in the default
 /// <c>tests/run.sh</c> run (it installs system packages and builds images): <c>tests/run.sh --filter Category=Container</c>.
 /// </summary>
@@ -39,26 +40,32 @@ public sealed partial class ContainerClusterSpecs : IDisposable
         Assert.True(run.ExitCode == 0, $"containers-test.sh exited {run.ExitCode}:\n{run.Output}");
         Assert.Contains("[containers-test] PASSED", run.Output);
 
-        // Every node in its own container at its own address on the network, none on loopback; the third student too.
+        // Every node in its own container at its own address on the network, none on loopback; the third student and
+        // the second teacher too.
         var coordinatorLog = File.ReadAllText(Path.Combine(dir, "run", "container-logs", "coordinator.log"));
         var accepted = Accepted().Matches(coordinatorLog).Select(m => (Model: m.Groups["model"].Value, Ip: m.Groups["ip"].Value)).Distinct().ToList();
         Assert.True(accepted.Select(a => a.Model).ToHashSet().SetEquals(["teacher", "student-1", "student-2", "student-3"])
-                    && accepted.Select(a => a.Ip).Distinct().Count() == 4 && !accepted.Any(a => a.Ip == "10.213.8.2"),
-            $"expected the teacher and three students at four addresses of their own, got [{string.Join(", ", accepted)}]:\n{coordinatorLog}");
-        foreach (var node in new[] { "coordinator", "teacher", "student-1", "student-2", "student-3" })
+                    && accepted.Count == 5 && accepted.Select(a => a.Ip).Distinct().Count() == 5 && !accepted.Any(a => a.Ip == "10.213.8.2"),
+            $"expected two teachers and three students at five addresses of their own, got [{string.Join(", ", accepted)}]:\n{coordinatorLog}");
+        Assert.Contains("no teacher in the cohort (teacher-lost policy: wait)", coordinatorLog);
+        Assert.Matches(@"student-3 joined the cohort at step \d+", coordinatorLog);
+        foreach (var node in new[] { "coordinator", "teacher", "student-1", "student-2", "student-3", "teacher-again" })
         {
             var log = File.ReadAllText(Path.Combine(dir, "run", "container-logs", node + ".log"));
             Assert.Contains("cluster: member up akka.tcp://p2pdistill@10.213.8.2:4053 roles [coordinator]", log);
             Assert.DoesNotContain("akka.tcp://p2pdistill@127.0.0.1", log);
         }
 
-        // The run directory from the volume: two epochs of the first three models, fewer steps of the late student, the evaluation.
+        // The run directory from the volume: two epochs of the first two students, the teacher's steps but those in
+        // flight when it was stopped, fewer steps of the late student, the evaluation.
         var files = new RunFiles(Path.Combine(dir, "run"));
         var steps = files.Steps();
-        var full = steps.Count(s => s.Model == "teacher");
-        Assert.True(full >= 2 * 32, $"expected two whole epochs of the synthetic set, got {full} teacher steps");
+        var full = steps.Select(s => s.GlobalStep).Distinct().Count();
+        Assert.True(full >= 2 * 32, $"expected two whole epochs of the synthetic set, got {full} steps");
         Assert.Equal(full, steps.Count(s => s.Model == "student-1"));
         Assert.Equal(full, steps.Count(s => s.Model == "student-2"));
+        Assert.InRange(steps.Count(s => s.Model == "teacher"), full - 1 - P2PDistill.Coordinator.Actors.CoordinatorSettings.DefaultTeacherLookahead, full);
+        Assert.Contains(steps, s => s.Model == "teacher" && s.GlobalStep == full);
         Assert.InRange(steps.Count(s => s.Model == "student-3"), 1, full - 1);
         Assert.Contains(files.Evaluations(), e => e.Model == "student-ensemble");
         Assert.True(File.Exists(Path.Combine(dir, "run", "summary.md")));

@@ -77,20 +77,4 @@ public sealed class SecretRedactionSpecs : IDisposable
         foreach (var file in files)
             Assert.False(File.ReadAllText(file).Contains(secret, StringComparison.Ordinal), $"{file} holds the TLS password");
     }
-
-    private sealed class ListLogger(List<string> lines) : ILoggerProvider, ILogger
-    {
-        public ILogger CreateLogger(string categoryName) => this;
-
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            lock (lines) lines.Add($"{formatter(state, exception)} {exception}");
-        }
-
-        public void Dispose() { }
-    }
 }

@@ -628,6 +628,12 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     private void CoordinatorGone(Member member, string how)
     {
         if (settings.Coordinator is not null) return;
+        if (LeavingOfItsOwn() is { } leaving)
+        {
+            // Its own leave removes every member from this node's view, the coordinator's too: that is not a loss.
+            log.Info("Coordinator node {0} {1} from this node's view while this node leaves the cluster ({2}); not a lost coordinator", member.Address, how, leaving);
+            return;
+        }
         if (owner is null)
         {
             if (candidate is null || !candidate.UniqueAddress.Equals(member.UniqueAddress)) return;
@@ -647,6 +653,18 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
         }
         CoordinatorLost($"node {member.Address} {how}");
         RejoinAsFreshMember($"the coordinator's node {member.Address} {how}");
+    }
+
+    /// <summary>
+    /// Why this node is leaving the cluster of its own accord (the end of the run, SIGTERM, a refusal), or null when it is
+    /// not: a node that was downed is not leaving of its own accord, and rejoins.
+    /// </summary>
+    private string? LeavingOfItsOwn()
+    {
+        var reason = CoordinatedShutdown.Get(Context.System).ShutdownReason;
+        if (reason is not null and not CoordinatedShutdown.ClusterDowningReason) return $"shutting down: {reason.GetType().Name}";
+        var self = Cluster.Get(Context.System).SelfMember.Status;
+        return self is MemberStatus.Leaving or MemberStatus.Exiting ? $"its status is {self}" : null;
     }
 
     /// <summary>Unreachable is not gone: keep the network and the membership, and carry on if the same incarnation comes back.</summary>
