@@ -340,6 +340,8 @@ accepted="$(grep -Eo "Accepted (teacher|student-[0-9]+) \(tiny\) from akka.tcp:/
 say "coordinator accepted: $accepted"
 [ "$(grep -Eo "Accepted student-[0-9]+ " "$work/logs/coordinator.log" | sort -u | wc -l)" -ge 3 ] || fail "the coordinator did not accept three students"
 grep -Eq "student-3 joined the cohort at step [0-9]+" "$work/logs/coordinator.log" || fail "student-3 never joined the cohort (its steps did not start)"
+! grep -Eq "Lost the coordinator|Rejoining" "$work/logs/teacher.log" 2>/dev/null \
+  || fail "the teacher stopped with SIGTERM took its own leave for a lost coordinator (it must leave and exit)"
 grep -Eq "Restored teacher from the checkpoint at step [0-9]+" "$work/logs/teacher-again.log" 2>/dev/null \
   || fail "the new teacher was not restored from the run's last checkpoint"
 

@@ -34,7 +34,7 @@ public sealed partial class ContainerClusterSpecs : IDisposable
         Assert.True(Environment.IsPrivilegedProcess, "the Container tests run as root (podman with bridge networks, apt-get)");
 
         var volumesBefore = Volumes();
-        var run = Run([script, "--name", prefix, "--rebuild", "--epochs", "2", "--timeout", RunTimeoutSeconds.ToString(),
+        var run = Run([script, "--name", prefix, "--rebuild", "--epochs", "4", "--timeout", RunTimeoutSeconds.ToString(),
                        "--copy-run", dir], Limit);
 
         Assert.True(run.ExitCode == 0, $"containers-test.sh exited {run.ExitCode}:\n{run.Output}");
@@ -49,6 +49,9 @@ public sealed partial class ContainerClusterSpecs : IDisposable
             $"expected two teachers and three students at five addresses of their own, got [{string.Join(", ", accepted)}]:\n{coordinatorLog}");
         Assert.Contains("no teacher in the cohort (teacher-lost policy: wait)", coordinatorLog);
         Assert.Matches(@"student-3 joined the cohort at step \d+", coordinatorLog);
+        var stoppedTeacher = File.ReadAllText(Path.Combine(dir, "run", "container-logs", "teacher.log"));
+        Assert.DoesNotContain("Lost the coordinator", stoppedTeacher); // SIGTERM: it left and exited, no rejoin (PeerShutdownSpecs)
+        Assert.DoesNotContain("Rejoining", stoppedTeacher);
         foreach (var node in new[] { "coordinator", "teacher", "student-1", "student-2", "student-3", "teacher-again" })
         {
             var log = File.ReadAllText(Path.Combine(dir, "run", "container-logs", node + ".log"));
@@ -56,12 +59,12 @@ public sealed partial class ContainerClusterSpecs : IDisposable
             Assert.DoesNotContain("akka.tcp://p2pdistill@127.0.0.1", log);
         }
 
-        // The run directory from the volume: two epochs of the first two students, the teacher's steps but those in
+        // The run directory from the volume: four epochs (the stop, the pause and two joins happen well inside them) of the first two students, the teacher's steps but those in
         // flight when it was stopped, fewer steps of the late student, the evaluation.
         var files = new RunFiles(Path.Combine(dir, "run"));
         var steps = files.Steps();
         var full = steps.Select(s => s.GlobalStep).Distinct().Count();
-        Assert.True(full >= 2 * 32, $"expected two whole epochs of the synthetic set, got {full} steps");
+        Assert.True(full == 4 * 64, $"expected four whole epochs of 64 steps of the synthetic set, got {full} steps");
         Assert.Equal(full, steps.Count(s => s.Model == "student-1"));
         Assert.Equal(full, steps.Count(s => s.Model == "student-2"));
         Assert.InRange(steps.Count(s => s.Model == "teacher"), full - 1 - P2PDistill.Coordinator.Actors.CoordinatorSettings.DefaultTeacherLookahead, full);

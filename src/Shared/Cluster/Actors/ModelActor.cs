@@ -555,6 +555,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
 
     private void CoordinatorLost(string why)
     {
+        if (IgnoredWhileLeaving(why)) return;
         log.Warning("Lost the coordinator ({0}); registering again with it while it is a member of the cluster", why);
         if (coordinator is not null) Context.Unwatch(coordinator);
         coordinator = null;
@@ -628,12 +629,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     private void CoordinatorGone(Member member, string how)
     {
         if (settings.Coordinator is not null) return;
-        if (LeavingOfItsOwn() is { } leaving)
-        {
-            // Its own leave removes every member from this node's view, the coordinator's too: that is not a loss.
-            log.Info("Coordinator node {0} {1} from this node's view while this node leaves the cluster ({2}); not a lost coordinator", member.Address, how, leaving);
-            return;
-        }
+        if (IgnoredWhileLeaving($"node {member.Address} {how}")) return;
         if (owner is null)
         {
             if (candidate is null || !candidate.UniqueAddress.Equals(member.UniqueAddress)) return;
@@ -656,6 +652,18 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     }
 
     /// <summary>
+    /// While this node leaves the cluster of its own accord, its own leave takes the coordinator from it: the node's view
+    /// loses every member, the watch on the coordinator ends, remoting shuts down. None of that is a lost coordinator, and
+    /// such a node must not register again or rejoin. True (logged) when <paramref name="what"/> is to be ignored so.
+    /// </summary>
+    private bool IgnoredWhileLeaving(string what)
+    {
+        if (LeavingOfItsOwn() is not { } leaving) return false;
+        log.Info("The coordinator is out of this node's reach ({0}) while this node leaves the cluster ({1}): not a lost coordinator", what, leaving);
+        return true;
+    }
+
+    /// <summary>
     /// Why this node is leaving the cluster of its own accord (the end of the run, SIGTERM, a refusal), or null when it is
     /// not: a node that was downed is not leaving of its own accord, and rejoins.
     /// </summary>
@@ -670,7 +678,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     /// <summary>Unreachable is not gone: keep the network and the membership, and carry on if the same incarnation comes back.</summary>
     private void OwnerUnreachable(Member member)
     {
-        if (lost is not null) return;
+        if (lost is not null || IgnoredWhileLeaving($"node {member.Address} is unreachable")) return;
         var why = $"node {member.Address} is unreachable";
         lost = (why, DateTime.UtcNow, true);
         log.Warning("Lost the coordinator ({0}); keeping this network and waiting for it to come back, to be removed from the cluster, or to restart", why);
