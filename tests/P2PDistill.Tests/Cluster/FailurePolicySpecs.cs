@@ -64,17 +64,24 @@ public sealed class FailurePolicySpecs : IDisposable
         Assert.Contains(perStep.Values, ids => !ids.Contains(id)); // it was out for a while
     }
 
-    [Fact]
-    public void Should_let_a_teacher_stopped_with_sigterm_mid_run_leave_and_exit_instead_of_rejoining()
+    /// <summary>A teacher and two students training under the teacher-lost policy wait, past the checkpoint at step 10.</summary>
+    private (RunningProcess Coordinator, RunningProcess Teacher) TrainingUnderWait(int maxSteps)
     {
-        // SIGTERM is how systemd, `podman stop` and Kubernetes stop a node: it leaves the cluster and exits 0. Its own
-        // leave removes every member from its view, the coordinator's too; that is not a lost coordinator to rejoin.
-        var coordinator = Coordinator(c => c.Epochs(1).MaxSteps(400).TeacherLost("wait"));
+        var coordinator = Coordinator(c => c.Epochs(1).MaxSteps(maxSteps).TeacherLost("wait"));
         coordinator.WaitFor("Waiting for a teacher", Long);
         var teacher = Peer("teacher", "teacher");
         Peer("student-a", "student");
         Peer("student-b", "student");
         coordinator.WaitFor("Checkpoint at step 10", Long);
+        return (coordinator, teacher);
+    }
+
+    [Fact]
+    public void Should_let_a_teacher_stopped_with_sigterm_mid_run_leave_and_exit_instead_of_rejoining()
+    {
+        // SIGTERM is how systemd, `podman stop` and Kubernetes stop a node: it leaves the cluster and exits 0. Its own
+        // leave removes every member from its view, the coordinator's too; that is not a lost coordinator to rejoin.
+        var (coordinator, teacher) = TrainingUnderWait(maxSteps: 400);
         teacher.Terminate();
         Assert.Equal((int)ExitCode.Completed, teacher.WaitForExit(Long));
         Assert.False(teacher.Output.Contains("Rejoining", StringComparison.Ordinal) || teacher.Output.Contains("Lost the coordinator", StringComparison.Ordinal),
@@ -90,12 +97,7 @@ public sealed class FailurePolicySpecs : IDisposable
     [Fact]
     public void Should_pause_without_a_teacher_and_resume_from_the_checkpoint_when_one_returns()
     {
-        var coordinator = Coordinator(c => c.Epochs(1).MaxSteps(200).TeacherLost("wait"));
-        coordinator.WaitFor("Waiting for a teacher", Long);
-        var teacher = Peer("teacher", "teacher");
-        Peer("student-a", "student");
-        Peer("student-b", "student");
-        coordinator.WaitFor("Checkpoint at step 10", Long);
+        var (coordinator, teacher) = TrainingUnderWait(maxSteps: 200);
         teacher.Kill();
         coordinator.WaitFor("no teacher in the cohort (teacher-lost policy: wait)", Long);
         long pausedAt = Files.Steps().Max(r => r.GlobalStep);
