@@ -39,13 +39,6 @@ public static class PeerHosting
             .ConfigureClusterNode(node, role)
             .WithActors((system, _) =>
             {
-                // A node that shuts down for any reason but being downed (the end of the run, SIGTERM, a refusal) has not
-                // lost its coordinator: its own leave removes every member from its view. Only a downed node rejoins.
-                void RejoinUnlessLeaving(string why, DateTime since)
-                {
-                    if (CoordinatedShutdown.Get(system).ShutdownReason is not null and not CoordinatedShutdown.ClusterDowningReason) return;
-                    Rejoin(why, since);
-                }
                 var settings = new ModelActorSettings(peer.Role, peer.ModelName, peer.Spec,
                     OnRefused: _ =>
                     {
@@ -67,7 +60,7 @@ public static class PeerHosting
                         Environment.ExitCode = GaveUpExitCode;
                         lifetime.StopApplication();
                     },
-                    OnRejoinNeeded: RejoinUnlessLeaving,
+                    OnRejoinNeeded: Rejoin, // never while this node leaves of its own accord (ModelActor.IgnoredWhileLeaving)
                     RejoinGrace: TimeSpan.FromSeconds(peer.RejoinGraceSeconds),
                     LostCoordinator: session.LostCoordinator);
                 system.ActorOf(ModelActor.Props(settings), "model");

@@ -654,7 +654,8 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     /// <summary>
     /// While this node leaves the cluster of its own accord, its own leave takes the coordinator from it: the node's view
     /// loses every member, the watch on the coordinator ends, remoting shuts down. None of that is a lost coordinator, and
-    /// such a node must not register again or rejoin. True (logged) when <paramref name="what"/> is to be ignored so.
+    /// such a node must not register again or rejoin (the one place that decides it: every loss and every rejoin asks
+    /// here). True (logged) when <paramref name="what"/> is to be ignored so.
     /// </summary>
     private bool IgnoredWhileLeaving(string what)
     {
@@ -678,8 +679,8 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     /// <summary>Unreachable is not gone: keep the network and the membership, and carry on if the same incarnation comes back.</summary>
     private void OwnerUnreachable(Member member)
     {
-        if (lost is not null || IgnoredWhileLeaving($"node {member.Address} is unreachable")) return;
         var why = $"node {member.Address} is unreachable";
+        if (lost is not null || IgnoredWhileLeaving(why)) return;
         lost = (why, DateTime.UtcNow, true);
         log.Warning("Lost the coordinator ({0}); keeping this network and waiting for it to come back, to be removed from the cluster, or to restart", why);
         StartLostTimers(why);
@@ -773,7 +774,7 @@ public sealed class ModelActor : ReceiveActor, IWithTimers
     /// <summary>The coordinator will not come back to this cluster (it was removed, or a restarted one formed a new cluster): start over as a fresh member.</summary>
     private void RejoinAsFreshMember(string why)
     {
-        if (settings.OnRejoinNeeded is null || lost is not { } l) return;
+        if (settings.OnRejoinNeeded is null || lost is not { } l || IgnoredWhileLeaving(why)) return;
         log.Warning("Rejoining: {0}; starting a fresh cluster member that joins the seed nodes again", why);
         Timers.CancelAll();
         Become(() => ReceiveAny(_ => { }));
